@@ -1,0 +1,1 @@
+"""Primitives shared by the servers, the load generator and the orchestrator."""

@@ -1,0 +1,85 @@
+"""Where a server listens and a client connects: TCP host:port or a Unix socket path."""
+
+import contextlib
+import os
+import socket
+import stat
+from dataclasses import dataclass
+
+from aionetbench.errors import UsageError
+
+UNIX_PREFIX = "unix:"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A TCP address (host, port) or, when `path` is set, a Unix socket."""
+
+    host: str = "127.0.0.1"
+    port: int = 25000
+    path: str | None = None
+
+    @property
+    def is_unix(self) -> bool:
+        return self.path is not None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return f"{UNIX_PREFIX}{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Endpoint":
+        """Parse `unix:PATH`, `HOST:PORT` or `[IPV6]:PORT`, as printed by `str()`."""
+        if text.startswith(UNIX_PREFIX):
+            return cls(path=text.removeprefix(UNIX_PREFIX))
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"expected HOST:PORT or unix:PATH, got {text!r}")
+        return cls(host=host.removeprefix("[").removesuffix("]"), port=int(port))
+
+    @classmethod
+    def of_listener(cls, sock: socket.socket) -> "Endpoint":
+        """The endpoint a listening socket is bound to (the real port when 0 was asked for)."""
+        if sock.family == socket.AF_UNIX:
+            return cls(path=sock.getsockname())
+        host, port = sock.getsockname()[:2]
+        return cls(host=host, port=port)
+
+
+def listen(endpoint: Endpoint, backlog: int = 1024) -> socket.socket:
+    """Bind and listen, raising UsageError with the reason when that is not possible."""
+    try:
+        if endpoint.path is not None:
+            return _listen_unix(endpoint.path, backlog)
+        family = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((endpoint.host, endpoint.port), family=family, backlog=backlog)
+    except OSError as error:
+        raise UsageError(f"cannot listen on {endpoint}: {error.strerror or error}") from None
+
+
+def _listen_unix(path: str, backlog: int) -> socket.socket:
+    """Listen on a Unix socket, replacing a stale socket file but never a live one."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            if _accepts_connections(path):
+                raise OSError(f"{path} is in use by a running server")
+            os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _accepts_connections(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True

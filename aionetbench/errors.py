@@ -1,0 +1,24 @@
+"""The one exception type for faults of the user's making, and how a command reports it."""
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+class UsageError(Exception):
+    """Bad input (port in use, missing loop, unusable path): one line on stderr, exit status 2."""
+
+
+def exit_with(prog: str, error: BaseException, status: int = 2) -> NoReturn:
+    """Print `prog: error` as one line on stderr and exit."""
+    print(f"{prog}: {error}", file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+def run_command(prog: str, main: Callable[[], int | None]) -> NoReturn:
+    """Run a command's main function, turning a UsageError into a one-line message and exit 2."""
+    try:
+        status = main()
+    except UsageError as error:
+        exit_with(prog, error)
+    sys.exit(status or 0)

@@ -1,0 +1,38 @@
+"""Equivalent echo servers, one module per asyncio networking API.
+
+Every module exposes `serve(listener, options)`, an async context manager that serves echo
+on an already listening socket until the context exits. Binding, loop choice, TLS set-up,
+readiness and signals live once in `servers.cli`, so the modules differ only in the API
+under test.
+"""
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+# Every TCP variant reads up to this many bytes at a time: asyncio's own transports read
+# 256 KiB per recv, so the stream, buffered and raw-socket variants are set to match.
+READ_SIZE = 256 * 1024
+
+# Module of each API, in the order the suite reports them.
+APIS: dict[str, str] = {
+    "sockets": "servers.sockets",
+    "streams": "servers.streams",
+    "protocol": "servers.protocol",
+    "buffered": "servers.buffered",
+    "websockets": "servers.ws",
+}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What `serve()` needs besides the listening socket."""
+
+    tls: ssl.SSLContext | None = None
+    compression: str | None = None  # websockets only: None or "deflate"
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Disable Nagle on TCP sockets, as asyncio and uvloop transports do by default."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,3 @@
+from servers.cli import main
+
+main()

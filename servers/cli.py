@@ -1,0 +1,100 @@
+"""`python -m servers API`: the plumbing every echo server shares.
+
+Binds the listener (so a port in use or a bad path is one clear error), picks the loop,
+makes the TLS context, prints the readiness line and stops cleanly on SIGTERM or SIGINT.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import socket
+from types import ModuleType
+
+from aionetbench.endpoints import Endpoint, listen
+from aionetbench.errors import UsageError, run_command
+from aionetbench.faults import configure_logging
+from aionetbench.loops import LOOPS, loop_factory
+from aionetbench.tls import server_context
+from servers import APIS, ServerOptions
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m servers",
+        description="Run one echo server variant. Prints 'READY <address>' once listening; "
+        "SIGTERM or SIGINT stops it with exit status 0.",
+    )
+    parser.add_argument("api", nargs="?", choices=APIS, metavar="API", help="API under test")
+    parser.add_argument("--list", action="store_true", help="list the APIs and exit")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=25000, help="TCP port, 0 for any free one (default %(default)s)"
+    )
+    parser.add_argument("--unix", metavar="PATH", help="listen on a Unix socket instead of TCP")
+    parser.add_argument("--tls", action="store_true", help="TLS with a fresh self-signed cert")
+    parser.add_argument(
+        "--compression",
+        choices=("none", "deflate"),
+        default="none",
+        help="websockets only: permessage-deflate (default %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if not args.list and args.api is None:
+        parser.error("an API is required (see --list)")
+    if args.compression != "none" and args.api != "websockets":
+        parser.error("--compression applies to the websockets API only")
+    return args
+
+
+def list_apis() -> None:
+    """Print each API with the first line of its module's docstring."""
+    for name, module in APIS.items():
+        summary = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:<11} {summary}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command("servers", lambda: run(parse_args(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        list_apis()
+        return 0
+    module = importlib.import_module(APIS[args.api])
+    if args.tls and getattr(module, "TLS_UNSUPPORTED", None):
+        raise UsageError(f"{args.api} --tls: {module.TLS_UNSUPPORTED}")
+    factory = loop_factory(args.loop)
+    endpoint = Endpoint(path=args.unix) if args.unix else Endpoint(args.host, args.port)
+    options = ServerOptions(
+        tls=server_context() if args.tls else None,
+        compression=None if args.compression == "none" else args.compression,
+    )
+    listener = listen(endpoint)
+    configure_logging()
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve_until_signalled(module, listener, options))
+    finally:
+        listener.close()
+        if endpoint.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(endpoint.path)
+    return 0
+
+
+async def serve_until_signalled(
+    module: ModuleType, listener: socket.socket, options: ServerOptions
+) -> None:
+    """Serve until SIGTERM or SIGINT; leaving `serve()` stops accepting and closes connections."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with module.serve(listener, options):
+        print(f"READY {Endpoint.of_listener(listener)}", flush=True)
+        await stop.wait()
