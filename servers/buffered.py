@@ -12,15 +12,17 @@ from servers.transports import EchoBase, serve_protocol
 class EchoBufferedProtocol(EchoBase, asyncio.BufferedProtocol):
     def __init__(self, connections: set[asyncio.BaseTransport]) -> None:
         super().__init__(connections)
-        self.buffer = bytearray(READ_SIZE)
+        # A memoryview, not the bytearray itself: asyncio's TLS layer fills the buffer
+        # piecewise through slices, and a bytearray slice is a copy that would lose data.
+        self.buffer = memoryview(bytearray(READ_SIZE))
 
-    def get_buffer(self, sizehint: int) -> bytearray:
+    def get_buffer(self, sizehint: int) -> memoryview:
         return self.buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        # Slicing copies. It must: since Python 3.12 a transport may queue the very object
-        # it is given, and this buffer is overwritten by the next read.
-        self.transport.write(self.buffer[:nbytes])
+        # Copy out: since Python 3.12 a transport may queue the very object it is given,
+        # and this buffer is overwritten by the next read.
+        self.transport.write(bytes(self.buffer[:nbytes]))
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,10 @@ from aionetbench.loops import LOOPS, loop_factory
 from aionetbench.tls import server_context
 from servers import APIS, ServerOptions
 
+# Seconds a variant gets to close its connections after a signal before it is cut off, so
+# that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.
+SHUTDOWN_GRACE = 1.0
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -95,6 +99,8 @@ async def serve_until_signalled(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with module.serve(listener, options):
-        print(f"READY {Endpoint.of_listener(listener)}", flush=True)
-        await stop.wait()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(None) as deadline, module.serve(listener, options):
+            print(f"READY {Endpoint.of_listener(listener)}", flush=True)
+            await stop.wait()
+            deadline.reschedule(loop.time() + SHUTDOWN_GRACE)

@@ -11,18 +11,18 @@ from servers import READ_SIZE, ServerOptions
 
 @contextlib.asynccontextmanager
 async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterator[None]:
-    connections: set[asyncio.StreamWriter] = set()
+    connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Echo until EOF (then close, having echoed everything) or until the peer goes away."""
-        connections.add(writer)
+        connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         try:
             with contextlib.suppress(*EXPECTED_FAULTS):
                 while data := await reader.read(READ_SIZE):
                     writer.write(data)
                     await writer.drain()  # wait while the peer is slow: bounded memory
         finally:
-            connections.discard(writer)
+            del connections[writer]
             writer.close()
 
     server = await asyncio.start_server(echo, sock=listener, ssl=options.tls)
@@ -30,5 +30,10 @@ async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterato
         yield
     finally:
         server.close()
+        # Abort, then let the handlers finish: cancelling them instead makes Python 3.11's
+        # start_server log a spurious CancelledError traceback for each.
+        handlers = list(connections.values())
         for writer in list(connections):
-            writer.close()
+            writer.transport.abort()
+        if handlers:
+            await asyncio.wait(handlers)

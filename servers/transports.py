@@ -54,4 +54,4 @@ async def serve_protocol(
     finally:
         server.close()
         for transport in list(connections):
-            transport.close()
+            transport.abort()  # shutting down: unsent echoes are dropped, not flushed

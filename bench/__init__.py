@@ -1,0 +1,1 @@
+"""The orchestrator: plan a matrix, run it, record pyperf results, report and compare."""

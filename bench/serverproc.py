@@ -1,0 +1,109 @@
+"""An echo server (`python -m servers`) as a child process: started, ready, stopped."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO
+
+from aionetbench.endpoints import Endpoint
+
+READY_PREFIX = "READY "
+ANY_LOOPBACK_PORT = Endpoint(port=0)
+
+
+class ServerFailed(Exception):
+    """The server did not become ready, or died; the message ends with its stderr tail."""
+
+
+class ServerProcess:
+    """A running server; use as a context manager so it is always stopped."""
+
+    def __init__(
+        self,
+        api: str,
+        *,
+        loop: str = "asyncio",
+        listen: Endpoint = ANY_LOOPBACK_PORT,
+        tls: bool = False,
+        extra_args: Sequence[str] = (),
+        cpus: Iterable[int] | None = None,
+        stderr_path: Path,
+        ready_timeout: float = 15.0,
+    ) -> None:
+        command = [sys.executable, "-m", "servers", api, "--loop", loop]
+        if listen.path is not None:
+            command += ["--unix", listen.path]
+        else:
+            command += ["--host", listen.host, "--port", str(listen.port)]
+        if tls:
+            command.append("--tls")
+        command += extra_args
+        self.command = command
+        self.stderr_path = stderr_path
+        with open(stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True
+            )
+        if cpus is not None:
+            os.sched_setaffinity(self.process.pid, set(cpus))
+        try:
+            self.endpoint = self._wait_ready(ready_timeout)
+        except BaseException:
+            self.kill()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _wait_ready(self, timeout: float) -> Endpoint:
+        stdout: IO[str] = self.process.stdout  # type: ignore[assignment]
+        readable, _, _ = select.select([stdout], [], [], timeout)
+        if not readable:
+            raise ServerFailed(f"no READY line within {timeout:g} s{self._tail_suffix()}")
+        line = stdout.readline()
+        if not line.startswith(READY_PREFIX):
+            status = self.process.wait(timeout=5) if not line else None
+            what = f"exited with status {status}" if status is not None else f"printed {line!r}"
+            raise ServerFailed(f"server {what} instead of READY{self._tail_suffix()}")
+        return Endpoint.parse(line.removeprefix(READY_PREFIX).strip())
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stderr_tail(self, lines: int = 10) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
+
+    def _tail_suffix(self) -> str:
+        tail = self.stderr_tail()
+        return f"; stderr: {tail}" if tail else ""
+
+    def stop(self, signum: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, float]:
+        """Signal the server and wait; returns (exit status, seconds it took to exit)."""
+        started = time.monotonic()
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+    def __enter__(self) -> "ServerProcess":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self.kill()

@@ -1,0 +1,114 @@
+"""`python -m servers` command line: listing, readiness, and one-line errors with exit 2."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from peers import WsPeer
+from wsproto.events import BytesMessage
+from wsproto.extensions import PerMessageDeflate
+
+from aionetbench.endpoints import Endpoint
+from servers import APIS
+
+
+def servers_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "servers", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    for fragment in fragments:
+        assert fragment in lines[-1], lines
+
+
+def test_list_names_every_api() -> None:
+    result = servers_cli("--list")
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(APIS)
+
+
+def test_readiness_line_shows_the_real_port(start_server) -> None:
+    server = start_server("protocol")
+    assert server.endpoint.port not in (0, 25000)
+    with socket.create_connection((server.endpoint.host, server.endpoint.port)):
+        pass
+
+
+def test_ipv6_loopback(start_server) -> None:
+    server = start_server("streams", listen=Endpoint(host="::1", port=0))
+    assert server.endpoint.host == "::1"
+    with socket.create_connection(("::1", server.endpoint.port)) as sock:
+        sock.sendall(b"v6")
+        assert sock.recv(2) == b"v6"
+
+
+def test_port_in_use() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = servers_cli("protocol", "--port", str(port))
+    assert_one_line_error(result, "cannot listen", str(port), "in use")
+
+
+def test_unix_socket_of_a_running_server_is_not_stolen(start_server, tmp_path: Path) -> None:
+    path = str(tmp_path / "protocol.sock")
+    start_server("protocol", transport="unix")
+    assert_one_line_error(servers_cli("streams", "--unix", path), "in use")
+
+
+def test_unwritable_unix_path(tmp_path: Path) -> None:
+    path = tmp_path / "no-such-dir" / "echo.sock"
+    assert_one_line_error(servers_cli("streams", "--unix", str(path)), "cannot listen", str(path))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["nonsense"], ["protocol", "--loop", "trio"], [], ["protocol", "--compression", "deflate"]],
+    ids=["unknown-api", "unknown-loop", "no-api", "compression-not-websockets"],
+)
+def test_bad_arguments(args: list[str]) -> None:
+    result = servers_cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "usage:" in result.stderr
+
+
+def test_sockets_refuses_tls() -> None:
+    assert_one_line_error(servers_cli("sockets", "--tls"), "sockets --tls", "no TLS")
+
+
+def test_missing_uvloop(tmp_path: Path) -> None:
+    # A real interpreter whose `import uvloop` fails, as on a machine without it.
+    (tmp_path / "uvloop.py").write_text("raise ImportError('No module named uvloop')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    assert_one_line_error(servers_cli("protocol", "--loop", "uvloop", env=env), "uvloop")
+
+
+@pytest.mark.parametrize(
+    ("args", "negotiated"), [([], False), (["--compression", "deflate"], True)]
+)
+def test_websockets_compression_is_off_unless_asked(start_server, args, negotiated: bool) -> None:
+    server = start_server("websockets", extra_args=args)
+
+    async def exchange() -> bool:
+        peer = await WsPeer.connect(server.endpoint, extensions=[PerMessageDeflate()])
+        await peer.send(BytesMessage(b"z" * 10000))
+        assert await peer.receive_message() == b"z" * 10000
+        peer.abort()
+        return bool(peer.accepted and peer.accepted.extensions)
+
+    assert asyncio.run(asyncio.wait_for(exchange(), 10)) is negotiated

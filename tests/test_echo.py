@@ -1,0 +1,33 @@
+"""Byte-exact echo on every API x loop x transport, over many concurrent connections."""
+
+import asyncio
+import os
+
+import pytest
+from conftest import API_LOOPS, TLS_API_LOOPS
+from peers import echo_exact
+
+from aionetbench.endpoints import Endpoint
+
+SIZES = (1, 1024, 64 * 1024, 1024 * 1024)
+CONNECTIONS = 50
+
+
+async def echo_many(api: str, endpoint: Endpoint, tls: bool = False) -> None:
+    """CONNECTIONS concurrent connections, each echoing fresh random payloads of every size."""
+    payloads = [[os.urandom(size) for size in SIZES] for _ in range(CONNECTIONS)]
+    echoes = (echo_exact(api, endpoint, p, tls) for p in payloads)
+    await asyncio.wait_for(asyncio.gather(*echoes), 60)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+@pytest.mark.parametrize(("api", "loop"), API_LOOPS)
+def test_echo_is_byte_exact(start_server, api: str, loop: str, transport: str) -> None:
+    server = start_server(api, loop, transport)
+    asyncio.run(echo_many(api, server.endpoint))
+
+
+@pytest.mark.parametrize(("api", "loop"), TLS_API_LOOPS)
+def test_tls_echo(start_server, api: str, loop: str) -> None:
+    server = start_server(api, loop, "tls")
+    asyncio.run(echo_many(api, server.endpoint, tls=True))

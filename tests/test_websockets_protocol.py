@@ -1,0 +1,91 @@
+"""RFC 6455 behaviour of the websockets server, driven by wsproto and hand-built frames."""
+
+import asyncio
+import struct
+
+import pytest
+from peers import OP_BINARY, OP_TEXT, WsPeer, frame
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from aionetbench.endpoints import Endpoint
+from servers.ws import MAX_MESSAGE
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def endpoint(request, start_server) -> Endpoint:
+    return start_server("websockets", request.param).endpoint
+
+
+def run(coro) -> object:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+def test_text_and_binary_types_are_preserved(endpoint: Endpoint) -> None:
+    async def exchange() -> list[object]:
+        peer = await WsPeer.connect(endpoint)
+        echoes = []
+        for message in ("héllo ✓", b"\x00\xffbinary", "", b""):
+            event = TextMessage(message) if isinstance(message, str) else BytesMessage(message)
+            await peer.send(event)
+            echoes.append(await peer.receive_message())
+        peer.abort()
+        return echoes
+
+    assert run(exchange()) == ["héllo ✓", b"\x00\xffbinary", "", b""]
+
+
+def test_fragmented_message_is_echoed_whole(endpoint: Endpoint) -> None:
+    async def exchange() -> object:
+        peer = await WsPeer.connect(endpoint)
+        for part in ("frag", "men", "ted"):
+            await peer.send(TextMessage(part, message_finished=part == "ted"))
+        echo = await peer.receive_message()
+        peer.abort()
+        return echo
+
+    assert run(exchange()) == "fragmented"
+
+
+def test_ping_is_answered_by_pong(endpoint: Endpoint) -> None:
+    async def exchange() -> object:
+        peer = await WsPeer.connect(endpoint)
+        await peer.send(Ping(b"are you there"))
+        event = await peer.next_event()
+        peer.abort()
+        return event
+
+    assert run(exchange()) == Pong(b"are you there")
+
+
+def test_clean_close_is_answered_with_1000(endpoint: Endpoint) -> None:
+    async def exchange() -> int:
+        peer = await WsPeer.connect(endpoint)
+        await peer.send(CloseConnection(1000))
+        return await peer.close_code()
+
+    assert run(exchange()) == 1000
+
+
+def oversized_header() -> bytes:
+    """The header of a binary frame one byte over the limit; its payload never needs sending."""
+    return struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, MAX_MESSAGE + 1) + b"mask"
+
+
+@pytest.mark.parametrize(
+    ("violation", "code"),
+    [
+        pytest.param(frame(OP_BINARY, b"abc", mask=False), 1002, id="unmasked-client-frame"),
+        pytest.param(frame(OP_BINARY, b"abc", rsv=0b100), 1002, id="reserved-bits"),
+        pytest.param(frame(OP_TEXT, b"caf\xc3"), 1007, id="invalid-utf8"),
+        pytest.param(oversized_header(), 1009, id="over-size-limit"),
+    ],
+)
+def test_protocol_violation_closes_with_code(
+    endpoint: Endpoint, violation: bytes, code: int
+) -> None:
+    async def exchange() -> int:
+        peer = await WsPeer.connect(endpoint)
+        await peer.send_raw(violation)
+        return await peer.close_code()
+
+    assert run(exchange()) == code
