@@ -1,0 +1,132 @@
+"""`python -m clients {tcp,ws}`: drive an echo server and report throughput and latency."""
+
+import argparse
+import json
+import sys
+
+from aionetbench.endpoints import Endpoint
+from aionetbench.errors import run_command
+from aionetbench.loops import LOOPS
+from clients.result import format_table, summarize
+from clients.runner import LoadSpec, run
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    return value
+
+
+def endpoint_arg(text: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text)
+    except Exception as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
+    parser = argparse.ArgumentParser(
+        prog="python -m clients",
+        description="Echo load generator. Closed loop (default) keeps --pipeline messages in "
+        "flight per connection and measures peak throughput; open loop (--rate) sends at a "
+        "constant rate and measures each latency from the message's intended send time "
+        "(the wrk2 method), so server stalls are not hidden. Every echo is verified byte "
+        "for byte; a run with errors exits 1.",
+    )
+    parser.add_argument("protocol", choices=("tcp", "ws"), help="raw TCP echo or WebSocket")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--connect", metavar="HOST:PORT", type=endpoint_arg, help="TCP server")
+    target.add_argument("--unix", metavar="PATH", help="Unix socket server")
+    parser.add_argument("--tls", action="store_true", help="TLS (the certificate is not verified)")
+    parser.add_argument(
+        "--loop", choices=LOOPS, default="uvloop", help="client event loop (default %(default)s)"
+    )
+    parser.add_argument(
+        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=10, help="connections (default %(default)s)"
+    )
+    parser.add_argument(
+        "--pipeline",
+        type=positive_int,
+        default=1,
+        help="closed loop: messages in flight per connection (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=positive_float,
+        default=5.0,
+        help="measured seconds (default %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=non_negative_float,
+        default=1.0,
+        help="discarded seconds first (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rate", type=positive_float, help="open loop: messages per second over all connections"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes to split connections over (default %(default)s)",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=positive_int,
+        metavar="PID",
+        help="also measure this server process's CPU time over the measured window",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+    args = parser.parse_args(argv)
+    if args.workers > args.concurrency:
+        parser.error("--workers cannot exceed --concurrency")
+    endpoint = Endpoint(path=args.unix) if args.unix else args.connect
+    return LoadSpec(
+        protocol=args.protocol,
+        endpoint=endpoint,
+        tls=args.tls,
+        loop=args.loop,
+        size=args.size,
+        concurrency=args.concurrency,
+        pipeline=args.pipeline,
+        duration=args.duration,
+        warmup=args.warmup,
+        rate=args.rate,
+        workers=args.workers,
+        server_pid=args.server_pid,
+    ), args.json
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_command("clients", lambda: run_and_report(*parse_args(argv)))
+
+
+def run_and_report(spec: LoadSpec, as_json: bool) -> int:
+    summary = summarize(spec, run(spec))
+    if as_json:
+        json.dump(summary, sys.stdout)
+        print()
+    else:
+        print(format_table(summary))
+    return 1 if summary["errors"] else 0

@@ -1,0 +1,118 @@
+"""The per-connection hot path: verify replies, time them, and in closed loop send the next."""
+
+import asyncio
+import itertools
+from array import array
+from collections import deque
+from collections.abc import Callable
+from time import perf_counter_ns
+
+from clients.workload import EchoMismatch, EchoVerifier, Workload
+from clients.wsframes import handshake_request, new_key, parse_handshake_response
+
+
+class EchoConnection(asyncio.Protocol):
+    """Sends workload messages and records, per reply, nanoseconds since its send time.
+
+    In closed loop (`depth` > 0) every completed reply sends the next message at once; in
+    open loop (`depth` == 0) the scheduler calls `send()` with each message's intended time,
+    so a stalled server shows up in the latency of every message scheduled during the stall.
+    """
+
+    transport: asyncio.Transport
+
+    def __init__(
+        self, workload: Workload, first_message: int, depth: int, on_lost: Callable[[], None]
+    ) -> None:
+        self.feed = EchoVerifier(workload, first_message).feed
+        count = len(workload.messages)
+        order = [workload.messages[(first_message + i) % count] for i in range(count)]
+        self.next_message = itertools.cycle(order).__next__
+        self.depth = depth
+        self.on_lost = on_lost
+        self.sent_at: deque[int] = deque()
+        self.latencies = array("q")
+        self.error: str | None = None
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def start(self) -> None:
+        """Closed loop: put `depth` messages in flight."""
+        now = perf_counter_ns()
+        for _ in range(self.depth):
+            self.send(now)
+
+    def send(self, sent_at: int) -> None:
+        self.transport.write(self.next_message())
+        self.sent_at.append(sent_at)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            completed = self.feed(data)
+        except EchoMismatch as error:
+            self.fail(str(error))
+            return
+        if completed == 1:  # the common case, kept free of loops
+            now = perf_counter_ns()
+            self.latencies.append(now - self.sent_at.popleft())
+            if self.depth:
+                self.transport.write(self.next_message())
+                self.sent_at.append(now)
+        elif completed:
+            now = perf_counter_ns()
+            for _ in range(completed):
+                self.latencies.append(now - self.sent_at.popleft())
+                if self.depth:
+                    self.send(now)
+
+    def take_latencies(self) -> array:
+        """Hand over the latencies recorded so far and start a fresh array."""
+        taken, self.latencies = self.latencies, array("q")
+        return taken
+
+    def fail(self, error: str) -> None:
+        if self.error is None:
+            self.error = error
+        self.close()
+
+    def close(self) -> None:
+        self.closing = True
+        self.transport.abort()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closing:
+            self.closing = True
+            self.error = self.error or f"connection lost: {exc or 'closed by the server'}"
+        self.on_lost()
+
+
+class WsHandshake(asyncio.Protocol):
+    """Performs the opening handshake; `done` resolves to the bytes that followed it."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.key = new_key()
+        self.buffer = b""
+        self.done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(handshake_request(self.host, self.key))  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        try:
+            consumed = parse_handshake_response(self.buffer, self.key)
+        except Exception as error:
+            self.done.set_exception(error)
+            return
+        if consumed is not None and not self.done.done():
+            self.done.set_result(self.buffer[consumed:])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"closed during handshake: {exc or 'EOF'}"))

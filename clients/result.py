@@ -1,0 +1,104 @@
+"""The load generator's output: its JSON contract and a short table for people."""
+
+from typing import Any
+
+from clients import stats
+from clients.runner import LoadSpec, WorkerResult
+
+MIB = 1024 * 1024
+CLIENT_BOUND_CPU = 0.9  # CPU seconds per wall second of one worker that mean "client-bound"
+BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages is falling behind
+BEHIND_LAG_US = 100.0  # open loop: a p99 schedule lag beyond this distorts latencies: behind
+
+
+def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
+    """Merge the workers' windows into the stable JSON object the orchestrator reads."""
+    duration = sum(r.window_s for r in results) / len(results)
+    rps = sum(r.requests / r.window_s for r in results if r.window_s)
+    cpu_per_worker = [r.cpu_s / r.window_s if r.window_s else 0.0 for r in results]
+    requests = sum(r.requests for r in results)
+    errors = [error for r in results for error in r.errors]
+    summary: dict[str, Any] = {
+        "protocol": spec.protocol,
+        "endpoint": str(spec.endpoint),
+        "tls": spec.tls,
+        "loop": spec.loop,
+        "size": spec.size,
+        "concurrency": spec.concurrency,
+        "pipeline": spec.pipeline,
+        "workers": spec.workers,
+        "mode": "open" if spec.rate else "closed",
+        "requests": requests,
+        "duration_s": duration,
+        "rps": rps,
+        "mib_s": rps * spec.size / MIB,
+        "errors": len(errors),
+        "error_messages": errors[:10],
+        "client_cpu": sum(cpu_per_worker),
+        "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
+        "client_bound": any(cpu >= CLIENT_BOUND_CPU for cpu in cpu_per_worker),
+        "latency_us": stats.summary_us(stats.merge(r.histogram for r in results)),
+    }
+    server_cpu = [r.server_cpu_s for r in results if r.server_cpu_s is not None]
+    if server_cpu:
+        summary["server_cpu"] = server_cpu[0] / duration
+        summary["server_cpu_us_per_request"] = per_request_us(server_cpu[0], requests)
+    if spec.rate:
+        sent = sum(r.sent for r in results)
+        scheduled = sum(r.scheduled for r in results)
+        lag = stats.summary_us(stats.merge(r.lag_histogram for r in results))
+        summary["target_rate"] = spec.rate
+        summary["achieved_rate"] = rps
+        summary["sent_rate"] = sent / duration if duration else 0.0
+        summary["schedule_lag_us"] = {k: lag[k] for k in ("p50", "p99", "max")}
+        summary["fell_behind"] = sent < BEHIND_SHARE * scheduled or lag["p99"] > BEHIND_LAG_US
+        # An open-loop client spins between sends by design, so its CPU says nothing;
+        # whether it kept to its schedule does.
+        summary["client_bound"] = summary["fell_behind"]
+    return summary
+
+
+def per_request_us(cpu_s: float, requests: int) -> float:
+    return cpu_s / requests * 1e6 if requests else 0.0
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A few aligned lines: what ran, throughput, latency, client CPU, and any warnings."""
+    latency = summary["latency_us"]
+    mode = (
+        f"open loop at {summary['target_rate']:,.0f} msg/s"
+        if summary["mode"] == "open"
+        else f"closed loop, depth {summary['pipeline']}"
+    )
+    lines = [
+        f"{summary['protocol']} {summary['endpoint']}{' (TLS)' if summary['tls'] else ''}, "
+        f"{summary['loop']} client x {summary['workers']} worker(s)",
+        f"{summary['size']} B x {summary['concurrency']} connections, {mode}, "
+        f"{summary['duration_s']:.2f} s measured",
+        f"  requests   {summary['requests']:,}  ({summary['errors']} errors)",
+        f"  throughput {summary['rps']:,.0f} req/s  {summary['mib_s']:,.1f} MiB/s",
+        "  latency us "
+        + "  ".join(f"{k} {latency[k]:,.1f}" for k in ("p50", "p90", "p99", "p999", "max")),
+        f"  client CPU {summary['client_cpu']:.2f} cores, {summary['client_cpu_us_per_request']:.2f} us/request",
+    ]
+    if "server_cpu" in summary:
+        lines.append(
+            f"  server CPU {summary['server_cpu']:.2f} cores, {summary['server_cpu_us_per_request']:.2f} us/request"
+        )
+    if summary["mode"] == "open":
+        lag = summary["schedule_lag_us"]
+        lines.append(
+            f"  achieved   {summary['achieved_rate']:,.0f} replies/s, sent {summary['sent_rate']:,.0f} msg/s"
+            f", schedule lag p99 {lag['p99']:,.0f} us"
+        )
+        if summary["fell_behind"]:
+            lines.append(
+                "WARNING: the client fell behind its schedule; the offered load was lower than asked"
+            )
+    if summary["client_bound"] and summary["mode"] == "closed":
+        lines.append(
+            "WARNING: client-bound: a worker used >= 90% of a core, so this measures the client, "
+            "not the server; add --workers or lower the load"
+        )
+    lines.extend(f"ERROR: {message}" for message in summary["error_messages"])
+    return "\n".join(lines)
