@@ -1,6 +1,5 @@
 """An echo server (`python -m servers`) as a child process: started, ready, stopped."""
 
-import os
 import select
 import signal
 import subprocess
@@ -10,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
+from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
 
 READY_PREFIX = "READY "
@@ -20,37 +20,48 @@ class ServerFailed(Exception):
     """The server did not become ready, or died; the message ends with its stderr tail."""
 
 
+def server_command(
+    api: str,
+    *,
+    loop: str = "asyncio",
+    listen: Endpoint = ANY_LOOPBACK_PORT,
+    tls: bool = False,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The `python -m servers` command line for one server variant."""
+    command = [sys.executable, "-m", "servers", api, "--loop", loop]
+    if listen.path is not None:
+        command += ["--unix", listen.path]
+    else:
+        command += ["--host", listen.host, "--port", str(listen.port)]
+    if tls:
+        command.append("--tls")
+    return command + list(extra_args)
+
+
 class ServerProcess:
-    """A running server; use as a context manager so it is always stopped."""
+    """A running server that printed its READY line; use as a context manager so it is
+    always stopped. `command` is usually `server_command(...)`; tests also run faulty ones."""
 
     def __init__(
         self,
-        api: str,
+        command: Sequence[str],
         *,
-        loop: str = "asyncio",
-        listen: Endpoint = ANY_LOOPBACK_PORT,
-        tls: bool = False,
-        extra_args: Sequence[str] = (),
         cpus: Iterable[int] | None = None,
         stderr_path: Path,
         ready_timeout: float = 15.0,
     ) -> None:
-        command = [sys.executable, "-m", "servers", api, "--loop", loop]
-        if listen.path is not None:
-            command += ["--unix", listen.path]
-        else:
-            command += ["--host", listen.host, "--port", str(listen.port)]
-        if tls:
-            command.append("--tls")
-        command += extra_args
-        self.command = command
+        self.command = list(command)
         self.stderr_path = stderr_path
         with open(stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True
+            self.process = spawn_pinned(
+                self.command,
+                cpus,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
             )
-        if cpus is not None:
-            os.sched_setaffinity(self.process.pid, set(cpus))
         try:
             self.endpoint = self._wait_ready(ready_timeout)
         except BaseException:

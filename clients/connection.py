@@ -8,7 +8,7 @@ from collections.abc import Callable
 from time import perf_counter_ns
 
 from clients.workload import EchoMismatch, EchoVerifier, Workload
-from clients.wsframes import handshake_request, new_key, parse_handshake_response
+from clients.wsframes import HandshakeError, handshake_request, new_key, parse_handshake_response
 
 
 class EchoConnection(asyncio.Protocol):
@@ -101,16 +101,20 @@ class WsHandshake(asyncio.Protocol):
         self.done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
         transport.write(handshake_request(self.host, self.key))  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
+        if self.done.done():
+            return
         self.buffer += data
         try:
             consumed = parse_handshake_response(self.buffer, self.key)
-        except Exception as error:
+        except HandshakeError as error:
             self.done.set_exception(error)
+            self.transport.abort()
             return
-        if consumed is not None and not self.done.done():
+        if consumed is not None:
             self.done.set_result(self.buffer[consumed:])
 
     def connection_lost(self, exc: Exception | None) -> None:

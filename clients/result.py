@@ -38,6 +38,16 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
         "client_bound": any(cpu >= CLIENT_BOUND_CPU for cpu in cpu_per_worker),
         "latency_us": stats.summary_us(stats.merge(r.histogram for r in results)),
+        "per_worker": [
+            {
+                "connections": r.connections,
+                "requests": r.requests,
+                "rps": r.requests / r.window_s if r.window_s else 0.0,
+                "client_cpu": cpu,
+                "histogram": r.histogram,
+            }
+            for r, cpu in zip(results, cpu_per_worker, strict=True)
+        ],
     }
     server_cpu = [r.server_cpu_s for r in results if r.server_cpu_s is not None]
     if server_cpu:

@@ -50,6 +50,7 @@ class LoadSpec:
 class WorkerResult:
     """One worker's measured window."""
 
+    connections: int = 0
     requests: int = 0
     window_s: float = 0.0
     cpu_s: float = 0.0
@@ -205,6 +206,7 @@ async def run_worker(
     ended_ns, (cpu_after, server_after) = perf_counter_ns(), clock.read()
     samples = [connection.take_latencies() for connection in conns]
     result = WorkerResult(
+        connections=connections,
         requests=sum(map(len, samples)),
         window_s=(ended_ns - started_ns) / 1e9,
         cpu_s=cpu_after - cpu_before,

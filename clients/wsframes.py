@@ -12,7 +12,7 @@ import struct
 
 from clients.workload import Workload, build_workload
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 OP_BINARY = 0x2
 FIN = 0x80
 MASKED = 0x80

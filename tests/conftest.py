@@ -1,6 +1,7 @@
-"""Fixtures that start real `python -m servers` children and check they never print a traceback."""
+"""Fixtures that start real server processes and check they never print a traceback."""
 
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -8,45 +9,67 @@ import pytest
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.loops import LOOPS
-from bench.serverproc import ServerProcess
+from bench.serverproc import ServerProcess, server_command
 from servers import APIS
 
 API_LOOPS = [
     pytest.param(api, loop, id=f"{api}-{loop}") for api, loop in itertools.product(APIS, LOOPS)
 ]
 TLS_API_LOOPS = [param for param in API_LOOPS if param.values[0] != "sockets"]
+FAULTY_SERVER = str(Path(__file__).with_name("faulty_server.py"))
 
 StartServer = Callable[..., ServerProcess]
 
 
+class ServerPool:
+    """Servers started by one test; `stop_all` stops them and fails on any traceback."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.started: list[ServerProcess] = []
+
+    def start(self, command: list[str]) -> ServerProcess:
+        server = ServerProcess(
+            command, stderr_path=self.directory / f"server{len(self.started)}.err"
+        )
+        self.started.append(server)
+        return server
+
+    def start_faulty(self, *args: str) -> ServerProcess:
+        """Start tests/faulty_server.py, an echo server that misbehaves on purpose."""
+        return self.start([sys.executable, FAULTY_SERVER, *args])
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
+            server.kill()
+            assert "Traceback" not in server.stderr_text(), server.stderr_text()
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[StartServer]:
-    """Start servers for one test; on teardown stop them and fail on any traceback they printed."""
-    started: list[ServerProcess] = []
+def server_pool(tmp_path: Path) -> Iterator[ServerPool]:
+    pool = ServerPool(tmp_path)
+    yield pool
+    pool.stop_all()
+
+
+@pytest.fixture
+def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
+    """Start `python -m servers API` on loopback: a free TCP port, a Unix socket, or TLS."""
 
     def start(
         api: str,
         loop: str = "asyncio",
         transport: str = "tcp",
         listen: Endpoint | None = None,
-        **kwargs,
+        extra_args: tuple[str, ...] = (),
     ) -> ServerProcess:
         if listen is None:
             unix = transport == "unix"
             listen = Endpoint(path=str(tmp_path / f"{api}.sock")) if unix else Endpoint(port=0)
-        server = ServerProcess(
-            api,
-            loop=loop,
-            listen=listen,
-            tls=transport == "tls",
-            stderr_path=tmp_path / f"server{len(started)}.err",
-            **kwargs,
+        tls = transport == "tls"
+        return server_pool.start(
+            server_command(api, loop=loop, listen=listen, tls=tls, extra_args=extra_args)
         )
-        started.append(server)
-        return server
 
-    yield start
-    for server in started:
-        server.stop()
-        server.kill()
-        assert "Traceback" not in server.stderr_text(), server.stderr_text()
+    return start

@@ -1,0 +1,24 @@
+"""CPU pinning: the server gets one CPU, the load generator the others."""
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+
+
+def split_cpus(server_cpus: int = 1) -> tuple[set[int], set[int]]:
+    """Split the CPUs this process may use: the first `server_cpus` for the server, the rest
+    for the load generator (on a 2-core machine: CPU 0 and CPU 1)."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) <= server_cpus:
+        raise ValueError(f"need more than {server_cpus} CPU(s) to pin server and client apart")
+    return set(available[:server_cpus]), set(available[server_cpus:])
+
+
+def spawn_pinned(
+    command: Sequence[str], cpus: Iterable[int] | None, **popen: object
+) -> subprocess.Popen:
+    """Start `command` and pin it (and the processes it starts later) to `cpus`."""
+    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    if cpus is not None:
+        os.sched_setaffinity(process.pid, set(cpus))
+    return process

@@ -1,0 +1,142 @@
+"""Measures the load generator itself against its targets, side by side and interleaved.
+
+`python -m clients.selfbench [--rounds N] [--duration S]`, server pinned to the first CPU and
+clients to the rest. Each round runs, in this order: our TCP client and the classic
+blocking-socket pool against the uvloop `protocol` server, then our WebSocket client against
+the uvloop `websockets` server. Reports medians (min-max) over rounds of:
+1. client CPU per request / server CPU per request (TCP, 1 KiB, 10 connections, depth 1)
+2. our requests/s / the classic client's requests/s, against the same server
+3. the same CPU ratio as 1 for the WebSocket client
+4. latency recording cost per message (array append on the hot path + bulk histogram)
+"""
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+from time import perf_counter_ns
+
+import psutil
+
+from aionetbench.cpus import spawn_pinned, split_cpus
+from bench.serverproc import ServerProcess, server_command
+from clients.stats import histogram_of
+
+
+def run_json(command: list[str], cpus: set[int]) -> dict:
+    process = spawn_pinned(command, cpus, stdout=subprocess.PIPE, text=True)
+    out, _ = process.communicate(timeout=120)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}")
+    return json.loads(out)
+
+
+def our_client(protocol: str, server: ServerProcess, cpus: set[int], duration: float) -> dict:
+    command = [sys.executable, "-m", "clients", protocol, "--connect", str(server.endpoint)]
+    command += ["--duration", str(duration), "--server-pid", str(server.pid), "--json"]
+    return run_json(command, cpus)
+
+
+def classic_client(server: ServerProcess, cpus: set[int], duration: float) -> dict:
+    command = [sys.executable, "-m", "clients.classic", "--connect", str(server.endpoint)]
+    command += ["--duration", str(duration)]
+    process = psutil.Process(server.pid)
+    before = sum(process.cpu_times()[:2])
+    result = run_json(command, cpus)
+    result["server_cpu"] = (sum(process.cpu_times()[:2]) - before) / (duration + 1.5)
+    return result
+
+
+def recording_cost_ns(samples: int = 1_000_000) -> tuple[float, float]:
+    """Per message: the hot-path append (timed against the same loop without it) plus the
+    bulk histogram, for a loopback-like spread (20 us-2 ms) and for the worst case (every
+    latency distinct, spread over seconds). Returns (typical, worst) in nanoseconds."""
+    sent = perf_counter_ns()
+    latencies = array("q")
+    append = latencies.append
+    started = perf_counter_ns()
+    for _ in range(samples):
+        append(perf_counter_ns() - sent)
+    appended = perf_counter_ns()
+    for _ in range(samples):
+        perf_counter_ns() - sent  # the same loop without the append
+    append_ns = ((appended - started) - (perf_counter_ns() - appended)) / samples
+    rng = random.Random(1)
+    typical = array("q", (int(20_000 * rng.paretovariate(2.0)) for _ in range(samples)))
+    typical = array("q", (min(v, 2_000_000) for v in typical))
+    costs = []
+    for spread_out in (typical, latencies):
+        histogram_started = perf_counter_ns()
+        histogram_of([spread_out])
+        costs.append(append_ns + (perf_counter_ns() - histogram_started) / samples)
+    return costs[0], costs[1]
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m clients.selfbench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0)
+    args = parser.parse_args()
+    server_cpus, client_cpus = split_cpus()
+    print(f"server on CPUs {sorted(server_cpus)}, clients on CPUs {sorted(client_cpus)}")
+    rows: dict[str, list[float]] = {k: [] for k in ("tcp", "classic", "cpu", "ratio", "ws")}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_number in range(1, args.rounds + 1):
+            with ServerProcess(
+                server_command("protocol", loop="uvloop"),
+                cpus=server_cpus,
+                stderr_path=Path(tmp) / "p.err",
+            ) as server:
+                ours = our_client("tcp", server, client_cpus, args.duration)
+                classic = classic_client(server, client_cpus, args.duration)
+            with ServerProcess(
+                server_command("websockets", loop="uvloop"),
+                cpus=server_cpus,
+                stderr_path=Path(tmp) / "w.err",
+            ) as server:
+                ws = our_client("ws", server, client_cpus, args.duration)
+            cpu = ours["client_cpu_us_per_request"] / ours["server_cpu_us_per_request"]
+            ws_cpu = ws["client_cpu_us_per_request"] / ws["server_cpu_us_per_request"]
+            rows["tcp"].append(ours["rps"] / 1000)
+            rows["classic"].append(classic["rps"] / 1000)
+            rows["cpu"].append(cpu)
+            rows["ratio"].append(ours["rps"] / classic["rps"])
+            rows["ws"].append(ws_cpu)
+            print(
+                f"round {round_number}: tcp {ours['rps']:,.0f} req/s (client {ours['client_cpu']:.2f}, "
+                f"server {ours['server_cpu']:.2f} cores; {ours['client_cpu_us_per_request']:.2f} vs "
+                f"{ours['server_cpu_us_per_request']:.2f} us/req) | classic {classic['rps']:,.0f} req/s "
+                f"(server {classic['server_cpu']:.2f} cores) | ws {ws['rps']:,.0f} req/s "
+                f"({ws['client_cpu_us_per_request']:.2f} vs {ws['server_cpu_us_per_request']:.2f} us/req)",
+                flush=True,
+            )
+            time.sleep(0.5)
+    typical_ns, worst_ns = recording_cost_ns()
+    print("\nmedian (min-max) over rounds")
+    print(f"  our TCP client            {spread(rows['tcp'])} k req/s")
+    print(f"  classic client            {spread(rows['classic'])} k req/s")
+    print(f"1 client/server CPU, TCP    {spread(rows['cpu'])}   target <= 0.6")
+    print(f"2 ours/classic req/s        {spread(rows['ratio'])}   target >= 2")
+    print(f"3 client/server CPU, ws     {spread(rows['ws'])}   target <= 0.5")
+    print(
+        f"4 recording cost            {typical_ns / 1000:.3f} us/message "
+        f"(worst case {worst_ns / 1000:.3f})   target <= 0.3"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The load generator against real servers: correctness, honest latency, faults, workers."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import API_LOOPS, ServerPool
+from hdrh.histogram import HdrHistogram
+
+from aionetbench.endpoints import Endpoint
+from bench.serverproc import ServerProcess
+
+SHORT = ["--duration", "0.5", "--warmup", "0.2"]
+
+
+def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float = 60):
+    target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
+    return subprocess.run(
+        [sys.executable, "-m", "clients", protocol, *target, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
+    result = client(endpoint, *args, "--json", protocol=protocol)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("client_loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize(("api", "loop"), API_LOOPS)
+def test_verified_echo_against_every_server(start_server, api, loop, client_loop) -> None:
+    server = start_server(api, loop)
+    protocol = "ws" if api == "websockets" else "tcp"
+    for size in ("1", "70000"):
+        summary = client_json(
+            server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol
+        )
+        assert summary["errors"] == 0
+        assert summary["requests"] > 0
+        assert summary["latency_us"]["p50"] > 0
+        assert (
+            HdrHistogram.decode(summary["latency_us"]["histogram"]).get_total_count()
+            == summary["requests"]
+        )
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "ws"])
+def test_unix_and_tls(start_server, protocol: str) -> None:
+    api = "websockets" if protocol == "ws" else "streams"
+    for transport, extra in (("unix", ()), ("tls", ("--tls",))):
+        server = start_server(api, "uvloop", transport)
+        summary = client_json(server.endpoint, *SHORT, *extra, "--pipeline", "4", protocol=protocol)
+        assert summary["errors"] == 0 and summary["requests"] > 0
+
+
+def test_json_contract(start_server) -> None:
+    server = start_server("protocol", "uvloop")
+    summary = client_json(server.endpoint, *SHORT, "--server-pid", str(server.pid))
+    for key in ("requests", "duration_s", "rps", "mib_s", "errors", "client_cpu", "client_bound"):
+        assert key in summary
+    assert set(summary["latency_us"]) >= {
+        "p50",
+        "p90",
+        "p99",
+        "p999",
+        "max",
+        "mean",
+        "stdev",
+        "histogram",
+    }
+    assert 0.4 < summary["duration_s"] < 0.7  # measured, not nominal
+    assert summary["rps"] == pytest.approx(summary["requests"] / summary["duration_s"], rel=0.01)
+    assert summary["server_cpu_us_per_request"] > 0
+
+
+def test_open_loop_sees_server_stalls(server_pool: ServerPool) -> None:
+    """A server that blocks 200 ms each second: measured from intended send times, p99 shows
+    the stall; a closed-loop client stops sending during it and barely notices."""
+    server = server_pool.start_faulty("--stall-ms", "200")
+    timing = ["--duration", "3", "--warmup", "0.5"]
+    open_loop = client_json(server.endpoint, *timing, "--rate", "2000")
+    closed_loop = client_json(server.endpoint, *timing)
+    assert open_loop["target_rate"] == 2000
+    assert open_loop["achieved_rate"] == pytest.approx(2000, rel=0.1)
+    assert not open_loop["fell_behind"]
+    assert open_loop["latency_us"]["p99"] >= 150_000
+    assert closed_loop["latency_us"]["p99"] < 150_000
+
+
+def test_corrupted_byte_is_caught(server_pool: ServerPool) -> None:
+    server = server_pool.start_faulty("--corrupt-after", "500")
+    result = client(server.endpoint, *SHORT, "--json")
+    assert result.returncode == 1
+    summary = json.loads(result.stdout)
+    assert summary["errors"] == 1
+    assert "differs" in summary["error_messages"][0]
+
+
+@pytest.fixture
+def refused_endpoint() -> Iterator[Endpoint]:
+    """A loopback port bound (so nobody else takes it) but not listening: connects are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield Endpoint("127.0.0.1", sock.getsockname()[1])
+
+
+def test_connection_refused(refused_endpoint: Endpoint) -> None:
+    result = client(refused_endpoint, *SHORT)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip()
+        == f"clients: cannot connect to {refused_endpoint}: Connection refused"
+    )
+
+
+@pytest.mark.parametrize("protocol", ["tcp", "ws"])
+def test_server_death_mid_run(start_server, protocol: str) -> None:
+    server: ServerProcess = start_server("websockets" if protocol == "ws" else "protocol")
+    threading.Timer(1.0, server.process.send_signal, [signal.SIGKILL]).start()
+    started = time.monotonic()
+    result = client(
+        server.endpoint, "--duration", "20", "--warmup", "0.2", "--json", protocol=protocol
+    )
+    assert time.monotonic() - started < 2.0 + 1.0 + 1.0  # kill at 1 s, stop within 2 s, start-up
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["requests"] > 0  # what was measured before the death is reported
+    assert summary["errors"] == 10
+    assert "connection lost" in summary["error_messages"][0]
+
+
+def test_workers_merge_exactly(start_server) -> None:
+    server = start_server("protocol", "uvloop")
+    summary = client_json(server.endpoint, *SHORT, "--workers", "2", "--concurrency", "5")
+    parts = summary["per_worker"]
+    assert [p["connections"] for p in parts] == [3, 2]
+    assert summary["requests"] == sum(p["requests"] for p in parts)
+    assert summary["rps"] == pytest.approx(sum(p["rps"] for p in parts))
+    merged = HdrHistogram.decode(summary["latency_us"]["histogram"])
+    decoded = [HdrHistogram.decode(p["histogram"]) for p in parts]
+    assert (
+        merged.get_total_count() == sum(h.get_total_count() for h in decoded) == summary["requests"]
+    )
+    assert merged.get_max_value() == max(h.get_max_value() for h in decoded)
+    assert min(h.get_min_value() for h in decoded) == merged.get_min_value()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--size", "0"],
+        ["--rate", "0"],
+        ["--rate", "-5"],
+        ["--loop", "trio"],
+        ["--concurrency", "2", "--workers", "3"],
+    ],
+)
+def test_bad_arguments(args: list[str]) -> None:
+    result = client(Endpoint(port=1), *args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "Traceback" not in result.stderr
