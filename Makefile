@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean
+.PHONY: test lint bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# The quick profile (about 3 minutes on 2 cores); a timestamped copy keeps each run's results.
 bench: $(STAMP)
 	$(PY) -m bench run --profile quick -o results/latest.json
+	cp results/latest.json results/quick-$$(date -u +%Y%m%dT%H%M%SZ).json
+
+# A few seconds of the same path, for CI on a clean clone.
+bench-smoke: $(STAMP)
+	$(PY) -m bench run --apis protocol,websockets --loops uvloop --repeats 1 \
+		--duration 1 --warmup 0.3 --quiet -o results/smoke.json
+	$(PY) -m pyperf stats results/smoke.json > /dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,5 +1,6 @@
 """The one exception type for faults of the user's making, and how a command reports it."""
 
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -21,4 +22,7 @@ def run_command(prog: str, main: Callable[[], int | None]) -> NoReturn:
         status = main()
     except UsageError as error:
         exit_with(prog, error)
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 0
     sys.exit(status or 0)

@@ -1,0 +1,88 @@
+"""What to run: profiles, the cells of a matrix, and the interleaved order of their runs."""
+
+import itertools
+from dataclasses import dataclass, replace
+
+from servers import APIS
+
+TRANSPORTS = ("tcp", "unix", "tls")
+NO_TLS_APIS = ("sockets",)  # loop.sock_* has no TLS
+# Seconds a run costs beyond its warm-up and measured window: starting the server and the
+# client, connecting, and stopping (measured on the 2-core machine the suite is built on).
+RUN_OVERHEAD_S = 0.7
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of the matrix: a server variant under one load."""
+
+    api: str
+    loop: str
+    transport: str
+    size: int
+    concurrency: int
+    pipeline: int
+
+    @property
+    def name(self) -> str:
+        """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4)."""
+        name = f"{self.transport}/{self.api}/{self.loop}/{self.size}B/c{self.concurrency}"
+        return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
+
+    @property
+    def protocol(self) -> str:
+        return "ws" if self.api == "websockets" else "tcp"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A matrix and how to measure it."""
+
+    apis: tuple[str, ...] = tuple(APIS)
+    loops: tuple[str, ...] = ("asyncio", "uvloop")
+    transports: tuple[str, ...] = ("tcp",)
+    sizes: tuple[int, ...] = (1024,)
+    concurrency: tuple[int, ...] = (10,)
+    pipeline: tuple[int, ...] = (1,)
+    repeats: int = 3
+    duration: float = 4.0
+    warmup: float = 1.0
+    client_loop: str = "uvloop"
+
+    @property
+    def cells(self) -> list[Cell]:
+        """Every combination, except TLS for APIs that have none."""
+        combinations = itertools.product(
+            self.transports, self.sizes, self.concurrency, self.pipeline, self.apis, self.loops
+        )
+        return [
+            Cell(api, loop, transport, size, concurrency, depth)
+            for transport, size, concurrency, depth, api, loop in combinations
+            if not (transport == "tls" and api in NO_TLS_APIS)
+        ]
+
+    def schedule(self) -> list[tuple[int, Cell]]:
+        """(repeat, cell) pairs: every cell once, then every cell again, so that drift in
+        a noisy machine hits all variants alike instead of one cell's repeats."""
+        cells = self.cells
+        return [(repeat, cell) for repeat in range(1, self.repeats + 1) for cell in cells]
+
+    def estimated_seconds(self) -> float:
+        return len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
+
+
+PROFILES: dict[str, Plan] = {
+    "quick": Plan(),
+    "full": Plan(
+        transports=("tcp", "unix"),
+        sizes=(1024, 10 * 1024, 100 * 1024),
+        concurrency=(1, 10, 100),
+        repeats=5,
+        duration=5.0,
+    ),
+}
+
+
+def make_plan(profile: str, **overrides: object) -> Plan:
+    """A profile's plan with the given settings (those not None) replaced."""
+    return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,169 @@
+"""Records runs as a pyperf BenchmarkSuite, saved atomically after every run.
+
+One benchmark per cell and metric, one pyperf run per repeat. Every metric is stored so that
+larger means slower, as `pyperf compare_to` assumes: time per request (not requests/s),
+latency percentiles and server CPU per request, all in seconds. Failed cells cannot be pyperf
+runs (a run needs values), so they go in an extra top-level "aionetbench" section that
+pyperf ignores when it reads the file.
+"""
+
+import io
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pyperf
+
+from bench.plan import Cell, Plan
+from bench.run import Failure, Measurement, Pinning
+
+REPO = Path(__file__).resolve().parent.parent
+SECTION = "aionetbench"
+PERCENTILES = ("p50", "p90", "p99")
+
+
+def metric_values(measurement: Measurement) -> dict[str, tuple[str, float]]:
+    """Benchmark-name suffix -> (what it is, value in seconds) for one good run."""
+    client = measurement.client
+    values = {"": ("time per request", 1 / client["rps"])}
+    for percentile in PERCENTILES:
+        values[f"/{percentile}"] = (f"latency {percentile}", client["latency_us"][percentile] / 1e6)
+    if client.get("server_cpu_us_per_request", 0) > 0:
+        values["/server-cpu"] = (
+            "server CPU per request",
+            client["server_cpu_us_per_request"] / 1e6,
+        )
+    return values
+
+
+def suite_commit() -> str:
+    """The suite's git commit, `-dirty` when tracked files changed, or `unknown`."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def environment_metadata(plan: Plan, pinning: Pinning, profile: str) -> dict[str, Any]:
+    """What every benchmark of a run shares; pyperf adds CPU model and count, Python, date."""
+    return {
+        "client_loop": plan.client_loop,
+        "pinning": str(pinning),
+        "profile": profile,
+        "kernel": platform.release(),
+        "uvloop_version": version("uvloop"),
+        "websockets_version": version("websockets"),
+        "pyperf_version": pyperf.__version__,
+        "suite_commit": suite_commit(),
+        "warmup_s": plan.warmup,
+        "duration_s": plan.duration,
+    }
+
+
+def cell_metadata(cell: Cell) -> dict[str, Any]:
+    return {
+        "api": cell.api,
+        "server_loop": cell.loop,
+        "transport": cell.transport,
+        "size": cell.size,
+        "concurrency": cell.concurrency,
+        "pipeline": cell.pipeline,
+    }
+
+
+def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
+    """What one repeat measured besides the metric values (bools become 0/1 for pyperf)."""
+    client = measurement.client
+    return {
+        "repeat": repeat,
+        "duration": client["duration_s"],  # pyperf's own key: the measured window
+        "requests": client["requests"],
+        "rps": client["rps"],
+        "mib_s": client["mib_s"],
+        "client_cpu": client["client_cpu"],
+        "client_bound": int(client["client_bound"]),
+        "server_cpu": client.get("server_cpu", 0.0),
+        "server_peak_rss": measurement.server_peak_rss,
+        "latency_max_s": client["latency_us"]["max"] / 1e6,
+        "latency_histogram_ns": client["latency_us"]["histogram"],
+    }
+
+
+class ResultsFile:
+    """Collects runs and failures and rewrites the file after each, so an interrupted run
+    leaves every completed cell on disk in a valid file."""
+
+    def __init__(self, path: Path, plan: Plan, pinning: Pinning, profile: str) -> None:
+        self.path = path
+        self.plan = plan
+        self.environment = environment_metadata(plan, pinning, profile)
+        self.runs: dict[str, list[pyperf.Run]] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.completed = 0
+        self.interrupted = False
+
+    def add(self, cell: Cell, repeat: int, measurement: Measurement) -> None:
+        system: dict[str, Any] | None = None
+        for suffix, (metric, value) in metric_values(measurement).items():
+            metadata = {
+                "name": cell.name + suffix,
+                "unit": "second",
+                "metric": metric,
+                **self.environment,
+                **cell_metadata(cell),
+                **(run_metadata(measurement, repeat) if suffix == "" else {"repeat": repeat}),
+            }
+            if system is None:  # collect the machine's state once per repeat, not per metric
+                run = pyperf.Run([value], metadata=metadata)
+                system = {k: v for k, v in run.get_metadata().items() if k not in metadata}
+            else:
+                run = pyperf.Run([value], metadata={**system, **metadata}, collect_metadata=False)
+            self.runs.setdefault(cell.name + suffix, []).append(run)
+        self.completed += 1
+        self.save()
+
+    def add_failure(self, cell: Cell, repeat: int, failure: Failure) -> None:
+        self.failures.append({"cell": cell.name, "repeat": repeat, **asdict(failure)})
+        self.save()
+
+    def save(self) -> None:
+        suite = (
+            pyperf.BenchmarkSuite([pyperf.Benchmark(runs) for runs in self.runs.values()])
+            if self.runs
+            else None
+        )
+        if suite is None:
+            data: dict[str, Any] = {"version": "1.0", "benchmarks": []}
+        else:
+            text = io.StringIO()
+            suite.dump(text)
+            data = json.loads(text.getvalue())
+        data[SECTION] = {
+            "plan": asdict(self.plan),
+            "environment": self.environment,
+            "failed": self.failures,
+            "interrupted": self.interrupted,
+            "completed_runs": self.completed,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
+        os.replace(temporary, self.path)

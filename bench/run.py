@@ -1,0 +1,116 @@
+"""Runs one cell once: a fresh pinned server, the load generator pinned apart, then stop both."""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aionetbench.cpus import spawn_pinned
+from aionetbench.endpoints import Endpoint
+from bench.plan import Cell, Plan
+from bench.serverproc import ServerFailed, ServerProcess, server_command
+
+CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
+
+
+@dataclass(frozen=True)
+class Pinning:
+    server_cpus: frozenset[int]
+    client_cpus: frozenset[int]
+
+    def __str__(self) -> str:
+        return f"server:{','.join(map(str, sorted(self.server_cpus)))} client:{','.join(map(str, sorted(self.client_cpus)))}"
+
+
+@dataclass
+class Measurement:
+    """The client's JSON summary of a good run, plus what only the orchestrator can see."""
+
+    client: dict[str, Any]
+    server_peak_rss: int
+
+
+@dataclass
+class Failure:
+    reason: str
+    stderr_tail: str = ""
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size in bytes (Linux VmHWM), 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def client_command(
+    cell: Cell, plan: Plan, endpoint: Endpoint, server_pid: int, workers: int
+) -> list[str]:
+    target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
+    return [
+        sys.executable, "-m", "clients", cell.protocol, *target,
+        *(["--tls"] if cell.transport == "tls" else []),
+        "--loop", plan.client_loop,
+        "--size", str(cell.size),
+        "--concurrency", str(cell.concurrency),
+        "--pipeline", str(cell.pipeline),
+        "--duration", str(plan.duration),
+        "--warmup", str(plan.warmup),
+        "--workers", str(min(workers, cell.concurrency)),
+        "--server-pid", str(server_pid),
+        "--json",
+    ]  # fmt: skip
+
+
+def run_cell(cell: Cell, plan: Plan, pinning: Pinning, workdir: Path) -> Measurement | Failure:
+    """Measure `cell` once. Never raises for a server or client fault: returns a Failure."""
+    listen = (
+        Endpoint(path=str(workdir / "echo.sock")) if cell.transport == "unix" else Endpoint(port=0)
+    )
+    command = server_command(cell.api, loop=cell.loop, listen=listen, tls=cell.transport == "tls")
+    try:
+        server = ServerProcess(
+            command, cpus=pinning.server_cpus, stderr_path=workdir / "server.err"
+        )
+    except ServerFailed as error:
+        return Failure(f"server did not start: {error}")
+    with server:
+        client = spawn_pinned(
+            client_command(cell, plan, server.endpoint, server.pid, len(pinning.client_cpus)),
+            pinning.client_cpus,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = client.communicate(timeout=plan.warmup + plan.duration + CLIENT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.communicate()
+            return Failure("client did not finish in time", server.stderr_tail())
+        finally:
+            if client.poll() is None:  # interrupted: no child may outlive the run
+                client.kill()
+                client.wait()
+        rss = peak_rss(server.pid)
+        server_died = server.process.poll() is not None
+    if client.returncode == 2 or not out.strip():
+        return Failure(
+            f"client failed: {err.strip().splitlines()[-1] if err.strip() else 'no output'}",
+            server.stderr_tail(),
+        )
+    summary = json.loads(out)
+    if server_died:
+        return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
+    if summary["errors"]:
+        return Failure(
+            f"{summary['errors']} echo errors: {summary['error_messages'][0]}", server.stderr_tail()
+        )
+    return Measurement(client=summary, server_peak_rss=rss)

@@ -1,0 +1,119 @@
+"""The orchestrator end to end: real servers and clients, results read back through pyperf."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pyperf
+import pytest
+
+TINY = ["--duration", "0.4", "--warmup", "0.2", "--repeats", "2", "--quiet"]
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def test_tiny_matrix_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "tiny.json"
+    result = bench(
+        "run", "--apis", "protocol,websockets", "--loops", "uvloop", *TINY, "-o", str(output)
+    )
+    assert result.returncode == 0, result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    names = set(suite.get_benchmark_names())
+    for cell in ("tcp/protocol/uvloop/1024B/c10", "tcp/websockets/uvloop/1024B/c10"):
+        assert {cell, f"{cell}/p50", f"{cell}/p90", f"{cell}/p99", f"{cell}/server-cpu"} <= names
+    main = suite.get_benchmark("tcp/protocol/uvloop/1024B/c10")
+    assert main.get_nrun() == 2 and main.get_unit() == "second"
+    assert 0 < main.median() < 0.001  # seconds per request
+    metadata = main.get_metadata()
+    for key in ("api", "server_loop", "client_loop", "transport", "size", "concurrency", "pipeline",
+                "pinning", "python_version", "uvloop_version", "websockets_version", "pyperf_version",
+                "cpu_model_name", "cpu_count", "kernel", "suite_commit"):  # fmt: skip
+        assert key in metadata, key
+    assert metadata["pinning"] == "server:0 client:1"
+    run = main.get_runs()[0].get_metadata()
+    assert {"date", "rps", "client_bound", "server_peak_rss", "latency_histogram_ns"} <= set(run)
+    assert run["server_peak_rss"] > 10 * 1024 * 1024
+    # pyperf's own command line reads it without complaint
+    stats = subprocess.run(
+        [sys.executable, "-m", "pyperf", "stats", str(output)], capture_output=True, text=True
+    )
+    assert stats.returncode == 0 and "tcp/protocol/uvloop/1024B/c10" in stats.stdout
+    compare = subprocess.run(
+        [sys.executable, "-m", "pyperf", "compare_to", str(output), str(output)],
+        capture_output=True,
+        text=True,
+    )
+    assert compare.returncode == 0, compare.stderr
+    extra = json.loads(output.read_text())["aionetbench"]
+    assert extra["failed"] == [] and extra["completed_runs"] == 4 and not extra["interrupted"]
+
+
+def test_failing_server_cells_do_not_stop_the_others(tmp_path: Path) -> None:
+    # Children of this run cannot import uvloop, so its uvloop servers fail to start.
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "uvloop.py").write_text("raise ImportError('uvloop hidden by the test')\n")
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    output = tmp_path / "partial.json"
+    result = bench(
+        "run", "--apis", "streams", "--client-loop", "asyncio", *TINY, "-o", str(output), env=env
+    )
+    assert result.returncode == 1
+    assert "FAILED tcp/streams/uvloop/1024B/c10" in result.stderr
+    assert "Traceback" not in result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    assert suite.get_benchmark("tcp/streams/asyncio/1024B/c10").get_nrun() == 2
+    assert "tcp/streams/uvloop/1024B/c10" not in suite.get_benchmark_names()
+    failed = json.loads(output.read_text())["aionetbench"]["failed"]
+    assert [f["cell"] for f in failed] == ["tcp/streams/uvloop/1024B/c10"] * 2
+    assert "uvloop" in failed[0]["reason"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_keeps_completed_cells(tmp_path: Path, signum: int) -> None:
+    output = tmp_path / "interrupted.json"
+    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--duration", "1", "--warmup", "0.2", "--repeats", "5", "--quiet", "-o", str(output)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(process.pid)
+    seen: set[psutil.Process] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not output.exists():
+        seen.update(parent.children(recursive=True))
+        time.sleep(0.05)
+    assert output.exists(), "no run completed"
+    time.sleep(0.3)  # now in the middle of the next cell
+    seen.update(parent.children(recursive=True))
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    assert suite.get_benchmark("tcp/protocol/asyncio/1024B/c10").get_nrun() >= 1
+    assert json.loads(output.read_text())["aionetbench"]["interrupted"] is True
+    assert seen, "no child processes were observed"
+    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"orphans: {[p.cmdline() for p in alive]}"
+
+
+def test_bad_input() -> None:
+    for args in (
+        ["run", "--apis", "nope"],
+        ["run", "--sizes", "0"],
+        ["run", "--loops", ""],
+        ["frobnicate"],
+    ):
+        result = bench(*args)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, args
+    result = bench("run", "--apis", "sockets", "--transport", "tls")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("bench: the plan has no cells")
