@@ -81,6 +81,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
 
     commands.add_parser("list", help="show the profiles, their cells and estimated durations")
+
+    report = commands.add_parser(
+        "report", help="write a Markdown report and plots from a results file"
+    )
+    report.add_argument("file", type=Path, help="a results file from `bench run`")
+    report.add_argument(
+        "-o", "--output", type=Path, help="directory (default: next to FILE, named after it)"
+    )
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare results files; exit 1 on a significant regression",
+        description="Compare each NEW file with BASE on every benchmark they share. Exit 0 if "
+        "nothing is significantly slower by more than the threshold, 1 if something is, 2 on "
+        "bad input.",
+    )
+    compare.add_argument("base", type=Path, metavar="BASE.json")
+    compare.add_argument("new", type=Path, nargs="+", metavar="NEW.json")
+    compare.add_argument(
+        "-o", "--output", type=Path, help="directory for compare.md and compare.png"
+    )
+    compare.add_argument(
+        "--threshold", type=float, default=5.0, metavar="PCT", help="default %(default)s%%"
+    )
     return parser.parse_args(argv)
 
 
@@ -199,4 +223,43 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "list": command_list}
+def command_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report  # matplotlib is loaded only by the commands that draw
+
+    directory = args.output or args.file.with_suffix("")
+    print(write_report(args.file, directory))
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    from bench import plots
+    from bench.compare import compare_files
+    from bench.compare import table as compare_table
+
+    if args.threshold < 0:
+        raise UsageError("--threshold must not be negative")
+    comparisons = compare_files([args.base, *args.new], args.threshold / 100)
+    lines = compare_table(comparisons)
+    print("\n".join(lines))
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        (args.output / "compare.md").write_text(
+            "# aionetbench comparison\n\n" + "\n".join(lines) + "\n\n![comparison](compare.png)\n"
+        )
+        plots.comparison(comparisons, args.threshold / 100, args.output / "compare.png")
+    regressions = [c for c in comparisons if c.regression]
+    if regressions:
+        print(
+            f"bench: {len(regressions)} significant regression(s) beyond {args.threshold:g}%",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+COMMANDS = {
+    "run": command_run,
+    "list": command_list,
+    "report": command_report,
+    "compare": command_compare,
+}

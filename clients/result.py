@@ -37,14 +37,14 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         "client_cpu": sum(cpu_per_worker),
         "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
         "client_bound": any(cpu >= CLIENT_BOUND_CPU for cpu in cpu_per_worker),
-        "latency_us": stats.summary_us(stats.merge(r.histogram for r in results)),
+        "latency_us": stats.summary_us(r.latency for r in results if r.latency),
         "per_worker": [
             {
                 "connections": r.connections,
                 "requests": r.requests,
                 "rps": r.requests / r.window_s if r.window_s else 0.0,
                 "client_cpu": cpu,
-                "histogram": r.histogram,
+                "histogram": r.latency.histogram if r.latency else "",
             }
             for r, cpu in zip(results, cpu_per_worker, strict=True)
         ],
@@ -56,7 +56,7 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
     if spec.rate:
         sent = sum(r.sent for r in results)
         scheduled = sum(r.scheduled for r in results)
-        lag = stats.summary_us(stats.merge(r.lag_histogram for r in results))
+        lag = stats.summary_us(r.lag for r in results if r.lag)
         summary["target_rate"] = spec.rate
         summary["achieved_rate"] = rps
         summary["sent_rate"] = sent / duration if duration else 0.0

@@ -54,8 +54,8 @@ class WorkerResult:
     requests: int = 0
     window_s: float = 0.0
     cpu_s: float = 0.0
-    histogram: str = ""
-    lag_histogram: str = ""
+    latency: stats.Recorded | None = None
+    lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
     scheduled: int = 0
     sent: int = 0
     server_cpu_s: float | None = None
@@ -218,11 +218,11 @@ async def run_worker(
         schedule.stop()
         result.scheduled = schedule.due(ended_ns) - schedule.due(started_ns)
         result.sent = schedule.sent - sent_before
-        result.lag_histogram = stats.encode(stats.histogram_of([schedule.lags[lags_before:]]))
+        result.lag = stats.record([schedule.lags[lags_before:]])
     for connection in conns:
         if not connection.closing:
             connection.close()
-    result.histogram = stats.encode(stats.histogram_of(samples))
+    result.latency = stats.record(samples)
     return result
 
 

@@ -26,7 +26,7 @@ import psutil
 
 from aionetbench.cpus import spawn_pinned, split_cpus
 from bench.serverproc import ServerProcess, server_command
-from clients.stats import histogram_of
+from clients.stats import record
 
 
 def run_json(command: list[str], cpus: set[int]) -> dict:
@@ -73,7 +73,7 @@ def recording_cost_ns(samples: int = 1_000_000) -> tuple[float, float]:
     costs = []
     for spread_out in (typical, latencies):
         histogram_started = perf_counter_ns()
-        histogram_of([spread_out])
+        record([spread_out])
         costs.append(append_ns + (perf_counter_ns() - histogram_started) / samples)
     return costs[0], costs[1]
 

@@ -1,0 +1,261 @@
+"""The report's figures. One colour per API; uvloop solid, asyncio hatched and lighter.
+
+matplotlib's object-oriented `Figure` API renders with Agg when saved, with no pyplot state
+and no display, so it is safe in CI and in processes that make many figures.
+"""
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+from bench.results import CellResults
+from clients.stats import percentiles
+from servers import APIS
+
+if TYPE_CHECKING:
+    from bench.compare import Comparison
+
+API_COLOURS = dict(zip(APIS, matplotlib.colormaps["tab10"].colors, strict=False))
+LOOP_STYLE = {"asyncio": {"alpha": 0.55, "hatch": "//"}, "uvloop": {"alpha": 1.0, "hatch": ""}}
+LOOP_LINES = {"asyncio": "--", "uvloop": "-"}
+NINES = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
+FIGSIZE = (9, 5)
+
+
+def nines(percentile: float) -> float:
+    """Position on a 'nines' axis: 90% -> 1, 99% -> 2, 99.9% -> 3."""
+    return -math.log10(1 - percentile / 100)
+
+
+def ordered_apis(cells: Sequence[CellResults]) -> list[str]:
+    present = {cell.api for cell in cells}
+    return [api for api in APIS if api in present]
+
+
+def ordered_loops(cells: Sequence[CellResults]) -> list[str]:
+    present = {cell.loop for cell in cells}
+    return [loop for loop in LOOP_STYLE if loop in present]
+
+
+def loop_legend(ax: Axes, loops: Sequence[str], **extra: Patch) -> None:
+    handles = [
+        Patch(
+            facecolor="0.5",
+            alpha=LOOP_STYLE[loop]["alpha"],
+            hatch=LOOP_STYLE[loop]["hatch"],
+            label=loop,
+        )
+        for loop in loops
+    ]
+    handles += [patch for patch in extra.values()]
+    ax.legend(handles=handles, loc="upper left", frameon=False)
+
+
+def grouped_bars(
+    cells: Sequence[CellResults],
+    values: Callable[[CellResults], list[float]],
+    ylabel: str,
+    title: str,
+    path: Path,
+    mark_client_bound: bool = False,
+) -> None:
+    """Median per API x loop, loops side by side, with min-max whiskers over repeats."""
+    apis, loops = ordered_apis(cells), ordered_loops(cells)
+    by_key = {(cell.api, cell.loop): cell for cell in cells}
+    fig, ax = new_figure()
+    width = 0.8 / len(loops)
+    bound_seen = False
+    for a, api in enumerate(apis):
+        for slot, loop in enumerate(loops):
+            cell = by_key.get((api, loop))
+            if cell is None or not values(cell):
+                continue
+            data = values(cell)
+            median = statistics.median(data)
+            x = a - 0.4 + width * (slot + 0.5)
+            ax.bar(
+                x, median, width, color=API_COLOURS[api], edgecolor="black", linewidth=0.6,
+                yerr=[[median - min(data)], [max(data) - median]], capsize=3, **LOOP_STYLE[loop],
+            )  # fmt: skip
+            if mark_client_bound and any(cell.client_bound):
+                bound_seen = True
+                ax.annotate("client-\nbound", (x, max(data)), xytext=(0, 4), textcoords="offset points",
+                            ha="center", va="bottom", fontsize=7, color="firebrick")  # fmt: skip
+    ax.set_xticks(range(len(apis)), apis)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    extra = (
+        {"bound": Patch(color="none", label="client-bound: the load generator was the limit")}
+        if bound_seen
+        else {}
+    )
+    loop_legend(ax, loops, **extra)
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
+
+
+def speedup(cells: Sequence[CellResults], path: Path) -> None:
+    """uvloop / asyncio requests/s per API: per-repeat ratios (repeats ran side by side)."""
+    by_key = {(cell.api, cell.loop): cell for cell in cells}
+    apis = [
+        api
+        for api in ordered_apis(cells)
+        if (api, "asyncio") in by_key and (api, "uvloop") in by_key
+    ]
+    fig, ax = new_figure()
+    for a, api in enumerate(apis):
+        ratios = [
+            u / s
+            for u, s in zip(by_key[(api, "uvloop")].rps, by_key[(api, "asyncio")].rps, strict=False)
+        ]
+        median = statistics.median(ratios)
+        ax.bar(a, median, 0.6, color=API_COLOURS[api], edgecolor="black", linewidth=0.6,
+               yerr=[[median - min(ratios)], [max(ratios) - median]], capsize=4)  # fmt: skip
+        ax.annotate(
+            f"{median:.2f}x",
+            (a, max(ratios)),
+            xytext=(0, 4),
+            textcoords="offset points",
+            ha="center",
+        )
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(apis)), apis)
+    ax.set_ylabel("uvloop req/s / asyncio req/s")
+    ax.set_title("uvloop speed-up per API (median, min-max over paired repeats)")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.1)
+    ax.grid(axis="y", alpha=0.3)
+    save(fig, path)
+
+
+def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
+    """Latency against percentile on a nines axis, one line per API x loop."""
+    fig, ax = new_figure()
+    steps = [100 * (1 - 10 ** (-k / 20)) for k in range(0, 81)]  # 0% .. 99.99% evenly in nines
+    for cell in sorted(cells, key=lambda c: (list(APIS).index(c.api), c.loop)):
+        at = percentiles(cell.latency(), steps)
+        xs = [nines(p) for p in steps]
+        ys = [at[p] / 1000 for p in steps]
+        ax.plot(
+            xs,
+            ys,
+            LOOP_LINES[cell.loop],
+            color=API_COLOURS[cell.api],
+            label=f"{cell.api} / {cell.loop}",
+        )
+    ax.set_xticks([nines(p) for p in NINES], [f"{p:g}%" for p in NINES])
+    ax.set_xlim(0, nines(NINES[-1]))
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (us, log scale)")
+    ax.set_title("Latency percentile spectrum (all repeats merged)")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2, frameon=False)
+    save(fig, path)
+
+
+def latency_boxes(cells: Sequence[CellResults], path: Path) -> None:
+    """Box per API x loop: box p25-p75, line p50, whiskers p1 and p99, dot p99.9."""
+    ordered = sorted(cells, key=lambda c: (list(APIS).index(c.api), list(LOOP_STYLE).index(c.loop)))
+    stats = []
+    for cell in ordered:
+        q = {p: v / 1000 for p, v in percentiles(cell.latency(), (1, 25, 50, 75, 99, 99.9)).items()}
+        stats.append({"whislo": q[1], "q1": q[25], "med": q[50], "q3": q[75], "whishi": q[99],
+                      "fliers": [q[99.9]], "label": f"{cell.api}\n{cell.loop}"})  # fmt: skip
+    fig, ax = new_figure(figsize=(max(9, len(stats) * 0.9), 5))
+    boxes = ax.bxp(stats, patch_artist=True, flierprops={"marker": "o", "markersize": 4})
+    for box, cell in zip(boxes["boxes"], ordered, strict=True):
+        box.set_facecolor(API_COLOURS[cell.api])
+        box.set_alpha(LOOP_STYLE[cell.loop]["alpha"])
+        box.set_hatch(LOOP_STYLE[cell.loop]["hatch"])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (us, log scale)")
+    ax.set_title("Latency distribution: box p25-p75, line median, whiskers p1-p99, dot p99.9")
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="y", which="both", alpha=0.3)
+    save(fig, path)
+
+
+def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> None:
+    """Median req/s against `size` or `concurrency`, one panel per value of the other."""
+    other = "concurrency" if axis == "size" else "size"
+    panels = sorted({(c.transport, getattr(c, other)) for c in cells})
+    fig = Figure(figsize=(4.5 * len(panels), 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)
+    for ax, (transport, fixed) in zip(axes[0], panels, strict=True):
+        series: dict[tuple[str, str], list[CellResults]] = {}
+        for cell in cells:
+            if cell.transport == transport and getattr(cell, other) == fixed:
+                series.setdefault((cell.api, cell.loop), []).append(cell)
+        for (api, loop), group in sorted(series.items(), key=lambda kv: list(APIS).index(kv[0][0])):
+            group.sort(key=lambda c: getattr(c, axis))
+            ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group], LOOP_LINES[loop],
+                    marker="o", color=API_COLOURS[api], label=f"{api} / {loop}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("payload bytes" if axis == "size" else "connections")
+        ax.set_title(
+            f"{transport}, {other} {fixed:,}" + (" B" if other == "size" else ""), fontsize=10
+        )
+        ax.grid(which="both", alpha=0.3)
+    axes[0][0].set_ylabel("requests/s (median, log scale)")
+    axes[0][-1].legend(fontsize=7, frameon=False)
+    fig.suptitle(f"Throughput against {'payload size' if axis == 'size' else 'concurrency'}")
+    save(fig, path)
+
+
+def new_figure(figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
+def save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+VERDICT_COLOURS = {"REGRESSION": "firebrick", "improvement": "seagreen"}
+FILE_HATCHES = ("", "//", "..", "xx", "\\\\")
+
+
+def comparison(comparisons: Sequence["Comparison"], threshold: float, path: Path) -> None:
+    """Change NEW/BASE in percent per benchmark, bootstrap 95% interval as whiskers; red a
+    significant regression beyond the threshold, green an improvement, grey the rest."""
+    names = list(dict.fromkeys(c.name for c in comparisons))
+    labels = list(dict.fromkeys(c.label for c in comparisons))
+    height = 0.8 / len(labels)
+    fig, ax = new_figure(figsize=(10, 1.5 + 0.32 * len(names) * len(labels)))
+    for c in comparisons:
+        y = names.index(c.name) - 0.4 + height * (labels.index(c.label) + 0.5)
+        change = (c.ratio - 1) * 100
+        ax.barh(
+            y, change, height, color=VERDICT_COLOURS.get(c.verdict, "0.7"), edgecolor="black", linewidth=0.5,
+            hatch=FILE_HATCHES[labels.index(c.label) % len(FILE_HATCHES)],
+            xerr=[[change - (c.low - 1) * 100], [(c.high - 1) * 100 - change]], capsize=2,
+        )  # fmt: skip
+    for edge in (-threshold * 100, threshold * 100):
+        ax.axvline(edge, color="black", linestyle=":", linewidth=0.8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("change vs base (%): right is slower (every metric is lower-is-better)")
+    ax.set_title(
+        f"Comparison with the base (threshold +-{threshold * 100:g}%, whiskers: 95% bootstrap interval)"
+    )
+    handles = [Patch(color=colour, label=verdict) for verdict, colour in VERDICT_COLOURS.items()]
+    handles.append(Patch(color="0.7", label="not significant or within threshold"))
+    if len(labels) > 1:
+        handles += [Patch(facecolor="white", edgecolor="black", hatch=FILE_HATCHES[i % len(FILE_HATCHES)], label=label)
+                    for i, label in enumerate(labels)]  # fmt: skip
+    ax.legend(handles=handles, fontsize=8, loc="best", frameon=True)
+    ax.grid(axis="x", alpha=0.3)
+    save(fig, path)

@@ -1,0 +1,179 @@
+"""`bench report`: a Markdown report and its PNG figures from any results file."""
+
+import itertools
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import plots
+from bench.results import CellResults, Results, load_results
+
+HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1}
+EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
+
+
+def group_key(cell: CellResults) -> tuple[str, int, int, int]:
+    return (cell.transport, cell.size, cell.concurrency, cell.pipeline)
+
+
+def describe(key: tuple[str, int, int, int]) -> str:
+    transport, size, concurrency, pipeline = key
+    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}"
+
+
+def groups(cells: Sequence[CellResults]) -> dict[tuple[str, int, int, int], list[CellResults]]:
+    grouped: dict[tuple[str, int, int, int], list[CellResults]] = {}
+    for cell in cells:
+        grouped.setdefault(group_key(cell), []).append(cell)
+    return grouped
+
+
+def headline_group(cells: Sequence[CellResults]) -> list[CellResults]:
+    """The 1 KiB / 10 connections / TCP cells if present, else the first group."""
+    grouped = groups(cells)
+    wanted = tuple(HEADLINE.values())
+    return grouped.get(wanted) or next(iter(grouped.values()))  # type: ignore[arg-type]
+
+
+def ranking(cells: Sequence[CellResults]) -> list[str]:
+    """Sentences: fastest API per loop and by how much, the expected order, uvloop's gain."""
+    sentences = []
+    for loop in plots.ordered_loops(cells):
+        on_loop = sorted(
+            (c for c in cells if c.loop == loop), key=lambda c: c.median_rps, reverse=True
+        )
+        best, *rest = on_loop
+        caveat = " (client-bound: it may be faster still)" if any(best.client_bound) else ""
+        comparisons = ", ".join(f"{best.median_rps / c.median_rps:.2f}x {c.api}" for c in rest)
+        sentences.append(
+            f"On **{loop}**, the fastest API is **{best.api}** at {best.median_rps:,.0f} req/s{caveat}"
+            + (f": {comparisons}." if comparisons else ".")
+        )
+        by_api = {c.api: c.median_rps for c in on_loop}
+        if all(api in by_api for api in EXPECTED_ORDER):
+            holds = all(by_api[a] > by_api[b] for a, b in itertools.pairwise(EXPECTED_ORDER))
+            actual = " > ".join(sorted(EXPECTED_ORDER, key=by_api.__getitem__, reverse=True))
+            sentences.append(
+                f"Protocol > Streams > raw sockets {'holds' if holds else 'does **not** hold'} on {loop}: "
+                + ", ".join(f"{api} {by_api[api]:,.0f}" for api in EXPECTED_ORDER)
+                + ("." if holds else f" (measured order: {actual}).")
+            )
+    by_key = {(c.api, c.loop): c for c in cells}
+    gains = [
+        f"{api} {by_key[(api, 'uvloop')].median_rps / by_key[(api, 'asyncio')].median_rps:.2f}x"
+        for api in plots.ordered_apis(cells)
+        if (api, "uvloop") in by_key and (api, "asyncio") in by_key
+    ]
+    if gains:
+        sentences.append("uvloop over asyncio, requests/s: " + ", ".join(gains) + ".")
+    return sentences
+
+
+def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def results_table(cells: Sequence[CellResults]) -> list[str]:
+    rows = [
+        "| cell | req/s median (min-max) | MiB/s | p50 us | p99 us | max us | server us/req | client-bound |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        server = f"{statistics.median(c.server_us):.2f}" if c.server_us else "-"
+        bound = f"{sum(c.client_bound)}/{len(c.client_bound)}" if any(c.client_bound) else "no"
+        rows.append(
+            f"| `{c.name}` | {spread(c.rps)} | {statistics.median(c.mib_s):,.1f} "
+            f"| {statistics.median(c.percentiles_us['p50']):,.1f} | {statistics.median(c.percentiles_us['p99']):,.1f} "
+            f"| {max(c.latency_max_us):,.0f} | {server} | {bound} |"
+        )
+    return rows
+
+
+def environment_table(results: Results) -> list[str]:
+    env = results.environment
+    rows = [
+        ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
+        ("pinning", env.get("pinning", "?")),
+        ("Python", env.get("python_version", "?")),
+        (
+            "uvloop / websockets / pyperf",
+            f"{env.get('uvloop_version')} / {env.get('websockets_version')} / {env.get('pyperf_version')}",
+        ),
+        ("kernel", env.get("kernel", "?")),
+        ("client loop", env.get("client_loop", "?")),
+        (
+            "profile",
+            f"{env.get('profile', '?')}: {env.get('warmup_s', '?')} s warm-up + {env.get('duration_s', '?')} s per run",
+        ),
+        ("suite commit", env.get("suite_commit", "?")),
+        ("date", " to ".join(results.dates) if results.dates else "?"),
+    ]
+    return ["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[str, str]]:
+    """Make the figures; return (caption, file name) pairs in report order."""
+    headline = headline_group(cells)
+    figures = [
+        ("Throughput", "throughput.png", lambda p: plots.grouped_bars(
+            headline, lambda c: c.rps, "requests/s (median, min-max)", f"Throughput ({describe(group_key(headline[0]))})", p, mark_client_bound=True)),
+        ("uvloop speed-up", "speedup.png", lambda p: plots.speedup(headline, p)),
+        ("Latency percentile spectrum", "latency-spectrum.png", lambda p: plots.latency_spectrum(headline, p)),
+        ("Latency distribution", "latency-distribution.png", lambda p: plots.latency_boxes(headline, p)),
+        ("Server CPU per request", "server-cpu.png", lambda p: plots.grouped_bars(
+            [c for c in headline if c.server_us], lambda c: c.server_us, "server CPU us per request (median, min-max)", "Server CPU time per request (lower is better)", p)),
+    ]  # fmt: skip
+    if len({c.size for c in cells}) > 1:
+        figures.append(
+            (
+                "Throughput against size",
+                "throughput-size.png",
+                lambda p: plots.throughput_against(cells, "size", p),
+            )
+        )
+    if len({c.concurrency for c in cells}) > 1:
+        figures.append(
+            (
+                "Throughput against concurrency",
+                "throughput-concurrency.png",
+                lambda p: plots.throughput_against(cells, "concurrency", p),
+            )
+        )
+    made = []
+    for caption, name, draw in figures:
+        draw(directory / name)
+        made.append((caption, name))
+    return made
+
+
+def write_report(results_path: Path, directory: Path) -> Path:
+    results = load_results(results_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(results.cells, directory)
+    headline = headline_group(results.cells)
+    lines = [
+        "# aionetbench report",
+        "",
+        f"From `{results_path}`. Every figure is the median of interleaved repeats with its min-max spread; "
+        "a client-bound run measured the load generator, not the server.",
+        "",
+        f"## Ranking ({describe(group_key(headline[0]))})",
+        "",
+        *(f"- {sentence}" for sentence in ranking(headline)),
+        "",
+    ]
+    for key, cells in groups(results.cells).items():
+        if key != group_key(headline[0]):
+            lines += [f"### {describe(key)}", "", *(f"- {s}" for s in ranking(cells)), ""]
+    lines += ["## Results", "", *results_table(results.cells), ""]
+    if results.failures:
+        lines += ["## Failed runs", "", "| cell | repeat | reason |", "| --- | --- | --- |"]
+        lines += [f"| `{f['cell']}` | {f['repeat']} | {f['reason']} |" for f in results.failures]
+        lines.append("")
+    lines += ["## Figures", ""]
+    for caption, name in figures:
+        lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    lines += ["## Environment", "", *environment_table(results), ""]
+    report = directory / "report.md"
+    report.write_text("\n".join(lines))
+    return report

@@ -1,0 +1,115 @@
+"""Reports and comparisons from small results files, and the compare gate's exit codes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from synthetic import QUICK, cell, write_results
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_report_answers_the_question(tmp_path: Path) -> None:
+    results = write_results(tmp_path / "quick.json", QUICK)
+    result = bench("report", str(results), "-o", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert (
+        "On **asyncio**, the fastest API is **protocol** at 44,000 req/s: 1.10x sockets, 1.22x streams."
+        in report
+    )
+    assert "On **uvloop**, the fastest API is **protocol** at 160,000 req/s (client-bound" in report
+    assert "Protocol > Streams > raw sockets holds on uvloop" in report
+    assert (
+        "does **not** hold on asyncio" in report
+        and "(measured order: protocol > sockets > streams)" in report
+    )
+    assert (
+        "uvloop over asyncio, requests/s: sockets 1.70x, streams 3.28x, protocol 3.64x." in report
+    )
+    assert "| `tcp/protocol/uvloop/1024B/c10` | 160,000 (155,000-165,000) |" in report
+    assert "| pinning | server:0 client:1 |" in report
+    for name in ("throughput", "speedup", "latency-spectrum", "latency-distribution", "server-cpu"):
+        image = tmp_path / "report" / f"{name}.png"
+        assert image.read_bytes().startswith(PNG) and image.stat().st_size > 10_000
+        assert f"]({name}.png)" in report
+
+
+def test_report_plots_sizes_and_concurrency(tmp_path: Path) -> None:
+    table = {
+        cell(api, loop, size, concurrency): [rps / (1 + size / 10240) * concurrency**0.3]
+        for api, loop, rps in (("protocol", "uvloop", 100_000), ("streams", "asyncio", 30_000))
+        for size in (1024, 10240, 102400)
+        for concurrency in (1, 10)
+    }
+    write_results(tmp_path / "full.json", table)
+    result = bench("report", str(tmp_path / "full.json"))
+    assert result.returncode == 0, result.stderr
+    directory = tmp_path / "full"
+    assert (directory / "throughput-size.png").read_bytes().startswith(PNG)
+    assert (directory / "throughput-concurrency.png").read_bytes().startswith(PNG)
+    assert "### tcp, 102,400 B, 1 connections, depth 1" in (directory / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("scale", "status", "verdict"),
+    [(1.0, 0, "not significant"), (0.5, 1, "REGRESSION"), (2.0, 0, "improvement")],
+)
+def test_compare_exit_codes(tmp_path: Path, scale: float, status: int, verdict: str) -> None:
+    base = write_results(tmp_path / "base.json", QUICK, seed=1)
+    new = write_results(tmp_path / "new.json", QUICK, seed=1, scale=scale)  # req/s x scale
+    result = bench("compare", str(base), str(new), "-o", str(tmp_path / "cmp"))
+    assert result.returncode == status, result.stdout + result.stderr
+    row = next(
+        line for line in result.stdout.splitlines() if "`tcp/protocol/uvloop/1024B/c10`" in line
+    )
+    assert verdict in row
+    assert f"| {1 / scale:.3f} |" in row  # time per request moves opposite to req/s
+    assert (tmp_path / "cmp" / "compare.png").read_bytes().startswith(PNG)
+
+
+def test_compare_small_change_within_threshold_passes(tmp_path: Path) -> None:
+    steady = {cell("protocol", "uvloop"): [100_000, 100_200, 99_800, 100_100, 99_900]}
+    base = write_results(tmp_path / "base.json", steady)
+    new = write_results(tmp_path / "new.json", steady, scale=0.97)  # 3% slower, well above noise
+    assert bench("compare", str(base), str(new)).returncode == 0
+    assert bench("compare", str(base), str(new), "--threshold", "1").returncode == 1
+
+
+def test_compare_several_files(tmp_path: Path) -> None:
+    files = [
+        str(write_results(tmp_path / f"py3{minor}.json", QUICK, scale=s))
+        for minor, s in ((11, 1.0), (12, 1.1), (13, 1.2))
+    ]
+    result = bench("compare", *files, "-o", str(tmp_path / "cmp"))
+    assert result.returncode == 0, result.stderr
+    assert "| py312 |" in result.stdout and "| py313 |" in result.stdout
+    assert (tmp_path / "cmp" / "compare.png").exists()
+
+
+def test_compare_bad_input(tmp_path: Path) -> None:
+    good = write_results(tmp_path / "good.json", {cell("protocol", "uvloop"): [1000.0, 1100.0]})
+    other = write_results(tmp_path / "other.json", {cell("streams", "uvloop"): [1000.0, 1100.0]})
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text(json.dumps({"hello": "world"}))
+    cases = {
+        "no such file": [str(good), str(tmp_path / "missing.json")],
+        "not a pyperf results file": [str(good), str(garbage)],
+        "no benchmarks in common": [str(good), str(other)],
+    }
+    for message, args in cases.items():
+        result = bench("compare", *args)
+        assert result.returncode == 2, message
+        assert (
+            result.stderr.count("\n") == 1
+            and message in result.stderr
+            and "Traceback" not in result.stderr
+        )
