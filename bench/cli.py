@@ -5,11 +5,11 @@ import signal
 import statistics
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
 
+from aionetbench.argtypes import list_of, positive_int
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
@@ -20,28 +20,6 @@ from servers import APIS
 
 DEFAULT_OUTPUT = Path("results/latest.json")
 INTERRUPTED = 130
-
-
-def list_of(convert: Callable[[str], object], choices: tuple[str, ...] | None = None):
-    """An argparse type for comma-separated lists, checked against `choices` if given."""
-
-    def parse(text: str) -> tuple:
-        items = tuple(convert(item.strip()) for item in text.split(",") if item.strip())
-        unknown = [item for item in items if choices and item not in choices]
-        if not items or unknown:
-            raise argparse.ArgumentTypeError(
-                f"expected a comma-separated list{' of ' + ', '.join(choices) if choices else ''}, got {text!r}"
-            )
-        return items
-
-    return parse
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

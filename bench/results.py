@@ -10,21 +10,15 @@ import pyperf
 from hdrh.histogram import HdrHistogram
 
 from aionetbench.errors import UsageError
+from bench.plan import Cell
 from bench.record import PERCENTILES, SECTION
 from clients.stats import merge
 
 
-@dataclass
-class CellResults:
-    """Every repeat of one cell."""
+@dataclass(frozen=True)
+class CellResults(Cell):
+    """Every repeat of one cell (the lists fill as runs are read)."""
 
-    name: str
-    api: str
-    loop: str
-    transport: str
-    size: int
-    concurrency: int
-    pipeline: int
     rps: list[float] = field(default_factory=list)
     mib_s: list[float] = field(default_factory=list)
     server_us: list[float] = field(default_factory=list)
@@ -71,7 +65,6 @@ def load_results(path: Path) -> Results:
         if metadata.get("metric") != "time per request":
             continue
         cell = CellResults(
-            name=benchmark.get_name(),
             api=metadata["api"],
             loop=metadata["server_loop"],
             transport=metadata["transport"],
@@ -96,9 +89,9 @@ def load_results(path: Path) -> Results:
                 v * 1e6 for v in suite.get_benchmark(f"{name}/{percentile}").get_values()
             ]
         if f"{name}/server-cpu" in suite.get_benchmark_names():
-            cell.server_us = [
+            cell.server_us.extend(
                 v * 1e6 for v in suite.get_benchmark(f"{name}/server-cpu").get_values()
-            ]
+            )
     section = json.loads(path.read_text()).get(SECTION, {})
     dates = suite.get_dates()
     span = (

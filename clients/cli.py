@@ -4,32 +4,12 @@ import argparse
 import json
 import sys
 
+from aionetbench.argtypes import non_negative_float, positive_float, positive_int
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import run_command
 from aionetbench.loops import LOOPS
 from clients.result import format_table, summarize
 from clients.runner import LoadSpec, run
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
-    return value
 
 
 def endpoint_arg(text: str) -> Endpoint:

@@ -37,6 +37,12 @@ def run_json(command: list[str], cpus: set[int]) -> dict:
     return json.loads(out)
 
 
+def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
+    return ServerProcess(
+        server_command(api, loop="uvloop"), cpus=cpus, stderr_path=directory / f"{api}.err"
+    )
+
+
 def our_client(protocol: str, server: ServerProcess, cpus: set[int], duration: float) -> dict:
     command = [sys.executable, "-m", "clients", protocol, "--connect", str(server.endpoint)]
     command += ["--duration", str(duration), "--server-pid", str(server.pid), "--json"]
@@ -96,18 +102,10 @@ def main() -> None:
     rows: dict[str, list[float]] = {k: [] for k in ("tcp", "classic", "cpu", "ratio", "ws")}
     with tempfile.TemporaryDirectory() as tmp:
         for round_number in range(1, args.rounds + 1):
-            with ServerProcess(
-                server_command("protocol", loop="uvloop"),
-                cpus=server_cpus,
-                stderr_path=Path(tmp) / "p.err",
-            ) as server:
+            with uvloop_server("protocol", server_cpus, Path(tmp)) as server:
                 ours = our_client("tcp", server, client_cpus, args.duration)
                 classic = classic_client(server, client_cpus, args.duration)
-            with ServerProcess(
-                server_command("websockets", loop="uvloop"),
-                cpus=server_cpus,
-                stderr_path=Path(tmp) / "w.err",
-            ) as server:
+            with uvloop_server("websockets", server_cpus, Path(tmp)) as server:
                 ws = our_client("ws", server, client_cpus, args.duration)
             cpu = ours["client_cpu_us_per_request"] / ours["server_cpu_us_per_request"]
             ws_cpu = ws["client_cpu_us_per_request"] / ws["server_cpu_us_per_request"]
