@@ -60,6 +60,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     commands.add_parser("list", help="show the profiles, their cells and estimated durations")
 
+    count = commands.add_parser(
+        "count",
+        help="count a server's user-space instructions per request under valgrind",
+        description="Run the server under valgrind (callgrind) for N and 2N echoes on one "
+        "connection and print (I(2N) - I(N)) / N: instructions per request, start-up excluded. "
+        "Independent of machine noise; needs valgrind.",
+    )
+    count.add_argument("api", choices=APIS, metavar="API")
+    count.add_argument("--loop", choices=LOOPS, default="asyncio")
+    count.add_argument(
+        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+    )
+    count.add_argument(
+        "--requests", type=positive_int, default=1000, help="N (default %(default)s)"
+    )
+    count.add_argument(
+        "--repeats", type=positive_int, default=2, help="counts to record (default %(default)s)"
+    )
+    count.add_argument("-o", "--output", type=Path, help="add the counts to this results file")
+
     report = commands.add_parser(
         "report", help="write a Markdown report and plots from a results file"
     )
@@ -82,6 +102,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     compare.add_argument(
         "--threshold", type=float, default=5.0, metavar="PCT", help="default %(default)s%%"
+    )
+    compare.add_argument(
+        "--count-threshold",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="threshold for instruction counts from `bench count` (default %(default)s%%)",
+    )
+    compare.add_argument(
+        "--no-correction",
+        action="store_true",
+        help="test each benchmark at 95%% alone instead of Holm-Bonferroni over all of them",
     )
     return parser.parse_args(argv)
 
@@ -201,6 +233,35 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_count(args: argparse.Namespace) -> int:
+    from bench.count import instructions_per_request
+    from bench.record import record_counts
+
+    name = f"count/{args.api}/{args.loop}/{args.size}B"
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="aionetbench-count-") as workdir:
+        for repeat in range(1, args.repeats + 1):
+            counts.append(
+                instructions_per_request(
+                    args.api, args.loop, args.size, args.requests, Path(workdir)
+                )
+            )
+            print(
+                f"{name}: repeat {repeat}: {counts[-1]:,.1f} instructions per request",
+                file=sys.stderr,
+            )
+    if args.output:
+        metadata = {
+            "metric": "instructions per request",
+            "api": args.api,
+            "server_loop": args.loop,
+            "size": args.size,
+        }
+        record_counts(args.output, name, counts, metadata)
+    print(f"{name}: {statistics.median(counts):.0f} instructions per request")
+    return 0
+
+
 def command_report(args: argparse.Namespace) -> int:
     from bench.report import write_report  # matplotlib is loaded only by the commands that draw
 
@@ -216,7 +277,12 @@ def command_compare(args: argparse.Namespace) -> int:
 
     if args.threshold < 0:
         raise UsageError("--threshold must not be negative")
-    comparisons = compare_files([args.base, *args.new], args.threshold / 100)
+    comparisons = compare_files(
+        [args.base, *args.new],
+        args.threshold / 100,
+        args.count_threshold / 100,
+        not args.no_correction,
+    )
     lines = compare_table(comparisons)
     print("\n".join(lines))
     if args.output:
@@ -238,6 +304,7 @@ def command_compare(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": command_run,
     "list": command_list,
+    "count": command_count,
     "report": command_report,
     "compare": command_compare,
 }

@@ -2,9 +2,15 @@
 
 Works on any pyperf files. Every metric the suite records is "lower is better" (time per
 request, latency, CPU per request, instruction counts), so a ratio NEW/BASE above 1 is a
-slowdown. Significance is Welch's t-test (unequal sizes and variances) at 95%. `pyperf
-compare_to` differs on purpose in two ways: it calls any comparison of unequal sample sizes
-or of single values "significant", and it exits 0 even on a slowdown; a gate can do neither.
+slowdown. Significance is Welch's t-test (unequal sizes and variances), with the
+Holm-Bonferroni correction across all benchmarks of a file by default: a smoke run compares
+dozens of benchmarks, and at 95% each, one of them would be "significant" on most runs of
+unchanged code. `pyperf compare_to` differs on purpose: it tests no family of benchmarks,
+calls any comparison of unequal sample sizes or single values "significant", and exits 0
+even on a slowdown; a gate can do none of these.
+
+Instruction counts (unit `integer`, from `bench count`) hardly vary, so they get a threshold
+of their own, 1% by default.
 """
 
 import statistics
@@ -29,7 +35,8 @@ class Comparison:
     new_mean: float
     low: float  # 95% bootstrap interval of the ratio
     high: float
-    significant: bool
+    p_value: float
+    significant: bool  # after the correction for many benchmarks, if any
     threshold: float
 
     @property
@@ -62,33 +69,46 @@ def ratio_interval(base: list[float], new: list[float], seed: int = 0) -> tuple[
     return float(low), float(high)
 
 
-def is_significant(base: list[float], new: list[float]) -> bool:
-    """Welch's two-sided t-test at 95%; one value per side can never be significant."""
+def p_value(base: list[float], new: list[float]) -> float:
+    """Welch's two-sided t-test; a single value per side can never be significant (p = 1)."""
     if len(base) < 2 or len(new) < 2:
-        return False
+        return 1.0
     if statistics.pvariance(base) == 0 and statistics.pvariance(new) == 0:
-        return statistics.fmean(base) != statistics.fmean(new)
-    return bool(ttest_ind(base, new, equal_var=False).pvalue < ALPHA)
+        return 0.0 if statistics.fmean(base) != statistics.fmean(new) else 1.0
+    return float(ttest_ind(base, new, equal_var=False).pvalue)
 
 
-def compare_values(
-    name: str, label: str, base: list[float], new: list[float], threshold: float
-) -> Comparison:
-    significant = is_significant(base, new)
-    low, high = ratio_interval(base, new)
-    return Comparison(
-        name,
-        label,
-        statistics.fmean(base),
-        statistics.fmean(new),
-        low,
-        high,
-        significant,
-        threshold,
-    )
+def holm(p_values: list[float], alpha: float = ALPHA) -> list[bool]:
+    """Holm-Bonferroni: which hypotheses to reject, keeping the family-wise error <= alpha."""
+    rejected = [False] * len(p_values)
+    for rank, index in enumerate(sorted(range(len(p_values)), key=p_values.__getitem__)):
+        if p_values[index] > alpha / (len(p_values) - rank):
+            break
+        rejected[index] = True
+    return rejected
 
 
-def compare_files(paths: list[Path], threshold: float) -> list[Comparison]:
+def compare_family(
+    label: str, pairs: dict[str, tuple[list[float], list[float], float]], correct: bool = True
+) -> list[Comparison]:
+    """Compare every benchmark of one NEW file; `pairs` maps name -> (base, new, threshold)."""
+    p_values = [p_value(base, new) for base, new, _ in pairs.values()]
+    significant = holm(p_values) if correct else [p < ALPHA for p in p_values]
+    comparisons = []
+    for (name, (base, new, threshold)), p, rejected in zip(
+        pairs.items(), p_values, significant, strict=True
+    ):
+        low, high = ratio_interval(base, new)
+        mean_base, mean_new = statistics.fmean(base), statistics.fmean(new)
+        comparisons.append(
+            Comparison(name, label, mean_base, mean_new, low, high, p, rejected, threshold)
+        )
+    return comparisons
+
+
+def compare_files(
+    paths: list[Path], threshold: float, count_threshold: float = 0.01, correct: bool = True
+) -> list[Comparison]:
     """Every benchmark common to all files, each NEW file against the first."""
     suites = [load_suite(path) for path in paths]
     common = set(suites[0].get_benchmark_names())
@@ -96,27 +116,32 @@ def compare_files(paths: list[Path], threshold: float) -> list[Comparison]:
         common &= set(suite.get_benchmark_names())
     if not common:
         raise UsageError("the files have no benchmarks in common")
-    order = [name for name in suites[0].get_benchmark_names() if name in common]
-    return [
-        compare_values(
-            name,
-            path.stem,
-            list(suites[0].get_benchmark(name).get_values()),
-            list(suite.get_benchmark(name).get_values()),
-            threshold,
-        )
-        for path, suite in zip(paths[1:], suites[1:], strict=True)
-        for name in order
-    ]
+    base = {
+        name: suites[0].get_benchmark(name)
+        for name in suites[0].get_benchmark_names()
+        if name in common
+    }
+    comparisons = []
+    for path, suite in zip(paths[1:], suites[1:], strict=True):
+        pairs = {
+            name: (
+                list(benchmark.get_values()),
+                list(suite.get_benchmark(name).get_values()),
+                count_threshold if benchmark.get_unit() == "integer" else threshold,
+            )
+            for name, benchmark in base.items()
+        }
+        comparisons += compare_family(path.stem, pairs, correct)
+    return comparisons
 
 
 def table(comparisons: list[Comparison]) -> list[str]:
     rows = [
-        "| benchmark | file | ratio new/base | 95% interval | verdict |",
-        "| --- | --- | --- | --- | --- |",
+        "| benchmark | file | ratio new/base | 95% interval | p | verdict |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     rows += [
-        f"| `{c.name}` | {c.label} | {c.ratio:.3f} | {c.low:.3f}-{c.high:.3f} | {'**' + c.verdict + '**' if c.regression else c.verdict} |"
+        f"| `{c.name}` | {c.label} | {c.ratio:.3f} | {c.low:.3f}-{c.high:.3f} | {c.p_value:.2g} | {'**' + c.verdict + '**' if c.regression else c.verdict} |"
         for c in comparisons
     ]
     return rows

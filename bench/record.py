@@ -145,25 +145,46 @@ class ResultsFile:
         self.save()
 
     def save(self) -> None:
-        suite = (
-            pyperf.BenchmarkSuite([pyperf.Benchmark(runs) for runs in self.runs.values()])
-            if self.runs
-            else None
-        )
-        if suite is None:
-            data: dict[str, Any] = {"version": "1.0", "benchmarks": []}
-        else:
-            text = io.StringIO()
-            suite.dump(text)
-            data = json.loads(text.getvalue())
-        data[SECTION] = {
+        benchmarks = [pyperf.Benchmark(runs) for runs in self.runs.values()]
+        section = {
             "plan": asdict(self.plan),
             "environment": self.environment,
             "failed": self.failures,
             "interrupted": self.interrupted,
             "completed_runs": self.completed,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
-        temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
-        os.replace(temporary, self.path)
+        write_suite(self.path, benchmarks, section)
+
+
+def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[str, Any]) -> None:
+    """Write benchmarks plus our section atomically: a crash or Ctrl-C never leaves half a file."""
+    data: dict[str, Any] = {"version": "1.0", "benchmarks": []}
+    if benchmarks:
+        text = io.StringIO()
+        pyperf.BenchmarkSuite(benchmarks).dump(text)
+        data = json.loads(text.getvalue())
+    data[SECTION] = section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+
+
+def record_counts(path: Path, name: str, counts: list[float], metadata: dict[str, Any]) -> None:
+    """Add (or replace) an instruction-count benchmark in a results file, keeping the rest."""
+    benchmarks: list[pyperf.Benchmark] = []
+    section: dict[str, Any] = {}
+    if path.exists():
+        benchmarks = [
+            b
+            for b in pyperf.BenchmarkSuite.load(str(path)).get_benchmarks()
+            if b.get_name() != name
+        ]
+        section = json.loads(path.read_text()).get(SECTION, {})
+    runs = [
+        pyperf.Run(
+            [round(count)], metadata={"name": name, "unit": "integer", **metadata, "repeat": repeat}
+        )
+        for repeat, count in enumerate(counts, 1)
+    ]
+    write_suite(path, [*benchmarks, pyperf.Benchmark(runs)], section)

@@ -50,6 +50,7 @@ class ServerProcess:
         cpus: Iterable[int] | None = None,
         stderr_path: Path,
         ready_timeout: float = 15.0,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.command = list(command)
         self.stderr_path = stderr_path
@@ -61,6 +62,7 @@ class ServerProcess:
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
+                env=env,
             )
         try:
             self.endpoint = self._wait_ready(ready_timeout)

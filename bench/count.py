@@ -1,0 +1,88 @@
+"""`bench count`: user-space instructions per request, counted by valgrind (callgrind).
+
+Instruction counts do not care how busy the machine is: the same binary, inputs and
+environment give the same count, so a CI gate can use a 1% threshold where wall-clock
+figures need 20-30%. The server runs under callgrind while a blocking client makes exactly
+N requests, one at a time on one connection; start-up and shutdown are removed by counting
+N and 2N requests and dividing the difference by N.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+from pathlib import Path
+
+from aionetbench.endpoints import Endpoint
+from aionetbench.errors import UsageError
+from bench.serverproc import ServerProcess, server_command
+from clients.wsframes import (
+    client_frame,
+    handshake_request,
+    new_key,
+    parse_handshake_response,
+    server_frame,
+)
+
+VALGRIND_READY_TIMEOUT = 120.0  # Python starts about 50x slower under callgrind
+TOTALS = re.compile(rb"^totals:\s+(\d+)", re.MULTILINE)
+
+
+def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None:
+    """Make `requests` verified echoes, one in flight, on one connection."""
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    request, reply = (
+        (client_frame(payload), server_frame(payload))
+        if api == "websockets"
+        else (payload, payload)
+    )
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if api == "websockets":
+            key = new_key()
+            sock.sendall(handshake_request(endpoint.host, key))
+            response = b""
+            while parse_handshake_response(response, key) is None:
+                response += sock.recv(4096)
+        buffer = bytearray(len(reply))
+        for _ in range(requests):
+            sock.sendall(request)
+            view, received = memoryview(buffer), 0
+            while received < len(reply):
+                received += sock.recv_into(view[received:])
+            if buffer != reply:
+                raise RuntimeError("the server under valgrind echoed something else")
+
+
+def instructions(api: str, loop: str, size: int, requests: int, workdir: Path) -> int:
+    """Total user-space instructions of one server process serving `requests` echoes."""
+    out = workdir / f"callgrind.{requests}.out"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        f"--callgrind-out-file={out}",
+        *server_command(api, loop=loop),
+    ]
+    # A fixed hash seed keeps dict and set layouts, and so instruction counts, identical.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    with ServerProcess(
+        command, stderr_path=workdir / "valgrind.err", ready_timeout=VALGRIND_READY_TIMEOUT, env=env
+    ) as server:
+        echo_exactly(server.endpoint, api, size, requests)
+        status, _ = server.stop(signal.SIGTERM, timeout=60)
+    if status != 0 or not out.exists():
+        raise RuntimeError(f"server under valgrind exited {status}: {server.stderr_tail()}")
+    match = TOTALS.search(out.read_bytes())
+    if match is None:
+        raise RuntimeError(f"no totals line in {out}")
+    return int(match.group(1))
+
+
+def instructions_per_request(api: str, loop: str, size: int, requests: int, workdir: Path) -> float:
+    """(instructions for 2N requests - for N) / N: start-up and shutdown cancel out."""
+    if shutil.which("valgrind") is None:
+        raise UsageError("valgrind is not installed (apt-get install valgrind)")
+    small = instructions(api, loop, size, requests, workdir)
+    large = instructions(api, loop, size, 2 * requests, workdir)
+    return (large - small) / requests
