@@ -1,13 +1,11 @@
 """`python -m bench`: run the benchmark matrix and list the profiles."""
 
 import argparse
-import signal
+import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
-
-from tqdm import tqdm
 
 from aionetbench.argtypes import list_of, positive_int
 from aionetbench.cpus import split_cpus
@@ -15,11 +13,61 @@ from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.plan import PROFILES, TRANSPORTS, Plan, make_plan
 from bench.record import ResultsFile
-from bench.run import Failure, Measurement, Pinning, run_cell
+from bench.run import Pinning
+from bench.session import Side, run_session
 from servers import APIS
 
 DEFAULT_OUTPUT = Path("results/latest.json")
-INTERRUPTED = 130
+
+
+def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> None:
+    """What to run: a profile, overrides of its matrix, pinning and where results go."""
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help="default %(default)s")
+    parser.add_argument("--apis", type=list_of(str, tuple(APIS)), help="e.g. protocol,streams")
+    parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
+    parser.add_argument("--client-loop", choices=LOOPS, help="the load generator's loop")
+    parser.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
+    parser.add_argument(
+        "--sizes", type=list_of(positive_int), help="payload bytes, e.g. 1024,102400"
+    )
+    parser.add_argument(
+        "--concurrency", type=list_of(positive_int), help="connections, e.g. 1,10,100"
+    )
+    parser.add_argument(
+        "--pipeline", type=list_of(positive_int), help="messages in flight per connection"
+    )
+    parser.add_argument("--repeats", type=positive_int, help="runs per cell")
+    parser.add_argument("--duration", type=float, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, help="discarded seconds before each window")
+    parser.add_argument(
+        "--server-cpus",
+        type=positive_int,
+        default=1,
+        help="CPUs pinned to the server; the client gets the rest (default %(default)s)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=default_output, help="default %(default)s"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
+
+
+def add_gate_options(parser: argparse.ArgumentParser) -> None:
+    """How a comparison decides that something regressed."""
+    parser.add_argument(
+        "--threshold", type=float, default=5.0, metavar="PCT", help="default %(default)s%%"
+    )
+    parser.add_argument(
+        "--count-threshold",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="threshold for instruction counts from `bench count` (default %(default)s%%)",
+    )
+    parser.add_argument(
+        "--no-correction",
+        action="store_true",
+        help="test each benchmark at 95%% alone instead of Holm-Bonferroni over all of them",
+    )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,29 +82,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Run every cell of a profile's matrix (options override the profile) with a "
         "fresh pinned server per run, interleaving repeats, and record a pyperf suite.",
     )
-    run.add_argument("--profile", choices=PROFILES, default="quick", help="default %(default)s")
-    run.add_argument("--apis", type=list_of(str, tuple(APIS)), help="e.g. protocol,streams")
-    run.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
-    run.add_argument("--client-loop", choices=LOOPS, help="the load generator's loop")
-    run.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
-    run.add_argument("--sizes", type=list_of(positive_int), help="payload bytes, e.g. 1024,102400")
-    run.add_argument("--concurrency", type=list_of(positive_int), help="connections, e.g. 1,10,100")
-    run.add_argument(
-        "--pipeline", type=list_of(positive_int), help="messages in flight per connection"
+    add_plan_options(run, DEFAULT_OUTPUT)
+
+    ab = commands.add_parser(
+        "ab",
+        help="measure a base and a new server environment interleaved, then compare them",
+        description="Run every cell alternately with servers on the base and the new Python "
+        "(each with aionetbench and its own uvloop, websockets... installed); the load generator "
+        "stays this one. Writes DIR/base.json and DIR/new.json, compares them like `compare` "
+        "and exits like it. Measuring both in one job, interleaved, is the reliable baseline on "
+        "shared CI machines.",
     )
-    run.add_argument("--repeats", type=positive_int, help="runs per cell")
-    run.add_argument("--duration", type=float, help="measured seconds per run")
-    run.add_argument("--warmup", type=float, help="discarded seconds before each window")
-    run.add_argument(
-        "--server-cpus",
-        type=positive_int,
-        default=1,
-        help="CPUs pinned to the server; the client gets the rest (default %(default)s)",
+    add_plan_options(ab, Path("results/ab"))
+    ab.add_argument(
+        "--base-python", required=True, metavar="PATH", help="the base environment's python"
     )
-    run.add_argument(
-        "-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="default %(default)s"
+    ab.add_argument(
+        "--new-python", default=sys.executable, metavar="PATH", help="default: this one"
     )
-    run.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
+    add_gate_options(ab)
 
     commands.add_parser("list", help="show the profiles, their cells and estimated durations")
 
@@ -77,6 +121,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     count.add_argument(
         "--repeats", type=positive_int, default=2, help="counts to record (default %(default)s)"
+    )
+    count.add_argument(
+        "--python", default=sys.executable, metavar="PATH", help="the server's python"
     )
     count.add_argument("-o", "--output", type=Path, help="add the counts to this results file")
 
@@ -100,21 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     compare.add_argument(
         "-o", "--output", type=Path, help="directory for compare.md and compare.png"
     )
-    compare.add_argument(
-        "--threshold", type=float, default=5.0, metavar="PCT", help="default %(default)s%%"
-    )
-    compare.add_argument(
-        "--count-threshold",
-        type=float,
-        default=1.0,
-        metavar="PCT",
-        help="threshold for instruction counts from `bench count` (default %(default)s%%)",
-    )
-    compare.add_argument(
-        "--no-correction",
-        action="store_true",
-        help="test each benchmark at 95%% alone instead of Holm-Bonferroni over all of them",
-    )
+    add_gate_options(compare)
     return parser.parse_args(argv)
 
 
@@ -139,82 +172,49 @@ def plan_from(args: argparse.Namespace) -> Plan:
     )
 
 
-def stop_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C, so a cancelled CI job also saves and cleans up."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-
-
-def command_run(args: argparse.Namespace) -> int:
-    plan = plan_from(args)
-    if not plan.cells:
-        raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
+def pinning_from(args: argparse.Namespace) -> Pinning:
     try:
         server_cpus, client_cpus = split_cpus(args.server_cpus)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    pinning = Pinning(frozenset(server_cpus), frozenset(client_cpus))
-    results = ResultsFile(args.output, plan, pinning, args.profile)
-    schedule = plan.schedule()
-    print(
-        f"{len(plan.cells)} cells x {plan.repeats} repeats = {len(schedule)} runs, about "
-        f"{plan.estimated_seconds() / 60:.1f} min; pinned {pinning}; writing {args.output}",
-        file=sys.stderr,
-    )
-    measured: dict[str, list[Measurement]] = {}
-    stop_on_sigterm()
-    progress = tqdm(total=len(schedule), disable=args.quiet, unit="run", dynamic_ncols=True)
-    try:
-        for repeat, cell in schedule:
-            with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
-                outcome = run_cell(cell, plan, pinning, Path(workdir))
-            if isinstance(outcome, Failure):
-                results.add_failure(cell, repeat, outcome)
-                progress.write(
-                    f"FAILED {cell.name} (repeat {repeat}): {outcome.reason}", file=sys.stderr
-                )
-            else:
-                results.add(cell, repeat, outcome)
-                measured.setdefault(cell.name, []).append(outcome)
-                progress.set_postfix_str(
-                    f"{cell.name} {outcome.client['rps']:,.0f} req/s", refresh=False
-                )
-            progress.update()
-    except KeyboardInterrupt:
-        progress.close()
-        results.interrupted = True
-        results.save()
-        print(
-            f"bench: interrupted; {results.completed} completed runs saved to {args.output}",
-            file=sys.stderr,
-        )
-        return INTERRUPTED
-    progress.close()
-    print(summary_table(measured))
-    if results.failures:
-        print(
-            f"bench: {len(results.failures)} of {len(schedule)} runs failed; see {args.output}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return Pinning(frozenset(server_cpus), frozenset(client_cpus))
 
 
-def summary_table(measured: dict[str, list[Measurement]]) -> str:
-    """Per cell: median req/s (min-max), median p99 and server CPU per request, warnings."""
-    lines = [f"{'cell':<36} {'req/s median (min-max)':>28} {'p99 us':>9} {'server us/req':>14}"]
-    for name, runs in measured.items():
-        rps = [run.client["rps"] for run in runs]
-        p99 = statistics.median(run.client["latency_us"]["p99"] for run in runs)
-        cpu = statistics.median(run.client.get("server_cpu_us_per_request", 0.0) for run in runs)
-        bound = sum(run.client["client_bound"] for run in runs)
-        flag = f"  client-bound in {bound}/{len(runs)}" if bound else ""
-        spread = f"{statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f})"
-        lines.append(f"{name:<36} {spread:>28} {p99:>9,.1f} {cpu:>14.2f}{flag}")
-    return "\n".join(lines)
+def checked_plan(args: argparse.Namespace) -> Plan:
+    plan = plan_from(args)
+    if not plan.cells:
+        raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
+    return plan
+
+
+def command_run(args: argparse.Namespace) -> int:
+    plan, pinning = checked_plan(args), pinning_from(args)
+    side = Side("run", sys.executable, ResultsFile(args.output, plan, pinning, args.profile))
+    print(f"writing {args.output}", file=sys.stderr)
+    return run_session(plan, pinning, [side], args.quiet)
+
+
+def interpreter(path: str) -> str:
+    """An absolute path to a Python (children start elsewhere); symlinks kept, so a venv's
+    python stays in its venv."""
+    if not os.access(path, os.X_OK):
+        raise UsageError(f"no such interpreter: {path}")
+    return os.path.abspath(path)
+
+
+def command_ab(args: argparse.Namespace) -> int:
+    plan, pinning = checked_plan(args), pinning_from(args)
+    pythons = {"base": interpreter(args.base_python), "new": interpreter(args.new_python)}
+    sides = [
+        Side(label, python, ResultsFile(args.output / f"{label}.json", plan, pinning, args.profile))
+        for label, python in pythons.items()
+    ]
+    print(f"writing {args.output}/base.json and new.json", file=sys.stderr)
+    status = run_session(plan, pinning, sides, args.quiet)
+    if status != 0:
+        return status
+    args.base, args.new = sides[0].results.path, [sides[1].results.path]
+    return command_compare(args)
 
 
 def command_list(args: argparse.Namespace) -> int:
@@ -243,7 +243,12 @@ def command_count(args: argparse.Namespace) -> int:
         for repeat in range(1, args.repeats + 1):
             counts.append(
                 instructions_per_request(
-                    args.api, args.loop, args.size, args.requests, Path(workdir)
+                    args.api,
+                    args.loop,
+                    args.size,
+                    args.requests,
+                    Path(workdir),
+                    interpreter(args.python),
                 )
             )
             print(
@@ -303,6 +308,7 @@ def command_compare(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": command_run,
+    "ab": command_ab,
     "list": command_list,
     "count": command_count,
     "report": command_report,

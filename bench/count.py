@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import sys
 from pathlib import Path
 
 from aionetbench.endpoints import Endpoint
@@ -67,7 +68,11 @@ def instructions(api: str, loop: str, size: int, requests: int, workdir: Path) -
     # A fixed hash seed keeps dict and set layouts, and so instruction counts, identical.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     with ServerProcess(
-        command, stderr_path=workdir / "valgrind.err", ready_timeout=VALGRIND_READY_TIMEOUT, env=env
+        command,
+        stderr_path=workdir / "valgrind.err",
+        ready_timeout=VALGRIND_READY_TIMEOUT,
+        env=env,
+        cwd=workdir,
     ) as server:
         echo_exactly(server.endpoint, api, size, requests)
         status, _ = server.stop(signal.SIGTERM, timeout=60)
@@ -79,10 +84,12 @@ def instructions(api: str, loop: str, size: int, requests: int, workdir: Path) -
     return int(match.group(1))
 
 
-def instructions_per_request(api: str, loop: str, size: int, requests: int, workdir: Path) -> float:
+def instructions_per_request(
+    api: str, loop: str, size: int, requests: int, workdir: Path, python: str = sys.executable
+) -> float:
     """(instructions for 2N requests - for N) / N: start-up and shutdown cancel out."""
     if shutil.which("valgrind") is None:
         raise UsageError("valgrind is not installed (apt-get install valgrind)")
-    small = instructions(api, loop, size, requests, workdir)
-    large = instructions(api, loop, size, 2 * requests, workdir)
+    small = instructions(api, loop, size, requests, workdir, python)
+    large = instructions(api, loop, size, 2 * requests, workdir, python)
     return (large - small) / requests

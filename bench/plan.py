@@ -73,6 +73,8 @@ class Plan:
 
 PROFILES: dict[str, Plan] = {
     "quick": Plan(),
+    # For CI gates: few cells, more repeats (a t-test needs them), short runs.
+    "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     "full": Plan(
         transports=("tcp", "unix"),
         sizes=(1024, 10 * 1024, 100 * 1024),

@@ -68,15 +68,24 @@ def client_command(
     ]  # fmt: skip
 
 
-def run_cell(cell: Cell, plan: Plan, pinning: Pinning, workdir: Path) -> Measurement | Failure:
-    """Measure `cell` once. Never raises for a server or client fault: returns a Failure."""
+def run_cell(
+    cell: Cell, plan: Plan, pinning: Pinning, workdir: Path, server_python: str = sys.executable
+) -> Measurement | Failure:
+    """Measure `cell` once. Never raises for a server or client fault: returns a Failure.
+
+    Both processes start in `workdir`, so each interpreter imports the suite it has installed,
+    not whatever checkout the orchestrator was started from (that is how `bench ab` runs
+    servers from two environments).
+    """
     listen = (
         Endpoint(path=str(workdir / "echo.sock")) if cell.transport == "unix" else Endpoint(port=0)
     )
-    command = server_command(cell.api, loop=cell.loop, listen=listen, tls=cell.transport == "tls")
+    command = server_command(
+        cell.api, loop=cell.loop, listen=listen, tls=cell.transport == "tls", python=server_python
+    )
     try:
         server = ServerProcess(
-            command, cpus=pinning.server_cpus, stderr_path=workdir / "server.err"
+            command, cpus=pinning.server_cpus, stderr_path=workdir / "server.err", cwd=workdir
         )
     except ServerFailed as error:
         return Failure(f"server did not start: {error}")
@@ -88,6 +97,7 @@ def run_cell(cell: Cell, plan: Plan, pinning: Pinning, workdir: Path) -> Measure
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            cwd=workdir,
         )
         try:
             out, err = client.communicate(timeout=plan.warmup + plan.duration + CLIENT_GRACE_S)

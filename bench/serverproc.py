@@ -27,9 +27,10 @@ def server_command(
     listen: Endpoint = ANY_LOOPBACK_PORT,
     tls: bool = False,
     extra_args: Sequence[str] = (),
+    python: str = sys.executable,
 ) -> list[str]:
     """The `python -m servers` command line for one server variant."""
-    command = [sys.executable, "-m", "servers", api, "--loop", loop]
+    command = [python, "-m", "servers", api, "--loop", loop]
     if listen.path is not None:
         command += ["--unix", listen.path]
     else:
@@ -51,19 +52,26 @@ class ServerProcess:
         stderr_path: Path,
         ready_timeout: float = 15.0,
         env: dict[str, str] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.command = list(command)
         self.stderr_path = stderr_path
         with open(stderr_path, "wb") as stderr:
-            self.process = spawn_pinned(
-                self.command,
-                cpus,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                text=True,
-                env=env,
-            )
+            try:
+                self.process = spawn_pinned(
+                    self.command,
+                    cpus,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=stderr,
+                    text=True,
+                    env=env,
+                    cwd=cwd,
+                )
+            except OSError as error:
+                raise ServerFailed(
+                    f"cannot start {self.command[0]}: {error.strerror or error}"
+                ) from None
         try:
             self.endpoint = self._wait_ready(ready_timeout)
         except BaseException:
