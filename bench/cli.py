@@ -1,6 +1,7 @@
 """`python -m bench`: run the benchmark matrix and list the profiles."""
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -134,6 +135,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     report.add_argument(
         "-o", "--output", type=Path, help="directory (default: next to FILE, named after it)"
     )
+
+    history = commands.add_parser(
+        "history", help="plot each benchmark's trend over a directory of results"
+    )
+    history.add_argument(
+        "directory",
+        type=Path,
+        nargs="?",
+        default=Path("results/history"),
+        help="default %(default)s",
+    )
+    history.add_argument("-o", "--output", type=Path, help="default: DIRECTORY/plots")
+    history.add_argument(
+        "--threshold", type=float, default=5.0, metavar="PCT", help="default %(default)s%%"
+    )
+
+    export = commands.add_parser(
+        "export", help="convert results for github-action-benchmark or Bencher"
+    )
+    export.add_argument("file", type=Path)
+    export.add_argument("--format", choices=("github-action-benchmark", "bencher"), required=True)
+    export.add_argument("-o", "--output", type=Path, help="default: stdout")
 
     compare = commands.add_parser(
         "compare",
@@ -306,6 +329,33 @@ def command_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_history(args: argparse.Namespace) -> int:
+    from bench.history import write_history
+
+    print(
+        write_history(args.directory, args.output or args.directory / "plots", args.threshold / 100)
+    )
+    return 0
+
+
+def command_export(args: argparse.Namespace) -> int:
+    from bench import export
+    from bench.results import load_suite
+
+    suite = load_suite(args.file)
+    convert = (
+        export.github_action_benchmark
+        if args.format == "github-action-benchmark"
+        else export.bencher
+    )
+    text = json.dumps(convert(suite), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 COMMANDS = {
     "run": command_run,
     "ab": command_ab,
@@ -313,4 +363,6 @@ COMMANDS = {
     "count": command_count,
     "report": command_report,
     "compare": command_compare,
+    "history": command_history,
+    "export": command_export,
 }

@@ -22,6 +22,7 @@ from servers import APIS
 
 if TYPE_CHECKING:
     from bench.compare import Comparison
+    from bench.history import Series
 
 API_COLOURS = dict(zip(APIS, matplotlib.colormaps["tab10"].colors, strict=False))
 LOOP_STYLE = {"asyncio": {"alpha": 0.55, "hatch": "//"}, "uvloop": {"alpha": 1.0, "hatch": ""}}
@@ -258,4 +259,24 @@ def comparison(comparisons: Sequence["Comparison"], threshold: float, path: Path
                     for i, label in enumerate(labels)]  # fmt: skip
     ax.legend(handles=handles, fontsize=8, loc="best", frameon=True)
     ax.grid(axis="x", alpha=0.3)
+    save(fig, path)
+
+
+def trend(series: "Series", path: Path) -> None:
+    """A benchmark's median over history with min-max whiskers; regressions in red."""
+    scale, unit = (1e6, "us") if series.unit == "second" else (1, series.unit)
+    fig, ax = new_figure(figsize=(max(6, 0.6 * len(series.labels) + 3), 4))
+    xs = range(len(series.labels))
+    medians = [m * scale for m in series.medians]
+    lows = [m - min(v) * scale for m, v in zip(medians, series.values, strict=True)]
+    highs = [max(v) * scale - m for m, v in zip(medians, series.values, strict=True)]
+    ax.errorbar(xs, medians, yerr=[lows, highs], marker="o", capsize=3, color="tab:blue")
+    if series.regressions:
+        ax.scatter([xs[i] for i in series.regressions], [medians[i] for i in series.regressions],
+                   s=120, color="firebrick", zorder=3, label="regression")  # fmt: skip
+        ax.legend(frameon=False)
+    ax.set_xticks(list(xs), series.labels, rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel(f"{unit} (median, min-max; lower is better)")
+    ax.set_title(series.name, fontsize=10)
+    ax.grid(alpha=0.3)
     save(fig, path)
