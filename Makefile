@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench bench-smoke clean
+.PHONY: test lint bench bench-smoke ci-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench-smoke: $(STAMP)
 		--duration 1 --warmup 0.3 --quiet -o results/smoke.json
 	$(PY) -m pyperf stats results/smoke.json > /dev/null
 	$(PY) -m bench report results/smoke.json -o results/smoke
+
+# The CI regression gate (smoke profile + valgrind counts, about 3 minutes), against either
+#   make ci-bench BASELINE=results/baseline.json      a stored results file, or
+#   make ci-bench BASE_PYTHON=../base/.venv/bin/python  another environment, measured interleaved
+ci-bench: $(STAMP)
+	$(PY) -m bench ci --quiet $(if $(BASELINE),--baseline $(BASELINE)) $(if $(BASE_PYTHON),--base-python $(BASE_PYTHON))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

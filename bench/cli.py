@@ -3,9 +3,10 @@
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
-import tempfile
+import time
 from pathlib import Path
 
 from aionetbench.argtypes import list_of, positive_int
@@ -13,12 +14,15 @@ from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.plan import PROFILES, TRANSPORTS, Plan, make_plan
-from bench.record import ResultsFile
+from bench.record import ResultsFile, suite_commit
+from bench.results import load_suite
 from bench.run import Pinning
 from bench.session import Side, run_session
 from servers import APIS
 
 DEFAULT_OUTPUT = Path("results/latest.json")
+# What `bench ci` counts with valgrind: (API, loop); small enough to cost ~20 s per environment.
+COUNTED = (("protocol", "asyncio"),)
 
 
 def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> None:
@@ -102,6 +106,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--new-python", default=sys.executable, metavar="PATH", help="default: this one"
     )
     add_gate_options(ab)
+
+    ci = commands.add_parser(
+        "ci",
+        help="the CI regression gate: measure the smoke profile, count instructions, compare",
+        description="Measure (default: the smoke profile), add valgrind instruction counts, "
+        "compare with the baseline, copy the new results into the history directory, and exit "
+        "0 (no regression), 1 (regression or failed runs) or 2 (bad input). The baseline is "
+        "either a stored results file (--baseline) or, better on shared machines, a second "
+        "environment measured interleaved in the same job (--base-python).",
+    )
+    add_plan_options(ci, Path("results/ci"))
+    ci.set_defaults(profile="smoke")
+    baseline = ci.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline", type=Path, metavar="FILE", help="a stored results file")
+    baseline.add_argument(
+        "--base-python", metavar="PATH", help="measure this environment's servers too"
+    )
+    ci.add_argument("--no-count", dest="count", action="store_false", help="skip valgrind counts")
+    ci.add_argument(
+        "--history", type=Path, default=Path("results/history"), help="default %(default)s"
+    )
+    add_gate_options(ci)
 
     commands.add_parser("list", help="show the profiles, their cells and estimated durations")
 
@@ -225,18 +251,66 @@ def interpreter(path: str) -> str:
     return os.path.abspath(path)
 
 
-def command_ab(args: argparse.Namespace) -> int:
+def measure_ab(
+    args: argparse.Namespace, base_python: str, new_python: str
+) -> tuple[int, Path, Path]:
+    """Run the plan with servers on both interpreters, interleaved; (status, base, new files)."""
     plan, pinning = checked_plan(args), pinning_from(args)
-    pythons = {"base": interpreter(args.base_python), "new": interpreter(args.new_python)}
+    pythons = {"base": interpreter(base_python), "new": interpreter(new_python)}
     sides = [
         Side(label, python, ResultsFile(args.output / f"{label}.json", plan, pinning, args.profile))
         for label, python in pythons.items()
     ]
     print(f"writing {args.output}/base.json and new.json", file=sys.stderr)
-    status = run_session(plan, pinning, sides, args.quiet)
+    return (
+        run_session(plan, pinning, sides, args.quiet),
+        sides[0].results.path,
+        sides[1].results.path,
+    )
+
+
+def command_ab(args: argparse.Namespace) -> int:
+    status, args.base, new = measure_ab(args, args.base_python, args.new_python)
     if status != 0:
         return status
-    args.base, args.new = sides[0].results.path, [sides[1].results.path]
+    args.new = [new]
+    return command_compare(args)
+
+
+def command_ci(args: argparse.Namespace) -> int:
+    """The regression gate: measure, count instructions, compare, keep history."""
+    if bool(args.baseline) == bool(args.base_python):
+        raise UsageError(
+            "give exactly one baseline: --baseline FILE or --base-python PATH (see README)"
+        )
+    if args.baseline:
+        load_suite(args.baseline)  # a bad baseline is a usage error before minutes of measuring
+        plan, pinning = checked_plan(args), pinning_from(args)
+        new = args.output / "new.json"
+        side = Side("new", sys.executable, ResultsFile(new, plan, pinning, args.profile))
+        status, base = run_session(plan, pinning, [side], args.quiet), args.baseline
+    else:
+        status, base, new = measure_ab(args, args.base_python, sys.executable)
+    if status != 0:
+        return status
+    if args.count and shutil.which("valgrind"):
+        from bench.count import CountFailed, count_into
+
+        try:
+            if args.base_python:
+                count_into(base, COUNTED, interpreter(args.base_python))
+            count_into(new, COUNTED, sys.executable)
+        except CountFailed as error:
+            print(f"bench: counting failed: {error}", file=sys.stderr)
+            return 1
+    elif args.count:
+        print("bench: valgrind not found; instruction counts skipped", file=sys.stderr)
+    args.history.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(
+        new,
+        args.history / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{suite_commit()}.json",
+    )
+    args.base, args.new = base, [new]
     return command_compare(args)
 
 
@@ -257,36 +331,19 @@ def command_list(args: argparse.Namespace) -> int:
 
 
 def command_count(args: argparse.Namespace) -> int:
-    from bench.count import instructions_per_request
-    from bench.record import record_counts
+    from bench.count import CountFailed, count_api
 
-    name = f"count/{args.api}/{args.loop}/{args.size}B"
-    counts = []
-    with tempfile.TemporaryDirectory(prefix="aionetbench-count-") as workdir:
-        for repeat in range(1, args.repeats + 1):
-            counts.append(
-                instructions_per_request(
-                    args.api,
-                    args.loop,
-                    args.size,
-                    args.requests,
-                    Path(workdir),
-                    interpreter(args.python),
-                )
-            )
-            print(
-                f"{name}: repeat {repeat}: {counts[-1]:,.1f} instructions per request",
-                file=sys.stderr,
-            )
-    if args.output:
-        metadata = {
-            "metric": "instructions per request",
-            "api": args.api,
-            "server_loop": args.loop,
-            "size": args.size,
-        }
-        record_counts(args.output, name, counts, metadata)
-    print(f"{name}: {statistics.median(counts):.0f} instructions per request")
+    python = interpreter(args.python)
+    try:
+        counts = count_api(
+            args.api, args.loop, args.size, args.requests, args.repeats, python, args.output
+        )
+    except CountFailed as error:
+        print(f"bench: counting failed: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"count/{args.api}/{args.loop}/{args.size}B: {statistics.median(counts):.0f} instructions per request"
+    )
     return 0
 
 
@@ -359,6 +416,7 @@ def command_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": command_run,
     "ab": command_ab,
+    "ci": command_ci,
     "list": command_list,
     "count": command_count,
     "report": command_report,

@@ -13,11 +13,12 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 from pathlib import Path
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
-from bench.serverproc import ServerProcess, server_command
+from bench.serverproc import ServerFailed, ServerProcess, server_command
 from clients.wsframes import (
     client_frame,
     handshake_request,
@@ -53,34 +54,41 @@ def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None
             while received < len(reply):
                 received += sock.recv_into(view[received:])
             if buffer != reply:
-                raise RuntimeError("the server under valgrind echoed something else")
+                raise CountFailed("the server under valgrind echoed something else")
 
 
-def instructions(api: str, loop: str, size: int, requests: int, workdir: Path) -> int:
+class CountFailed(Exception):
+    """The server under valgrind did not start, echo, or exit cleanly."""
+
+
+def instructions(api: str, loop: str, size: int, requests: int, workdir: Path, python: str) -> int:
     """Total user-space instructions of one server process serving `requests` echoes."""
     out = workdir / f"callgrind.{requests}.out"
     command = [
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
-        *server_command(api, loop=loop),
+        *server_command(api, loop=loop, python=python),
     ]
     # A fixed hash seed keeps dict and set layouts, and so instruction counts, identical.
     env = {**os.environ, "PYTHONHASHSEED": "0"}
-    with ServerProcess(
-        command,
-        stderr_path=workdir / "valgrind.err",
-        ready_timeout=VALGRIND_READY_TIMEOUT,
-        env=env,
-        cwd=workdir,
-    ) as server:
-        echo_exactly(server.endpoint, api, size, requests)
-        status, _ = server.stop(signal.SIGTERM, timeout=60)
+    try:
+        with ServerProcess(
+            command,
+            stderr_path=workdir / "valgrind.err",
+            ready_timeout=VALGRIND_READY_TIMEOUT,
+            env=env,
+            cwd=workdir,
+        ) as server:
+            echo_exactly(server.endpoint, api, size, requests)
+            status, _ = server.stop(signal.SIGTERM, timeout=60)
+    except (ServerFailed, OSError) as error:
+        raise CountFailed(f"{api}/{loop} under valgrind: {error}") from None
     if status != 0 or not out.exists():
-        raise RuntimeError(f"server under valgrind exited {status}: {server.stderr_tail()}")
+        raise CountFailed(f"{api}/{loop} under valgrind exited {status}: {server.stderr_tail()}")
     match = TOTALS.search(out.read_bytes())
     if match is None:
-        raise RuntimeError(f"no totals line in {out}")
+        raise CountFailed(f"no totals line in {out}")
     return int(match.group(1))
 
 
@@ -93,3 +101,37 @@ def instructions_per_request(
     small = instructions(api, loop, size, requests, workdir, python)
     large = instructions(api, loop, size, 2 * requests, workdir, python)
     return (large - small) / requests
+
+
+def count_api(
+    api: str, loop: str, size: int, requests: int, repeats: int, python: str, output: Path | None
+) -> list[float]:
+    """Count `repeats` times, report each on stderr, and record them in `output` if given."""
+    from bench.record import record_counts
+
+    name = f"count/{api}/{loop}/{size}B"
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="aionetbench-count-") as workdir:
+        for repeat in range(1, repeats + 1):
+            counts.append(
+                instructions_per_request(api, loop, size, requests, Path(workdir), python)
+            )
+            print(
+                f"{name}: repeat {repeat}: {counts[-1]:,.1f} instructions per request",
+                file=sys.stderr,
+            )
+    if output:
+        metadata = {
+            "metric": "instructions per request",
+            "api": api,
+            "server_loop": loop,
+            "size": size,
+        }
+        record_counts(output, name, counts, metadata)
+    return counts
+
+
+def count_into(results: Path, apis: tuple[tuple[str, str], ...], python: str) -> None:
+    """Add 1 KiB instruction counts (N = 500, 2 repeats) for each (API, loop) to a results file."""
+    for api, loop in apis:
+        count_api(api, loop, 1024, 500, 2, python, results)
