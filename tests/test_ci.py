@@ -1,0 +1,131 @@
+"""The CI gate, the instruction counter, history and export."""
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyperf
+import pytest
+from synthetic import QUICK, cell, write_results
+
+from bench.compare import compare_family, holm
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_holm_keeps_noise_from_failing_the_gate() -> None:
+    """Forty benchmarks of pure noise: tested one by one at 95% some look 'significant';
+    Holm-Bonferroni over the family lets none through. A real 20% slowdown still gets out."""
+    rng = random.Random(7)
+    noise = {
+        f"b{i}": ([rng.gauss(1, 0.1) for _ in range(5)], [rng.gauss(1, 0.1) for _ in range(5)], 0.0)
+        for i in range(40)
+    }
+    alone = compare_family("new", noise, correct=False)
+    assert any(c.significant for c in alone)
+    assert not any(c.significant for c in compare_family("new", noise))
+    slower = {**noise, "real": ([1.0, 1.01, 0.99, 1.0, 1.0], [1.2, 1.21, 1.19, 1.2, 1.2], 0.05)}
+    flagged = [c.name for c in compare_family("new", slower) if c.regression]
+    assert flagged == ["real"]
+
+
+def test_holm_steps() -> None:
+    assert holm([0.01, 0.04, 0.03], alpha=0.05) == [True, False, False]
+    assert holm([0.001, 0.02, 0.04], alpha=0.05) == [True, True, True]
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_count_repeats_within_one_percent(tmp_path: Path) -> None:
+    output = tmp_path / "counts.json"
+    result = bench("count", "protocol", "--requests", "200", "--repeats", "2", "-o", str(output))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].endswith("instructions per request")
+    counts = pyperf.BenchmarkSuite.load(str(output)).get_benchmark("count/protocol/asyncio/1024B")
+    first, second = counts.get_values()
+    assert counts.get_unit() == "integer"
+    assert abs(first - second) / first < 0.01
+    assert 1_000 < first < 1_000_000  # per request, start-up excluded
+
+
+def smoke_cell_baseline(path: Path, rps: float) -> Path:
+    return write_results(path, {cell("protocol", "uvloop"): [rps * f for f in (0.99, 1.0, 1.01)]})
+
+
+@pytest.mark.parametrize(
+    ("baseline_rps", "status"), [(5_000_000.0, 1), (1_000.0, 0)], ids=["slower", "faster"]
+)
+def test_ci_gate_against_a_stored_baseline(
+    tmp_path: Path, baseline_rps: float, status: int
+) -> None:
+    """A baseline far faster than any real run makes the candidate a regression, and far
+    slower makes it an improvement; both with real servers and the real smoke path."""
+    baseline = smoke_cell_baseline(tmp_path / "baseline.json", baseline_rps)
+    history = tmp_path / "history"
+    result = bench(
+        "ci", "--baseline", str(baseline), "--apis", "protocol", "--loops", "uvloop", "--repeats", "3",
+        "--duration", "0.3", "--warmup", "0.1", "--no-count", "--quiet",
+        "-o", str(tmp_path / "ci"), "--history", str(history),
+    )  # fmt: skip
+    assert result.returncode == status, result.stdout + result.stderr
+    row = next(
+        line for line in result.stdout.splitlines() if "`tcp/protocol/uvloop/1024B/c10`" in line
+    )
+    assert ("REGRESSION" in row) == (status == 1)
+    assert (tmp_path / "ci" / "compare.png").read_bytes().startswith(PNG)
+    [entry] = history.glob("*.json")
+    assert (
+        pyperf.BenchmarkSuite.load(str(entry))
+        .get_benchmark("tcp/protocol/uvloop/1024B/c10")
+        .get_nrun()
+        == 3
+    )
+
+
+def test_ci_needs_exactly_one_baseline(tmp_path: Path) -> None:
+    result = bench("ci", "-o", str(tmp_path))
+    assert result.returncode == 2 and "--baseline FILE or --base-python PATH" in result.stderr
+    result = bench("ci", "--baseline", str(tmp_path / "missing.json"))
+    assert result.returncode == 2 and "no such file" in result.stderr
+
+
+def test_history_marks_regressions(tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    for name, scale in (
+        ("20260101T000000Z-aaa", 1.0),
+        ("20260102T000000Z-bbb", 1.0),
+        ("20260103T000000Z-ccc", 0.5),
+    ):
+        write_results(history / f"{name}.json", QUICK, seed=1, scale=scale)
+    result = bench("history", str(history), "-o", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    index = (tmp_path / "plots" / "history.md").read_text()
+    assert "## `tcp/protocol/uvloop/1024B/c10` (1 regression(s))" in index
+    assert (tmp_path / "plots" / "tcp-protocol-uvloop-1024B-c10.png").read_bytes().startswith(PNG)
+
+
+def test_export_formats(tmp_path: Path) -> None:
+    results = write_results(
+        tmp_path / "r.json", {cell("protocol", "uvloop"): [100_000.0, 100_000.0, 100_000.0]}
+    )
+    github = json.loads(bench("export", str(results), "--format", "github-action-benchmark").stdout)
+    main = next(entry for entry in github if entry["name"] == "tcp/protocol/uvloop/1024B/c10")
+    assert main["unit"] == "ns" and main["value"] == pytest.approx(10_000)  # 1/100k s in ns
+    assert set(main) == {"name", "unit", "value", "range", "extra"}
+    output = tmp_path / "bmf.json"
+    assert bench("export", str(results), "--format", "bencher", "-o", str(output)).returncode == 0
+    bmf = json.loads(output.read_text())
+    measure = bmf["tcp/protocol/uvloop/1024B/c10"]["time-per-request-ns"]
+    assert (
+        measure["value"] == pytest.approx(10_000)
+        and measure["lower_value"] <= measure["upper_value"]
+    )
+    assert "latency-p99-ns" in bmf["tcp/protocol/uvloop/1024B/c10/p99"]
