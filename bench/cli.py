@@ -13,6 +13,7 @@ from aionetbench.argtypes import list_of, positive_int
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
+from bench.export import FORMATS
 from bench.plan import PROFILES, TRANSPORTS, Plan, make_plan
 from bench.record import ResultsFile, suite_commit
 from bench.results import load_suite
@@ -181,7 +182,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "export", help="convert results for github-action-benchmark or Bencher"
     )
     export.add_argument("file", type=Path)
-    export.add_argument("--format", choices=("github-action-benchmark", "bencher"), required=True)
+    export.add_argument("--format", choices=FORMATS, required=True)
     export.add_argument("-o", "--output", type=Path, help="default: stdout")
 
     compare = commands.add_parser(
