@@ -2,10 +2,10 @@
 
 Works on any pyperf files. Every metric the suite records is "lower is better" (time per
 request, latency, CPU per request, instruction counts), so a ratio NEW/BASE above 1 is a
-slowdown. Significance is Welch's t-test (unequal sizes and variances), with the
-Holm-Bonferroni correction across all benchmarks of a file by default: a smoke run compares
-dozens of benchmarks, and at 95% each, one of them would be "significant" on most runs of
-unchanged code. `pyperf compare_to` differs on purpose: it tests no family of benchmarks,
+slowdown. Significance is Welch's t-test (unequal sizes and variances) on the logarithms of
+the values, with the Holm-Bonferroni correction across all benchmarks of a file by default:
+a smoke run compares dozens of benchmarks, and at 95% each, one of them would be
+"significant" on most runs of unchanged code. `pyperf compare_to` differs on purpose: it tests no family of benchmarks,
 calls any comparison of unequal sample sizes or single values "significant", and exits 0
 even on a slowdown; a gate can do none of these.
 
@@ -70,12 +70,15 @@ def ratio_interval(base: list[float], new: list[float], seed: int = 0) -> tuple[
 
 
 def p_value(base: list[float], new: list[float]) -> float:
-    """Welch's two-sided t-test; a single value per side can never be significant (p = 1)."""
+    """Welch's two-sided t-test on the logarithms of the values: performance changes are
+    ratios, and on a log scale a 30x slowdown is not lost in the spread of a noisy sample.
+    A single value per side can never be significant (p = 1)."""
     if len(base) < 2 or len(new) < 2:
         return 1.0
-    if statistics.pvariance(base) == 0 and statistics.pvariance(new) == 0:
-        return 0.0 if statistics.fmean(base) != statistics.fmean(new) else 1.0
-    return float(ttest_ind(base, new, equal_var=False).pvalue)
+    log_base, log_new = np.log(base), np.log(new)
+    if np.var(log_base) == 0 and np.var(log_new) == 0:
+        return 0.0 if log_base.mean() != log_new.mean() else 1.0
+    return float(ttest_ind(log_base, log_new, equal_var=False).pvalue)
 
 
 def holm(p_values: list[float], alpha: float = ALPHA) -> list[bool]:
