@@ -19,10 +19,6 @@ class Endpoint:
     port: int = 25000
     path: str | None = None
 
-    @property
-    def is_unix(self) -> bool:
-        return self.path is not None
-
     def __str__(self) -> str:
         if self.path is not None:
             return f"{UNIX_PREFIX}{self.path}"
