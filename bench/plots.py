@@ -36,6 +36,11 @@ def nines(percentile: float) -> float:
     return -math.log10(1 - percentile / 100)
 
 
+def order(api: str, loop: str = "asyncio") -> tuple[int, int]:
+    """Sort key: APIs in the suite's order, asyncio before uvloop."""
+    return list(APIS).index(api), list(LOOP_STYLE).index(loop)
+
+
 def ordered_apis(cells: Sequence[CellResults]) -> list[str]:
     present = {cell.api for cell in cells}
     return [api for api in APIS if api in present]
@@ -142,7 +147,7 @@ def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
     """Latency against percentile on a nines axis, one line per API x loop."""
     fig, ax = new_figure()
     steps = [100 * (1 - 10 ** (-k / 20)) for k in range(0, 81)]  # 0% .. 99.99% evenly in nines
-    for cell in sorted(cells, key=lambda c: (list(APIS).index(c.api), c.loop)):
+    for cell in sorted(cells, key=lambda c: order(c.api, c.loop)):
         at = percentiles(cell.latency(), steps)
         xs = [nines(p) for p in steps]
         ys = [at[p] / 1000 for p in steps]
@@ -166,7 +171,7 @@ def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
 
 def latency_boxes(cells: Sequence[CellResults], path: Path) -> None:
     """Box per API x loop: box p25-p75, line p50, whiskers p1 and p99, dot p99.9."""
-    ordered = sorted(cells, key=lambda c: (list(APIS).index(c.api), list(LOOP_STYLE).index(c.loop)))
+    ordered = sorted(cells, key=lambda c: order(c.api, c.loop))
     stats = []
     for cell in ordered:
         q = {p: v / 1000 for p, v in percentiles(cell.latency(), (1, 25, 50, 75, 99, 99.9)).items()}
@@ -197,7 +202,7 @@ def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> N
         for cell in cells:
             if cell.transport == transport and getattr(cell, other) == fixed:
                 series.setdefault((cell.api, cell.loop), []).append(cell)
-        for (api, loop), group in sorted(series.items(), key=lambda kv: list(APIS).index(kv[0][0])):
+        for (api, loop), group in sorted(series.items(), key=lambda kv: order(*kv[0])):
             group.sort(key=lambda c: getattr(c, axis))
             ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group], LOOP_LINES[loop],
                     marker="o", color=API_COLOURS[api], label=f"{api} / {loop}")  # fmt: skip

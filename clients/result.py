@@ -14,8 +14,7 @@ BEHIND_LAG_US = 100.0  # open loop: a p99 schedule lag beyond this distorts late
 def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
     """Merge the workers' windows into the stable JSON object the orchestrator reads."""
     duration = sum(r.window_s for r in results) / len(results)
-    rps = sum(r.requests / r.window_s for r in results if r.window_s)
-    cpu_per_worker = [r.cpu_s / r.window_s if r.window_s else 0.0 for r in results]
+    rps = sum(r.rps for r in results)
     requests = sum(r.requests for r in results)
     errors = [error for r in results for error in r.errors]
     summary: dict[str, Any] = {
@@ -34,19 +33,19 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         "mib_s": rps * spec.size / MIB,
         "errors": len(errors),
         "error_messages": errors[:10],
-        "client_cpu": sum(cpu_per_worker),
+        "client_cpu": sum(r.cpu for r in results),
         "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
-        "client_bound": any(cpu >= CLIENT_BOUND_CPU for cpu in cpu_per_worker),
+        "client_bound": any(r.cpu >= CLIENT_BOUND_CPU for r in results),
         "latency_us": stats.summary_us(r.latency for r in results if r.latency),
         "per_worker": [
             {
                 "connections": r.connections,
                 "requests": r.requests,
-                "rps": r.requests / r.window_s if r.window_s else 0.0,
-                "client_cpu": cpu,
+                "rps": r.rps,
+                "client_cpu": r.cpu,
                 "histogram": r.latency.histogram if r.latency else "",
             }
-            for r, cpu in zip(results, cpu_per_worker, strict=True)
+            for r in results
         ],
     }
     server_cpu = [r.server_cpu_s for r in results if r.server_cpu_s is not None]

@@ -61,6 +61,15 @@ class WorkerResult:
     server_cpu_s: float | None = None
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def rps(self) -> float:
+        return self.requests / self.window_s if self.window_s else 0.0
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds per wall second over the window: 1.0 is a whole core."""
+        return self.cpu_s / self.window_s if self.window_s else 0.0
+
 
 class CpuClock:
     """CPU seconds (user + system) of this process and, optionally, of the server's."""
