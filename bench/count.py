@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
-from bench.serverproc import ServerFailed, ServerProcess, server_command
+from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from clients.wsframes import (
     client_frame,
     handshake_request,

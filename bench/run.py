@@ -9,8 +9,8 @@ from typing import Any
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
+from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.plan import Cell, Plan
-from bench.serverproc import ServerFailed, ServerProcess, server_command
 
 CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
 

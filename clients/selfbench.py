@@ -25,7 +25,7 @@ from time import perf_counter_ns
 import psutil
 
 from aionetbench.cpus import spawn_pinned, split_cpus
-from bench.serverproc import ServerProcess, server_command
+from aionetbench.serverproc import ServerProcess, server_command
 from clients.stats import record
 
 

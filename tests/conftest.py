@@ -9,7 +9,7 @@ import pytest
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.loops import LOOPS
-from bench.serverproc import ServerProcess, server_command
+from aionetbench.serverproc import ServerProcess, server_command
 from servers import APIS
 
 API_LOOPS = [

@@ -14,7 +14,7 @@ from conftest import API_LOOPS, ServerPool
 from hdrh.histogram import HdrHistogram
 
 from aionetbench.endpoints import Endpoint
-from bench.serverproc import ServerProcess
+from aionetbench.serverproc import ServerProcess
 
 SHORT = ["--duration", "0.5", "--warmup", "0.2"]
 
