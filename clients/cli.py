@@ -8,8 +8,9 @@ from aionetbench.argtypes import non_negative_float, positive_float, positive_in
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import run_command
 from aionetbench.loops import LOOPS
+from clients.arrivals import ARRIVALS
 from clients.result import format_table, summarize
-from clients.runner import LoadSpec, run
+from clients.runner import DRAIN_S, LoadSpec, run
 
 
 def endpoint_arg(text: str) -> Endpoint:
@@ -24,8 +25,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         prog="python -m clients",
         description="Echo load generator. Closed loop (default) keeps --pipeline messages in "
         "flight per connection and measures peak throughput; open loop (--rate) sends at a "
-        "constant rate and measures each latency from the message's intended send time "
-        "(the wrk2 method), so server stalls are not hidden. Every echo is verified byte "
+        "given rate (Poisson or uniform arrivals) and measures each latency from the "
+        "message's intended send time (the wrk2 method), so server stalls are not hidden; "
+        "messages in flight at the window's end are waited for, not dropped. Every echo is verified byte "
         "for byte; a run with errors exits 1.",
     )
     parser.add_argument("protocol", choices=("tcp", "ws"), help="raw TCP echo or WebSocket")
@@ -64,6 +66,20 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         "--rate", type=positive_float, help="open loop: messages per second over all connections"
     )
     parser.add_argument(
+        "--arrivals",
+        choices=ARRIVALS,
+        default="poisson",
+        help="open loop: exponential gaps (poisson, as mutilate and Lancet) or constant ones "
+        "(uniform, as wrk2) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=non_negative_float,
+        default=DRAIN_S,
+        help="seconds to wait after the window for replies still in flight; those that do not "
+        "come count with their latency so far (default %(default)s)",
+    )
+    parser.add_argument(
         "--workers",
         type=positive_int,
         default=1,
@@ -93,6 +109,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         duration=args.duration,
         warmup=args.warmup,
         rate=args.rate,
+        arrivals=args.arrivals,
+        drain=args.drain,
         workers=args.workers,
         server_pid=args.server_pid,
     ), args.json

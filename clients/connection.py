@@ -32,6 +32,8 @@ class EchoConnection(asyncio.Protocol):
         self.on_lost = on_lost
         self.sent_at: deque[int] = deque()
         self.latencies = array("q")
+        self.replies = 0  # replies taken since the window started: the throughput count
+        self.skip = 0  # replies still due to messages sent before the window started
         self.error: str | None = None
         self.closing = False
 
@@ -67,10 +69,45 @@ class EchoConnection(asyncio.Protocol):
                 if self.depth:
                     self.send(now)
 
+    def start_window(self) -> None:
+        """Begin the measured window: what was recorded so far is warm-up and discarded.
+
+        The window's sample is the messages *sent* in it. Replies come back in order, so the
+        first `len(sent_at)` replies from now belong to warm-up messages and are skipped
+        when taken: exact, and free on the hot path.
+        """
+        self.latencies = array("q")
+        self.replies = 0
+        self.skip = len(self.sent_at)
+
     def take_latencies(self) -> array:
-        """Hand over the latencies recorded so far and start a fresh array."""
+        """Hand over the latencies of window messages recorded so far; start a fresh array."""
         taken, self.latencies = self.latencies, array("q")
+        self.replies += len(taken)
+        if self.skip:
+            skipped = min(self.skip, len(taken))
+            self.skip -= skipped
+            del taken[:skipped]
         return taken
+
+    def stop_sending(self) -> None:
+        """Closed loop: send no more messages; those in flight may still be answered."""
+        self.depth = 0
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.sent_at)
+
+    def give_up(self, now: int) -> array:
+        """Stop waiting for the messages still in flight: each counts as answered `now`, a
+        lower bound of its latency, so a stall at the end of the window is not dropped."""
+        late = array("q", (now - sent_at for sent_at in self.sent_at))
+        self.sent_at.clear()
+        if self.skip:  # still in flight from warm-up: not part of the window
+            skipped = min(self.skip, len(late))
+            self.skip -= skipped
+            del late[:skipped]
+        return late
 
     def fail(self, error: str) -> None:
         if self.error is None:

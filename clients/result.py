@@ -1,5 +1,6 @@
 """The load generator's output: its JSON contract and a short table for people."""
 
+import math
 from typing import Any
 
 from clients import stats
@@ -37,6 +38,8 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
         "client_bound": any(r.cpu >= CLIENT_BOUND_CPU for r in results),
         "latency_us": stats.summary_us(r.latency for r in results if r.latency),
+        "latency_samples": sum(r.latency.count for r in results if r.latency),
+        "undelivered": sum(r.undelivered for r in results),
         "per_worker": [
             {
                 "connections": r.connections,
@@ -57,14 +60,26 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         scheduled = sum(r.scheduled for r in results)
         lag = stats.summary_us(r.lag for r in results if r.lag)
         summary["target_rate"] = spec.rate
+        summary["arrivals"] = spec.arrivals
+        summary["p99_ci_us"] = p99_interval_us(results)
         summary["achieved_rate"] = rps
         summary["sent_rate"] = sent / duration if duration else 0.0
+        # The arrivals the schedule really drew (a Poisson count varies around the rate).
+        summary["scheduled_rate"] = scheduled / duration if duration else 0.0
         summary["schedule_lag_us"] = {k: lag[k] for k in ("p50", "p99", "max")}
         summary["fell_behind"] = sent < BEHIND_SHARE * scheduled or lag["p99"] > BEHIND_LAG_US
         # An open-loop client spins between sends by design, so its CPU says nothing;
         # whether it kept to its schedule does.
         summary["client_bound"] = summary["fell_behind"]
     return summary
+
+
+def p99_interval_us(results: list[WorkerResult]) -> list[float | None]:
+    """The p99's 95% confidence interval in us, from the workers' time blocks merged by
+    index (block i of every worker covers the same slice of the window); None if unknown."""
+    blocks = [stats.Counts.merge(parts) for parts in zip(*(r.blocks for r in results), strict=True)]
+    low, high = stats.percentile_interval(blocks, 99.0)
+    return [None if math.isnan(v) else v / 1000 for v in (low, high)]
 
 
 def per_request_us(cpu_s: float, requests: int) -> float:
@@ -96,9 +111,15 @@ def format_table(summary: dict[str, Any]) -> str:
         )
     if summary["mode"] == "open":
         lag = summary["schedule_lag_us"]
+        low, high = summary["p99_ci_us"]
+        interval = f"{low:,.1f}-{high:,.1f}" if low is not None else "unknown"
         lines.append(
             f"  achieved   {summary['achieved_rate']:,.0f} replies/s, sent {summary['sent_rate']:,.0f} msg/s"
-            f", schedule lag p99 {lag['p99']:,.0f} us"
+            f" ({summary['arrivals']}), schedule lag p99 {lag['p99']:,.0f} us"
+        )
+        lines.append(
+            f"  p99 95% CI {interval} us; {summary['undelivered']} of {summary['latency_samples']:,} "
+            "messages unanswered after the drain"
         )
         if summary["fell_behind"]:
             lines.append(

@@ -5,6 +5,7 @@ import multiprocessing
 import threading
 import time
 from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 
@@ -15,6 +16,7 @@ from aionetbench.errors import UsageError
 from aionetbench.loops import loop_factory
 from aionetbench.tls import client_context
 from clients import stats
+from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.workload import Workload, build_workload
 from clients.wsframes import ws_workload
@@ -28,6 +30,11 @@ SPIN_BELOW_S = 0.002
 # bytes at the same time and a reply crossing connections is caught.
 STRIDE = 7
 CONNECT_TIMEOUT = 10.0
+# The measured window is cut into this many consecutive blocks; resampling them gives the
+# confidence interval of the tail (stats.percentile_interval).
+BLOCKS = 20
+# After the window, seconds to wait for the replies still in flight (see run_worker).
+DRAIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class LoadSpec:
     duration: float = 5.0
     warmup: float = 1.0
     rate: float | None = None  # messages per second over all connections: open loop
+    arrivals: str = "poisson"  # open loop: "poisson" or "uniform" (clients.arrivals)
+    drain: float = DRAIN_S
     workers: int = 1
     server_pid: int | None = None  # when set, the server's CPU time is measured over the window
 
@@ -51,10 +60,12 @@ class WorkerResult:
     """One worker's measured window."""
 
     connections: int = 0
-    requests: int = 0
+    requests: int = 0  # replies received in the window: the throughput count
     window_s: float = 0.0
     cpu_s: float = 0.0
-    latency: stats.Recorded | None = None
+    latency: stats.Recorded | None = None  # every message sent in the window
+    blocks: list[stats.Counts] = field(default_factory=list)  # the same, per time block
+    undelivered: int = 0  # messages still unanswered when the drain gave up
     lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
     scheduled: int = 0
     sent: int = 0
@@ -88,37 +99,52 @@ class CpuClock:
 
 
 class OpenLoopSchedule:
-    """Sends at a constant rate, round-robin over connections, stamping each message with the
-    time it was due (not when it went out), so client lag and server stalls both count."""
+    """Sends on a schedule of due times, round-robin over connections, stamping each message
+    with the time it was due (not when it went out), so client lag and server stalls both
+    count."""
 
-    def __init__(self, connections: list[EchoConnection], rate: float) -> None:
+    def __init__(self, connections: list[EchoConnection], arrivals: Arrivals) -> None:
         self.connections = connections
-        self.interval_ns = 1e9 / rate
+        self.arrivals = arrivals
+        self.due_times = arrivals.next_block()
+        self.position = 0  # index into due_times of the next message to send
         self.sent = 0
         self.lags = array("q")  # per tick: how late the oldest due message went out
         self.started_ns = 0
         self.timer: asyncio.Handle | None = None
 
     def due(self, now_ns: int) -> int:
-        return int((now_ns - self.started_ns) / self.interval_ns) + 1
+        """How many messages were due by `now_ns`: sent, plus those due but not yet sent
+        (exact within the current block; when the client is a whole block behind, the rest
+        is estimated from the rate, and it has fallen far behind in any case)."""
+        elapsed = now_ns - self.started_ns
+        pending = bisect_right(self.due_times, elapsed, lo=self.position) - self.position
+        if self.position + pending == len(self.due_times):
+            beyond = elapsed - self.due_times[-1]
+            pending += max(0, int(beyond / self.arrivals.interval_ns))
+        return self.sent + pending
 
     def start(self) -> None:
         self.started_ns = perf_counter_ns()
         self.tick()
 
     def tick(self) -> None:
-        now = perf_counter_ns()
-        due = self.due(now)
-        if due > self.sent:
-            self.lags.append(now - self.started_ns - int(self.sent * self.interval_ns))
-        connections, count = self.connections, len(self.connections)
-        while self.sent < due:
-            connection = connections[self.sent % count]
-            if not connection.closing:
-                connection.send(self.started_ns + int(self.sent * self.interval_ns))
-            self.sent += 1
-        next_ns = self.started_ns + self.sent * self.interval_ns
-        delay = (next_ns - perf_counter_ns()) / 1e9
+        started, connections, count = self.started_ns, self.connections, len(self.connections)
+        elapsed = perf_counter_ns() - started
+        due_times, position = self.due_times, self.position
+        if due_times[position] <= elapsed:
+            self.lags.append(elapsed - due_times[position])
+            while due_times[position] <= elapsed:
+                connection = connections[self.sent % count]
+                if not connection.closing:
+                    connection.send(started + due_times[position])
+                self.sent += 1
+                position += 1
+                if position == len(due_times):
+                    due_times, position = self.arrivals.next_block(), 0
+            self.due_times = due_times
+            self.position = position
+        delay = (due_times[position] - (perf_counter_ns() - started)) / 1e9
         loop = asyncio.get_running_loop()
         if delay < SPIN_BELOW_S:
             self.timer = loop.call_soon(self.tick)
@@ -179,7 +205,14 @@ async def connect_all(spec: LoadSpec, workload: Workload, count: int, first: int
 async def run_worker(
     spec: LoadSpec, connections: int, first: int, rate: float | None, barrier=None
 ) -> WorkerResult:
-    """Connect, warm up, then measure one window; ends early if every connection is lost."""
+    """Connect, warm up, measure one window, then drain; ends early if every connection is
+    lost.
+
+    The latency sample is every message sent in the window. Messages still in flight when it
+    closes are waited for (up to `spec.drain` seconds, sending nothing new); any still
+    unanswered then count with latency = end of the wait - intended send time. Dropping
+    them instead would hide exactly the stall that straddles the window's end.
+    """
     everything_lost = asyncio.Event()
     conns: list[EchoConnection] = []
 
@@ -190,36 +223,39 @@ async def run_worker(
     conns[:] = await connect_all(spec, workload_for(spec), connections, first, on_lost)
     if barrier is not None:
         barrier.wait(timeout=60)  # all workers connected: start together
-    schedule = OpenLoopSchedule(conns, rate) if rate else None
+    schedule = OpenLoopSchedule(conns, Arrivals(rate, spec.arrivals)) if rate else None
     if schedule:
         schedule.start()
     else:
         for connection in conns:
             connection.start()
+    loop = asyncio.get_running_loop()
 
-    async def wait(seconds: float) -> None:
+    async def wait_until(deadline: float) -> None:
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout_at(deadline):
                 await everything_lost.wait()
         except TimeoutError:
             pass
 
-    await wait(spec.warmup)
+    await wait_until(loop.time() + spec.warmup)
     for connection in conns:
-        connection.take_latencies()  # warm-up is discarded
+        connection.start_window()
     lags_before = len(schedule.lags) if schedule else 0
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     started_ns, (cpu_before, server_before) = perf_counter_ns(), clock.read()
-    await wait(spec.duration)
+    window_started = loop.time()
+    blocks: list[list[array]] = []
+    for block in range(1, BLOCKS + 1):
+        await wait_until(window_started + spec.duration * block / BLOCKS)
+        blocks.append([connection.take_latencies() for connection in conns])
     ended_ns, (cpu_after, server_after) = perf_counter_ns(), clock.read()
-    samples = [connection.take_latencies() for connection in conns]
     result = WorkerResult(
         connections=connections,
-        requests=sum(map(len, samples)),
+        requests=sum(connection.replies for connection in conns),
         window_s=(ended_ns - started_ns) / 1e9,
         cpu_s=cpu_after - cpu_before,
-        errors=[c.error for c in conns if c.error],
     )
     if server_before is not None and server_after is not None:
         result.server_cpu_s = server_after - server_before
@@ -228,11 +264,29 @@ async def run_worker(
         result.scheduled = schedule.due(ended_ns) - schedule.due(started_ns)
         result.sent = schedule.sent - sent_before
         result.lag = stats.record([schedule.lags[lags_before:]])
+    late = await drain(conns, spec.drain)
+    result.undelivered = sum(map(len, late))
+    blocks[-1] += [connection.take_latencies() for connection in conns] + late
+    result.errors = [c.error for c in conns if c.error]
     for connection in conns:
         if not connection.closing:
             connection.close()
-    result.latency = stats.record(samples)
+    result.latency = stats.record(sample for block in blocks for sample in block)
+    if rate:  # the tail's confidence interval is worth its cost only in open loop
+        result.blocks = [stats.Counts.of(block) for block in blocks]
     return result
+
+
+async def drain(conns: list[EchoConnection], seconds: float) -> list[array]:
+    """Send nothing more and wait up to `seconds` for the replies in flight; return, per
+    connection, the latencies of those that never came (as of the end of the wait)."""
+    for connection in conns:
+        connection.stop_sending()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(c.in_flight for c in conns if not c.closing):
+        await asyncio.sleep(0.001)
+    now = perf_counter_ns()
+    return [connection.give_up(now) for connection in conns if not connection.closing]
 
 
 def run_in_process(spec: LoadSpec, connections: int, first: int, rate, barrier=None):

@@ -43,17 +43,77 @@ def _values(samples: Iterable[array]) -> np.ndarray:
     return np.clip(np.concatenate(chunks), 1, HIGHEST_NS) if chunks else np.empty(0, np.int64)
 
 
+@dataclass(frozen=True)
+class Counts:
+    """A compact histogram: distinct values (ns, rounded as HdrHistogram rounds them) and
+    how often each occurred. Small, picklable, and merged by concatenation."""
+
+    values: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, samples: Iterable[array]) -> "Counts":
+        values = _values(samples)
+        if not len(values):
+            return cls(np.empty(0, np.int64), np.empty(0, np.int64))
+        # Keep the top SIGNIFICANT_BITS bits of each value and round to the middle of the rest.
+        shift = np.maximum(np.floor(np.log2(values)).astype(np.int64) + 1 - SIGNIFICANT_BITS, 0)
+        rounded = ((values >> shift) << shift) + ((1 << shift) >> 1)
+        distinct, counts = np.unique(rounded, return_counts=True)
+        return cls(distinct, counts)
+
+    @classmethod
+    def merge(cls, parts: Iterable["Counts"]) -> "Counts":
+        parts = list(parts)
+        return cls(
+            np.concatenate([p.values for p in parts]), np.concatenate([p.counts for p in parts])
+        )
+
+
 def _histogram(values: np.ndarray) -> HdrHistogram:
     histogram = new_histogram()
-    if not len(values):
-        return histogram
-    # Keep the top SIGNIFICANT_BITS bits of each value and round to the middle of the rest.
-    shift = np.maximum(np.floor(np.log2(values)).astype(np.int64) + 1 - SIGNIFICANT_BITS, 0)
-    rounded = ((values >> shift) << shift) + ((1 << shift) >> 1)
-    distinct, counts = np.unique(rounded, return_counts=True)
-    for value, count in zip(distinct.tolist(), counts.tolist(), strict=True):
+    counted = Counts.of([values])
+    for value, count in zip(counted.values.tolist(), counted.counts.tolist(), strict=True):
         histogram.record_value(value, count)
     return histogram
+
+
+def percentile_interval(
+    blocks: list[Counts],
+    percentile: float = 99.0,
+    confidence: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Confidence interval (ns) of a percentile by block bootstrap over consecutive time
+    blocks of one run.
+
+    Resampling whole blocks, not single messages, keeps what makes tails hard to measure:
+    latencies come in bursts (a GC pause, a stall), so neighbouring samples are not
+    independent. A stall seen in one block of twenty gives a wide interval, as it should.
+    """
+    blocks = [block for block in blocks if block.counts.sum()]
+    if len(blocks) < 2:
+        return (math.nan, math.nan)
+    merged = Counts.merge(blocks)
+    bins, where = np.unique(merged.values, return_inverse=True)
+    matrix = np.zeros((len(blocks), len(bins)))
+    start = 0
+    for row, block in enumerate(blocks):
+        np.add.at(matrix[row], where[start : start + len(block.values)], block.counts)
+        start += len(block.values)
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for chunk in range(0, resamples, 200):  # bounded memory: 200 x bins at a time
+        picks = rng.integers(0, len(blocks), (min(200, resamples - chunk), len(blocks)))
+        weights = np.stack([np.bincount(row, minlength=len(blocks)) for row in picks])
+        cumulative = np.cumsum(weights @ matrix, axis=1)
+        rank = cumulative[:, -1:] * percentile / 100
+        estimates.append(bins[np.argmax(cumulative >= rank, axis=1)])
+    low, high = np.percentile(
+        np.concatenate(estimates), [50 - confidence * 50, 50 + confidence * 50]
+    )
+    return float(low), float(high)
 
 
 def record(samples: Iterable[array]) -> Recorded:

@@ -1,6 +1,7 @@
 """An echo server that misbehaves on purpose, to prove the load generator notices.
 
 `--stall-ms MS`: block the event loop for MS milliseconds once a second.
+`--stall-at S`: instead, block it once, S seconds after the first connection arrives.
 `--corrupt-after N`: flip one byte in the Nth chunk it echoes.
 Prints `READY host:port` like the real servers; SIGTERM kills it.
 """
@@ -8,6 +9,7 @@ Prints `READY host:port` like the real servers; SIGTERM kills it.
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 
 from aionetbench.endpoints import Endpoint, listen
 from servers import ServerOptions
@@ -15,10 +17,20 @@ from servers.protocol import EchoProtocol
 from servers.transports import serve_protocol
 
 
-def faulty_protocol(corrupt_after: int | None) -> type[EchoProtocol]:
+def faulty_protocol(
+    corrupt_after: int | None, on_first_connection: Callable[[], None]
+) -> type[EchoProtocol]:
     chunks = 0
+    connected = False
 
     class FaultyEcho(EchoProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            nonlocal connected
+            super().connection_made(transport)
+            if not connected:
+                connected = True
+                on_first_connection()
+
         def data_received(self, data: bytes) -> None:
             nonlocal chunks
             chunks += 1
@@ -33,12 +45,18 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     listener = listen(Endpoint(port=0))
 
-    def stall() -> None:
+    def stall(again: bool = True) -> None:
         time.sleep(args.stall_ms / 1000)  # the point: nothing else runs meanwhile
-        loop.call_later(1.0, stall)
+        if again:
+            loop.call_later(1.0, stall)
 
-    async with serve_protocol(faulty_protocol(args.corrupt_after), listener, ServerOptions()):
-        if args.stall_ms:
+    def on_first_connection() -> None:
+        if args.stall_at is not None:
+            loop.call_later(args.stall_at, stall, False)
+
+    protocol = faulty_protocol(args.corrupt_after, on_first_connection)
+    async with serve_protocol(protocol, listener, ServerOptions()):
+        if args.stall_ms and args.stall_at is None:
             loop.call_later(1.0, stall)
         print(f"READY {Endpoint.of_listener(listener)}", flush=True)
         await asyncio.Event().wait()
@@ -47,5 +65,6 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--stall-ms", type=int, default=0)
+    parser.add_argument("--stall-at", type=float)
     parser.add_argument("--corrupt-after", type=int)
     asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,123 @@
+"""Open loop: arrival processes, the tail's confidence interval, stalls seen at any rate and
+at the window's end."""
+
+import random
+from array import array
+
+import numpy as np
+import pytest
+from conftest import ServerPool
+from test_client import client_json
+
+from clients.arrivals import Arrivals
+from clients.stats import Counts, percentile_interval
+
+
+@pytest.mark.parametrize("rate", [1_000.0, 150_000.0])
+def test_poisson_gaps_have_the_right_mean_and_spread(rate: float) -> None:
+    arrivals = Arrivals(rate, "poisson", seed=7)
+    times = np.array(arrivals.next_block(50_000) + arrivals.next_block(50_000))
+    gaps = np.diff(times)
+    assert np.all(gaps >= 0)
+    mean = 1e9 / rate
+    # 100k exponential gaps: the mean is within 1% and the coefficient of variation is 1
+    # (an exponential's), against 0 for constant spacing.
+    assert gaps.mean() == pytest.approx(mean, rel=0.01)
+    assert gaps.std() / gaps.mean() == pytest.approx(1.0, abs=0.02)
+    # Memoryless: as many gaps exceed twice the mean as e^-2 predicts.
+    assert np.mean(gaps > 2 * mean) == pytest.approx(np.exp(-2), abs=0.01)
+
+
+def test_uniform_gaps_are_constant_and_do_not_drift() -> None:
+    arrivals = Arrivals(3_000.0, "uniform")
+    times = [t for _ in range(100) for t in arrivals.next_block()]
+    gaps = np.diff(times)
+    assert gaps.min() >= 333_332 and gaps.max() <= 333_334
+    assert abs(times[-1] - (len(times) - 1) * 1e9 / 3_000) <= 1  # no accumulated rounding
+
+
+def test_bad_arrivals_are_refused() -> None:
+    with pytest.raises(ValueError):
+        Arrivals(0, "poisson")
+    with pytest.raises(ValueError):
+        Arrivals(10, "bursty")
+
+
+def block(values: list[float]) -> Counts:
+    return Counts.of([array("q", (int(v) for v in values))])
+
+
+def test_p99_interval_narrow_for_steady_latencies_and_wide_for_one_stall() -> None:
+    rng = random.Random(3)
+    steady = [block([rng.lognormvariate(11, 0.3) for _ in range(5_000)]) for _ in range(20)]
+    everything = [
+        v for b in steady for v, c in zip(b.values, b.counts, strict=True) for _ in range(c)
+    ]
+    true_p99 = float(np.percentile(everything, 99))
+    low, high = percentile_interval(steady)
+    assert low <= true_p99 <= high
+    assert (high - low) / 2 < 0.05 * true_p99
+    # The same, but one block of twenty holds a 200 ms stall for 30% of its messages: 1.5%
+    # of the whole, so the p99 depends on whether a resample draws that block.
+    stalled = list(steady)
+    stalled[7] = block([*(rng.lognormvariate(11, 0.3) for _ in range(3_500)), *[2e8] * 1_500])
+    low, high = percentile_interval(stalled)
+    assert high / low > 100  # resamples with and without the stall disagree: not reliable
+
+
+def test_p99_interval_needs_two_blocks() -> None:
+    low, high = percentile_interval([block([1000.0] * 100)])
+    assert np.isnan(low) and np.isnan(high)
+
+
+@pytest.mark.parametrize("arrivals", ["poisson", "uniform"])
+def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arrivals: str) -> None:
+    """A server blocking 200 ms each second: at every rate, p99 (from intended send times)
+    shows the stall, whichever way arrivals are spaced."""
+    server = server_pool.start_faulty("--stall-ms", "200")
+    for rate in (500, 4000):
+        summary = client_json(
+            server.endpoint, "--duration", "2", "--warmup", "0.3", "--rate", str(rate),
+            "--arrivals", arrivals,
+        )  # fmt: skip
+        assert summary["arrivals"] == arrivals
+        assert not summary["fell_behind"]
+        assert summary["achieved_rate"] == pytest.approx(rate, rel=0.15)
+        assert summary["latency_us"]["p99"] >= 150_000, (rate, summary["latency_us"])
+        low, high = summary["p99_ci_us"]
+        assert low <= summary["latency_us"]["p99"] <= high
+
+
+def test_stall_at_the_end_of_the_window_is_counted(server_pool: ServerPool) -> None:
+    """The server stalls 400 ms starting 100 ms before the window closes. Messages sent in
+    those last 100 ms (5% of the window) are answered only after it: they must be waited
+    for and counted, not dropped with the window."""
+    warmup, duration = 0.5, 2.0
+    server = server_pool.start_faulty(
+        "--stall-ms", "400", "--stall-at", str(warmup + duration - 0.1)
+    )
+    summary = client_json(
+        server.endpoint, "--duration", str(duration), "--warmup", str(warmup), "--rate", "2000"
+    )
+    latency = summary["latency_us"]
+    assert summary["latency_samples"] == pytest.approx(2000 * duration, rel=0.1)
+    assert summary["undelivered"] == 0  # the 1 s drain outlasts the stall
+    assert latency["p99"] >= 250_000, latency
+    assert latency["max"] >= 300_000, latency
+    # Fewer replies arrived inside the window than messages were sent in it: the difference
+    # is what the drain caught.
+    assert summary["requests"] < summary["latency_samples"]
+
+
+def test_undelivered_messages_count_with_their_latency_so_far(server_pool: ServerPool) -> None:
+    """With a drain shorter than the stall, the unanswered messages still count, at the
+    time the client stopped waiting."""
+    server = server_pool.start_faulty("--stall-ms", "600", "--stall-at", "1.4")
+    summary = client_json(
+        server.endpoint, "--duration", "1", "--warmup", "0.5", "--rate", "2000", "--drain", "0.2"
+    )
+    # Messages sent in the last 100 ms (10% of the window) wait 200-300 ms when the client
+    # gives up 200 ms after the window.
+    assert summary["undelivered"] == pytest.approx(200, rel=0.3)
+    assert summary["latency_us"]["p99"] >= 190_000
+    assert summary["latency_us"]["max"] < 350_000  # counted at the end of the wait, not later
