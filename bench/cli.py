@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import math
 import os
 import shutil
 import statistics
@@ -9,16 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from aionetbench.argtypes import list_of, positive_int
+from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.export import FORMATS
-from bench.plan import PROFILES, TRANSPORTS, Plan, make_plan
+from bench.plan import AUTO, PROFILES, TRANSPORTS, Plan, make_plan
 from bench.record import ResultsFile, suite_commit
 from bench.results import load_suite
 from bench.run import Pinning
 from bench.session import Side, run_session
+from clients.arrivals import ARRIVALS
 from servers import APIS
 
 DEFAULT_OUTPUT = Path("results/latest.json")
@@ -46,6 +48,31 @@ def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> N
     parser.add_argument("--duration", type=float, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, help="discarded seconds before each window")
     parser.add_argument(
+        "--rates",
+        type=rates_arg,
+        metavar="LIST|auto|none",
+        help="open-loop sweep after the matrix: offered loads in messages/s (e.g. 1000,5k,20k), "
+        "or auto: one ladder for all cells from the capacities just measured, 5%% of the "
+        "slowest to 110%% of the fastest (quick and full default to auto)",
+    )
+    parser.add_argument(
+        "--arrivals",
+        choices=ARRIVALS,
+        help="sweep arrivals: poisson (default; as mutilate and Lancet) or uniform (as wrk2)",
+    )
+    parser.add_argument(
+        "--sweep-duration", type=positive_float, help="measured seconds per sweep point"
+    )
+    parser.add_argument(
+        "--sweep-warmup", type=non_negative_float, help="discarded seconds before each point"
+    )
+    parser.add_argument(
+        "--slo-p99",
+        type=positive_float,
+        metavar="MS",
+        help="the latency objective for SLO capacity in the report (default 1 ms)",
+    )
+    parser.add_argument(
         "--server-cpus",
         type=positive_int,
         default=1,
@@ -55,6 +82,24 @@ def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> N
         "-o", "--output", type=Path, default=default_output, help="default %(default)s"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
+
+
+def rates_arg(text: str) -> tuple[float, ...] | str:
+    """`auto`, `none`, or positive messages/s separated by commas (`k` means thousands)."""
+    if text.strip() in (AUTO, "none"):
+        return AUTO if text.strip() == AUTO else ()
+
+    def rate(item: str) -> float:
+        scale = 1000 if item.lower().endswith("k") else 1
+        try:
+            value = float(item[:-1] if scale == 1000 else item) * scale
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a rate: {item!r}") from None
+        if not math.isfinite(value) or value < 1:
+            raise argparse.ArgumentTypeError(f"rates must be at least 1 message/s, got {item!r}")
+        return value
+
+    return tuple(sorted(set(list_of(rate)(text))))
 
 
 def add_gate_options(parser: argparse.ArgumentParser) -> None:
@@ -219,6 +264,11 @@ def plan_from(args: argparse.Namespace) -> Plan:
         repeats=args.repeats,
         duration=args.duration,
         warmup=args.warmup,
+        rates=args.rates,
+        arrivals=args.arrivals,
+        sweep_duration=args.sweep_duration,
+        sweep_warmup=args.sweep_warmup,
+        slo_p99_ms=args.slo_p99,
     )
 
 
@@ -326,6 +376,12 @@ def command_list(args: argparse.Namespace) -> int:
             f"sizes {','.join(map(str, plan.sizes))}; concurrency {','.join(map(str, plan.concurrency))}; "
             f"pipeline {','.join(map(str, plan.pipeline))}; client loop {plan.client_loop}"
         )
+        if plan.rates:
+            rates = "auto ladder" if plan.rates == AUTO else ",".join(f"{r:g}" for r in plan.rates)
+            print(
+                f"  open-loop sweep: {rates}, up to {plan.ladder_length} loads per cell, {plan.arrivals} arrivals, "
+                f"{plan.sweep_warmup:g} s + {plan.sweep_duration:g} s per point, up to {plan.sweep_seconds() / 60:.1f} min"
+            )
         for cell in plan.cells:
             print(f"    {cell.name}")
     return 0

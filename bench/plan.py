@@ -10,6 +10,12 @@ NO_TLS_APIS = ("sockets",)  # loop.sock_* has no TLS
 # Seconds a run costs beyond its warm-up and measured window: starting the server and the
 # client, connecting, and stopping (measured on the 2-core machine the suite is built on).
 RUN_OVERHEAD_S = 0.7
+# The same for one open-loop point on a server already running, and for starting the one
+# server each cell's sweep uses.
+POINT_OVERHEAD_S = 0.45
+SWEEP_SERVER_S = 0.4
+AUTO = "auto"
+LADDER_POINTS = 8  # offered loads in an `auto` ladder
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,10 @@ class Cell:
         """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4)."""
         name = f"{self.transport}/{self.api}/{self.loop}/{self.size}B/c{self.concurrency}"
         return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
+
+    def point_name(self, rate: float) -> str:
+        """Name of an open-loop point of this cell, e.g. `tcp/protocol/uvloop/1024B/c10/open20000`."""
+        return f"{self.name}/open{rate:.0f}"
 
     @property
     def protocol(self) -> str:
@@ -48,6 +58,18 @@ class Plan:
     duration: float = 4.0
     warmup: float = 1.0
     client_loop: str = "uvloop"
+    # Open-loop sweep after the throughput matrix: offered loads in messages/s, or AUTO for
+    # a ladder built from the capacities just measured (bench.sweep); () for none.
+    rates: tuple[float, ...] | str = ()
+    arrivals: str = "poisson"
+    sweep_duration: float = 1.5
+    sweep_warmup: float = 0.3
+    slo_p99_ms: float = 1.0
+
+    @property
+    def ladder_length(self) -> int:
+        """Offered loads per cell at most: each cell stops climbing when it saturates."""
+        return LADDER_POINTS if self.rates == AUTO else len(self.rates)
 
     @property
     def cells(self) -> list[Cell]:
@@ -67,12 +89,22 @@ class Plan:
         cells = self.cells
         return [(repeat, cell) for repeat in range(1, self.repeats + 1) for cell in cells]
 
+    def point_seconds(self) -> float:
+        return self.sweep_warmup + self.sweep_duration + POINT_OVERHEAD_S
+
+    def sweep_seconds(self) -> float:
+        """The sweep's cost if no cell stops climbing early (an upper bound)."""
+        if not self.ladder_length:
+            return 0.0
+        return len(self.cells) * (SWEEP_SERVER_S + self.ladder_length * self.point_seconds())
+
     def estimated_seconds(self) -> float:
-        return len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
+        closed = len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
+        return closed + self.sweep_seconds()
 
 
 PROFILES: dict[str, Plan] = {
-    "quick": Plan(),
+    "quick": Plan(rates=AUTO),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     "full": Plan(
@@ -81,6 +113,9 @@ PROFILES: dict[str, Plan] = {
         concurrency=(1, 10, 100),
         repeats=5,
         duration=5.0,
+        rates=AUTO,
+        sweep_duration=2.0,
+        sweep_warmup=0.5,
     ),
 }
 

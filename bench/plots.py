@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from bench.results import CellResults
+from bench.results import CellResults, SweepPoint
 from clients.stats import percentiles
 from servers import APIS
 
@@ -163,7 +164,7 @@ def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (us, log scale)")
-    ax.set_title("Latency percentile spectrum (all repeats merged)")
+    ax.set_title("Closed-loop latency at saturation: percentile spectrum (all repeats merged)")
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=8, ncol=2, frameon=False)
     save(fig, path)
@@ -185,7 +186,10 @@ def latency_boxes(cells: Sequence[CellResults], path: Path) -> None:
         box.set_hatch(LOOP_STYLE[cell.loop]["hatch"])
     ax.set_yscale("log")
     ax.set_ylabel("latency (us, log scale)")
-    ax.set_title("Latency distribution: box p25-p75, line median, whiskers p1-p99, dot p99.9")
+    ax.set_title(
+        "Closed-loop latency at saturation: box p25-p75, median, whiskers p1-p99, dot p99.9",
+        fontsize=10,
+    )
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="y", which="both", alpha=0.3)
     save(fig, path)
@@ -217,6 +221,69 @@ def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> N
     axes[0][-1].legend(fontsize=7, frameon=False)
     fig.suptitle(f"Throughput against {'payload size' if axis == 'size' else 'concurrency'}")
     save(fig, path)
+
+
+def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path) -> None:
+    """p99 (solid, with its 95% interval) and p50 (dashed) against offered load, log-log,
+    one panel per loop and one colour per API. Hollow: p99 interval wider than +-10%;
+    x: the load generator fell behind (not a server result); triangle: saturated."""
+    loops = [loop for loop in LOOP_STYLE if any(p.loop == loop for p in points)]
+    fig = Figure(figsize=(6 * len(loops), 5.5))
+    axes = fig.subplots(1, len(loops), squeeze=False, sharey=True)[0]
+    for ax, loop in zip(axes, loops, strict=True):
+        for api in APIS:
+            line = sorted(
+                (p for p in points if p.loop == loop and p.api == api), key=lambda p: p.rate
+            )
+            if not line:
+                continue
+            colour = API_COLOURS[api]
+            server = [p for p in line if not p.client_limited]
+            ax.plot(
+                [p.rate for p in server], [p.p99_us for p in server], "-", color=colour, label=api
+            )
+            ax.plot(
+                [p.rate for p in server],
+                [p.p50_us for p in server],
+                "--",
+                color=colour,
+                alpha=0.6,
+                linewidth=1,
+            )
+            for p in line:
+                if p.p99_ci_us and not p.client_limited:
+                    low, high = p.p99_ci_us
+                    ax.plot([p.rate, p.rate], [low, high], color=colour, linewidth=0.8, alpha=0.7)
+                marker = "x" if p.client_limited else "^" if p.saturated else "o"
+                hollow = p.unreliable and marker != "x"
+                ax.plot(p.rate, p.p99_us, marker, color=colour, markersize=6,
+                        markerfacecolor="white" if hollow else colour, markeredgewidth=1.3)  # fmt: skip
+        ax.axhline(slo_us, color="black", linestyle=":", linewidth=1)
+        ax.annotate(f"p99 objective {slo_us / 1000:g} ms", (0.01, slo_us), xycoords=("axes fraction", "data"),
+                    xytext=(0, 3), textcoords="offset points", fontsize=8)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(loop)
+        ax.set_xlabel("offered load (messages/s, log scale)")
+        ax.grid(which="both", alpha=0.3)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axes[0].set_ylabel("latency (us, log scale)")
+    handles = [
+        Line2D([], [], color=API_COLOURS[api], label=api)
+        for api in APIS
+        if any(p.api == api for p in points)
+    ]
+    handles += [
+        Line2D([], [], color="0.3", label="p99 (whisker: 95% interval)"),
+        Line2D([], [], color="0.3", linestyle="--", label="p50"),
+        Line2D([], [], color="0.3", marker="o", linestyle="", markerfacecolor="white", label="p99 unreliable (interval > +-10%)"),
+        Line2D([], [], color="0.3", marker="^", linestyle="", label="saturated (< 97% answered)"),
+        Line2D([], [], color="0.3", marker="x", linestyle="", label="client-limited: not a server result"),
+    ]  # fmt: skip
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=5, frameon=False)
+    fig.suptitle("Latency against offered load (open loop, from intended send times)")
+    fig.tight_layout(rect=(0, 0.08 + 0.03 * (len(handles) > 10), 1, 1))
+    fig.savefig(path, dpi=110)
 
 
 def new_figure(figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:

@@ -21,10 +21,12 @@ import pyperf
 
 from bench.plan import Cell, Plan
 from bench.run import Failure, Measurement, Pinning
+from bench.sweep import point_flags
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "aionetbench"
 PERCENTILES = ("p50", "p90", "p99")
+OPEN_PERCENTILES = ("p50", "p99", "p999")
 
 
 def metric_values(measurement: Measurement) -> dict[str, tuple[str, float]]:
@@ -89,6 +91,37 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
     }
 
 
+def point_metadata(measurement: Measurement) -> dict[str, Any]:
+    """What an open-loop point measured besides its percentiles (bools as 0/1 for pyperf)."""
+    client = measurement.client
+    flags = point_flags(client)
+    lag = client["schedule_lag_us"]
+    metadata = {
+        "duration": client["duration_s"],
+        "requests": client["requests"],
+        "achieved_rate": client["achieved_rate"],
+        "sent_rate": client["sent_rate"],
+        "scheduled_rate": client["scheduled_rate"],
+        "fell_behind": int(client["fell_behind"]),
+        "saturated": int(flags.saturated),
+        "unreliable": int(flags.unreliable),
+        "schedule_lag_p50_s": lag["p50"] / 1e6,
+        "schedule_lag_p99_s": lag["p99"] / 1e6,
+        "schedule_lag_max_s": lag["max"] / 1e6,
+        "latency_samples": client["latency_samples"],
+        "undelivered": client["undelivered"],
+        "client_cpu": client["client_cpu"],
+        "server_cpu": client.get("server_cpu", 0.0),
+        "server_peak_rss": measurement.server_peak_rss,
+        "latency_max_s": client["latency_us"]["max"] / 1e6,
+        "latency_histogram_ns": client["latency_us"]["histogram"],
+    }
+    low, high = client["p99_ci_us"]
+    if low is not None and high is not None:
+        metadata |= {"p99_ci_low_s": low / 1e6, "p99_ci_high_s": high / 1e6}
+    return metadata
+
+
 def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
     """What one repeat measured besides the metric values (bools become 0/1 for pyperf)."""
     client = measurement.client
@@ -117,31 +150,62 @@ class ResultsFile:
         self.environment = environment_metadata(plan, pinning, profile)
         self.runs: dict[str, list[pyperf.Run]] = {}
         self.failures: list[dict[str, Any]] = []
+        self.ladder: list[float] = []  # the sweep's offered loads, once known
         self.completed = 0
         self.interrupted = False
 
     def add(self, cell: Cell, repeat: int, measurement: Measurement) -> None:
-        system: dict[str, Any] | None = None
+        """One closed-loop repeat of a cell."""
+        entries = {}
         for suffix, (metric, value) in metric_values(measurement).items():
+            extra = run_metadata(measurement, repeat) if suffix == "" else {"repeat": repeat}
+            entries[cell.name + suffix] = (value, {"metric": metric, "mode": "closed", **extra})
+        self._add_runs(cell, entries)
+
+    def add_point(self, cell: Cell, rate: float, measurement: Measurement) -> None:
+        """One open-loop point: `<cell>/open<RATE>/p50`, `/p99` and `/p999` (the full run
+        metadata is on `/p99`)."""
+        latency = measurement.client["latency_us"]
+        entries = {}
+        for percentile in OPEN_PERCENTILES:
             metadata = {
-                "name": cell.name + suffix,
+                "metric": f"open-loop latency {percentile}",
+                "mode": "open",
+                "offered_rate": rate,
+                "arrivals": self.plan.arrivals,
+                "repeat": 1,
+                **(point_metadata(measurement) if percentile == "p99" else {}),
+            }
+            name = f"{cell.point_name(rate)}/{percentile}"
+            entries[name] = (latency[percentile] / 1e6, metadata)
+        self._add_runs(cell, entries)
+
+    def _add_runs(self, cell: Cell, entries: dict[str, tuple[float, dict[str, Any]]]) -> None:
+        """Add one pyperf run per benchmark name, then save the file."""
+        system: dict[str, Any] | None = None
+        for name, (value, extra) in entries.items():
+            metadata = {
+                "name": name,
                 "unit": "second",
-                "metric": metric,
                 **self.environment,
                 **cell_metadata(cell),
-                **(run_metadata(measurement, repeat) if suffix == "" else {"repeat": repeat}),
+                **extra,
             }
-            if system is None:  # collect the machine's state once per repeat, not per metric
+            if system is None:  # collect the machine's state once, not per benchmark
                 run = pyperf.Run([value], metadata=metadata)
                 system = {k: v for k, v in run.get_metadata().items() if k not in metadata}
             else:
                 run = pyperf.Run([value], metadata={**system, **metadata}, collect_metadata=False)
-            self.runs.setdefault(cell.name + suffix, []).append(run)
+            self.runs.setdefault(name, []).append(run)
         self.completed += 1
         self.save()
 
-    def add_failure(self, cell: Cell, repeat: int, failure: Failure) -> None:
-        self.failures.append({"cell": cell.name, "repeat": repeat, **asdict(failure)})
+    def add_failure(
+        self, cell: Cell, repeat: int, failure: Failure, rate: float | None = None
+    ) -> None:
+        """A failed run, or with `rate` a failed open-loop point."""
+        name = cell.name if rate is None else cell.point_name(rate)
+        self.failures.append({"cell": name, "repeat": repeat, **asdict(failure)})
         self.save()
 
     def save(self) -> None:
@@ -150,6 +214,7 @@ class ResultsFile:
             "plan": asdict(self.plan),
             "environment": self.environment,
             "failed": self.failures,
+            "ladder": self.ladder,
             "interrupted": self.interrupted,
             "completed_runs": self.completed,
         }

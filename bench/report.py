@@ -1,11 +1,12 @@
 """`bench report`: a Markdown report and its PNG figures from any results file."""
 
-import itertools
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench import plots
+from bench.latency_load import latency_section
+from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1}
@@ -36,27 +37,33 @@ def headline_group(cells: Sequence[CellResults]) -> list[CellResults]:
 
 
 def ranking(cells: Sequence[CellResults]) -> list[str]:
-    """Sentences: fastest API per loop and by how much, the expected order, uvloop's gain."""
+    """Sentences: fastest API per loop and by how much (on the metric that can decide:
+    bench.ranking), the expected order, uvloop's gain."""
     sentences = []
     for loop in plots.ordered_loops(cells):
-        on_loop = sorted(
-            (c for c in cells if c.loop == loop), key=lambda c: c.median_rps, reverse=True
-        )
+        on_loop = rank([c for c in cells if c.loop == loop])
         best, *rest = on_loop
-        caveat = " (client-bound: it may be faster still)" if any(best.client_bound) else ""
-        comparisons = ", ".join(f"{best.median_rps / c.median_rps:.2f}x {c.api}" for c in rest)
+        caveat = " (client-bound: it may be faster still)" if best.is_client_bound else ""
+        comparisons = ", ".join(margin(best, c) for c in rest)
+        decided = ""
+        if rest and deciding_metric(best, rest[0]) == SERVER_CPU:
+            decided = (
+                f" Both {best.api} and {rest[0].api} were client-bound, so their req/s measured "
+                "the load generator; server CPU per request, which it cannot cap, decided."
+            )
         sentences.append(
             f"On **{loop}**, the fastest API is **{best.api}** at {best.median_rps:,.0f} req/s{caveat}"
             + (f": {comparisons}." if comparisons else ".")
+            + decided
         )
-        by_api = {c.api: c.median_rps for c in on_loop}
+        by_api = {c.api: c for c in on_loop}
         if all(api in by_api for api in EXPECTED_ORDER):
-            holds = all(by_api[a] > by_api[b] for a, b in itertools.pairwise(EXPECTED_ORDER))
-            actual = " > ".join(sorted(EXPECTED_ORDER, key=by_api.__getitem__, reverse=True))
+            ordered = [c.api for c in on_loop if c.api in EXPECTED_ORDER]
+            holds = tuple(ordered) == EXPECTED_ORDER
             sentences.append(
                 f"Protocol > Streams > raw sockets {'holds' if holds else 'does **not** hold'} on {loop}: "
-                + ", ".join(f"{api} {by_api[api]:,.0f}" for api in EXPECTED_ORDER)
-                + ("." if holds else f" (measured order: {actual}).")
+                + ", ".join(f"{api} {by_api[api].median_rps:,.0f}" for api in EXPECTED_ORDER)
+                + ("." if holds else f" (measured order: {' > '.join(ordered)}).")
             )
     by_key = {(c.api, c.loop): c for c in cells}
     gains = [
@@ -75,7 +82,7 @@ def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
 
 def results_table(cells: Sequence[CellResults]) -> list[str]:
     rows = [
-        "| cell | req/s median (min-max) | MiB/s | p50 us | p99 us | max us | server us/req | client-bound |",
+        "| cell | req/s median (min-max) | MiB/s | p50 us at saturation | p99 us at saturation | max us | server us/req | client-bound |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in cells:
@@ -118,8 +125,8 @@ def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[s
         ("Throughput", "throughput.png", lambda p: plots.grouped_bars(
             headline, lambda c: c.rps, "requests/s (median, min-max)", f"Throughput ({describe(group_key(headline[0]))})", p, mark_client_bound=True)),
         ("uvloop speed-up", "speedup.png", lambda p: plots.speedup(headline, p)),
-        ("Latency percentile spectrum", "latency-spectrum.png", lambda p: plots.latency_spectrum(headline, p)),
-        ("Latency distribution", "latency-distribution.png", lambda p: plots.latency_boxes(headline, p)),
+        ("Latency percentile spectrum at saturation", "latency-spectrum.png", lambda p: plots.latency_spectrum(headline, p)),
+        ("Latency distribution at saturation", "latency-distribution.png", lambda p: plots.latency_boxes(headline, p)),
         ("Server CPU per request", "server-cpu.png", lambda p: plots.grouped_bars(
             [c for c in headline if c.server_us], lambda c: c.server_us, "server CPU us per request (median, min-max)", "Server CPU time per request (lower is better)", p)),
     ]  # fmt: skip
@@ -165,7 +172,17 @@ def write_report(results_path: Path, directory: Path) -> Path:
     for key, cells in groups(results.cells).items():
         if key != group_key(headline[0]):
             lines += [f"### {describe(key)}", "", *(f"- {s}" for s in ranking(cells)), ""]
-    lines += ["## Results", "", *results_table(results.cells), ""]
+    lines += [
+        "## Results (closed loop)",
+        "",
+        *results_table(results.cells),
+        "",
+        "Closed-loop latencies are at saturation: each connection waits for its reply before "
+        "sending again, so mean latency = connections x depth / throughput (Little's law) and "
+        "they restate throughput. Latency at a given load is under *Latency under load*.",
+        "",
+        *latency_section(results, directory),
+    ]
     if results.failures:
         lines += ["## Failed runs", "", "| cell | repeat | reason |", "| --- | --- | --- |"]
         lines += [f"| `{f['cell']}` | {f['repeat']} | {f['reason']} |" for f in results.failures]

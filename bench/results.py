@@ -1,6 +1,7 @@
 """Reads a results file back into cells: the one place that knows how record.py stores them."""
 
 import json
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +32,35 @@ class CellResults(Cell):
     def median_rps(self) -> float:
         return statistics.median(self.rps)
 
+    @property
+    def is_client_bound(self) -> bool:
+        """At least half its repeats measured the load generator rather than the server."""
+        return 2 * sum(self.client_bound) >= len(self.client_bound) > 0
+
+    @property
+    def median_server_us(self) -> float | None:
+        return statistics.median(self.server_us) if self.server_us else None
+
     def latency(self) -> HdrHistogram:
         """All repeats' latencies in one histogram (nanoseconds)."""
         return merge(self.histograms)
+
+
+@dataclass(frozen=True)
+class SweepPoint(Cell):
+    """One open-loop point: a cell at one offered load (latencies in us)."""
+
+    rate: float = 0.0  # offered, messages/s
+    arrivals: str = ""
+    achieved_rate: float = 0.0
+    p50_us: float = 0.0
+    p99_us: float = 0.0
+    p999_us: float = 0.0
+    p99_ci_us: tuple[float, float] | None = None  # 95% interval
+    saturated: bool = False
+    client_limited: bool = False
+    unreliable: bool = False
+    server_cpu: float = 0.0  # cores
 
 
 @dataclass
@@ -43,6 +70,9 @@ class Results:
     failures: list[dict[str, Any]]
     path: Path
     dates: tuple[str, str] | None = None  # first and last run
+    points: list[SweepPoint] = field(default_factory=list)
+    ladder: list[float] = field(default_factory=list)
+    slo_p99_ms: float = 1.0
 
 
 def load_suite(path: Path) -> pyperf.BenchmarkSuite:
@@ -55,6 +85,58 @@ def load_suite(path: Path) -> pyperf.BenchmarkSuite:
         raise UsageError(f"{path}: not a pyperf results file ({error})") from None
 
 
+def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The Cell fields of a benchmark, from its metadata (record.cell_metadata)."""
+    return {
+        "api": metadata["api"],
+        "loop": metadata["server_loop"],
+        "transport": metadata["transport"],
+        "size": metadata["size"],
+        "concurrency": metadata["concurrency"],
+        "pipeline": metadata["pipeline"],
+    }
+
+
+def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
+    """Every open-loop point, from its `/p99` benchmark (which holds the run metadata) and
+    its `/p50` and `/p999` siblings."""
+    points = []
+    names = set(suite.get_benchmark_names())
+    for benchmark in suite.get_benchmarks():
+        metadata = benchmark.get_metadata()
+        if metadata.get("mode") != "open" or not benchmark.get_name().endswith("/p99"):
+            continue
+        run = benchmark.get_runs()[0].get_metadata()
+        prefix = benchmark.get_name().removesuffix("/p99")
+        sibling = {
+            p: suite.get_benchmark(f"{prefix}/{p}").get_values()[0] * 1e6
+            for p in ("p50", "p999")
+            if f"{prefix}/{p}" in names
+        }
+        interval = (
+            (run["p99_ci_low_s"] * 1e6, run["p99_ci_high_s"] * 1e6)
+            if "p99_ci_low_s" in run
+            else None
+        )
+        points.append(
+            SweepPoint(
+                **cell_fields(metadata),
+                rate=metadata["offered_rate"],
+                arrivals=metadata["arrivals"],
+                achieved_rate=run["achieved_rate"],
+                p50_us=sibling.get("p50", math.nan),
+                p99_us=benchmark.get_values()[0] * 1e6,
+                p999_us=sibling.get("p999", math.nan),
+                p99_ci_us=interval,
+                saturated=bool(run["saturated"]),
+                client_limited=bool(run["fell_behind"]),
+                unreliable=bool(run["unreliable"]),
+                server_cpu=run["server_cpu"],
+            )
+        )
+    return points
+
+
 def load_results(path: Path) -> Results:
     """The cells of an aionetbench results file, in the order they were run."""
     suite = load_suite(path)
@@ -64,14 +146,7 @@ def load_results(path: Path) -> Results:
         metadata = benchmark.get_metadata()
         if metadata.get("metric") != "time per request":
             continue
-        cell = CellResults(
-            api=metadata["api"],
-            loop=metadata["server_loop"],
-            transport=metadata["transport"],
-            size=metadata["size"],
-            concurrency=metadata["concurrency"],
-            pipeline=metadata["pipeline"],
-        )
+        cell = CellResults(**cell_fields(metadata))
         for run in benchmark.get_runs():
             run_metadata = run.get_metadata()
             cell.rps.append(run_metadata["rps"])
@@ -97,4 +172,13 @@ def load_results(path: Path) -> Results:
     span = (
         (dates[0].isoformat(" ", "seconds"), dates[1].isoformat(" ", "seconds")) if dates else None
     )
-    return Results(list(cells.values()), environment, section.get("failed", []), path, span)
+    return Results(
+        list(cells.values()),
+        environment,
+        section.get("failed", []),
+        path,
+        span,
+        points=load_points(suite),
+        ladder=section.get("ladder", []),
+        slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
+    )

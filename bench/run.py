@@ -50,33 +50,40 @@ def peak_rss(pid: int) -> int:
 
 
 def client_command(
-    cell: Cell, plan: Plan, endpoint: Endpoint, server_pid: int, workers: int
+    cell: Cell,
+    plan: Plan,
+    endpoint: Endpoint,
+    server_pid: int,
+    workers: int,
+    rate: float | None = None,
 ) -> list[str]:
+    """The load generator's command: closed loop, or open loop at `rate` for a sweep point."""
     target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
+    if rate is None:
+        timing = ["--pipeline", str(cell.pipeline), "--duration", str(plan.duration),
+                  "--warmup", str(plan.warmup)]  # fmt: skip
+    else:
+        timing = ["--rate", f"{rate:g}", "--arrivals", plan.arrivals,
+                  "--duration", str(plan.sweep_duration), "--warmup", str(plan.sweep_warmup)]  # fmt: skip
     return [
         sys.executable, "-m", "clients", cell.protocol, *target,
         *(["--tls"] if cell.transport == "tls" else []),
         "--loop", plan.client_loop,
         "--size", str(cell.size),
         "--concurrency", str(cell.concurrency),
-        "--pipeline", str(cell.pipeline),
-        "--duration", str(plan.duration),
-        "--warmup", str(plan.warmup),
+        *timing,
         "--workers", str(min(workers, cell.concurrency)),
         "--server-pid", str(server_pid),
         "--json",
     ]  # fmt: skip
 
 
-def run_cell(
-    cell: Cell, plan: Plan, pinning: Pinning, workdir: Path, server_python: str = sys.executable
-) -> Measurement | Failure:
-    """Measure `cell` once. Never raises for a server or client fault: returns a Failure.
-
-    Both processes start in `workdir`, so each interpreter imports the suite it has installed,
-    not whatever checkout the orchestrator was started from (that is how `bench ab` runs
-    servers from two environments).
-    """
+def start_server(
+    cell: Cell, pinning: Pinning, workdir: Path, server_python: str = sys.executable
+) -> ServerProcess | Failure:
+    """A fresh server for `cell`, pinned, started in `workdir` (so each interpreter imports
+    the suite it has installed, not whatever checkout the orchestrator was started from:
+    that is how `bench ab` runs servers from two environments)."""
     listen = (
         Endpoint(path=str(workdir / "echo.sock")) if cell.transport == "unix" else Endpoint(port=0)
     )
@@ -84,43 +91,68 @@ def run_cell(
         cell.api, loop=cell.loop, listen=listen, tls=cell.transport == "tls", python=server_python
     )
     try:
-        server = ServerProcess(
+        return ServerProcess(
             command, cpus=pinning.server_cpus, stderr_path=workdir / "server.err", cwd=workdir
         )
     except ServerFailed as error:
         return Failure(f"server did not start: {error}")
-    with server:
-        client = spawn_pinned(
-            client_command(cell, plan, server.endpoint, server.pid, len(pinning.client_cpus)),
-            pinning.client_cpus,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=workdir,
-        )
-        try:
-            out, err = client.communicate(timeout=plan.warmup + plan.duration + CLIENT_GRACE_S)
-        except subprocess.TimeoutExpired:
+
+
+def measure(
+    cell: Cell,
+    plan: Plan,
+    pinning: Pinning,
+    server: ServerProcess,
+    workdir: Path,
+    rate: float | None = None,
+) -> Measurement | Failure:
+    """Run the load generator once against a running server. Never raises for a server or
+    client fault: returns a Failure."""
+    command = client_command(
+        cell, plan, server.endpoint, server.pid, len(pinning.client_cpus), rate
+    )
+    timeout = plan.sweep_warmup + plan.sweep_duration if rate else plan.warmup + plan.duration
+    client = spawn_pinned(
+        command,
+        pinning.client_cpus,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=workdir,
+    )
+    try:
+        out, err = client.communicate(timeout=timeout + CLIENT_GRACE_S)
+    except subprocess.TimeoutExpired:
+        client.kill()
+        client.communicate()
+        return Failure("client did not finish in time", server.stderr_tail())
+    finally:
+        if client.poll() is None:  # interrupted: no child may outlive the run
             client.kill()
-            client.communicate()
-            return Failure("client did not finish in time", server.stderr_tail())
-        finally:
-            if client.poll() is None:  # interrupted: no child may outlive the run
-                client.kill()
-                client.wait()
-        rss = peak_rss(server.pid)
-        server_died = server.process.poll() is not None
+            client.wait()
+    rss = peak_rss(server.pid)
+    if server.process.poll() is not None:
+        return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
     if client.returncode == 2 or not out.strip():
         return Failure(
             f"client failed: {err.strip().splitlines()[-1] if err.strip() else 'no output'}",
             server.stderr_tail(),
         )
     summary = json.loads(out)
-    if server_died:
-        return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
     if summary["errors"]:
         return Failure(
             f"{summary['errors']} echo errors: {summary['error_messages'][0]}", server.stderr_tail()
         )
     return Measurement(client=summary, server_peak_rss=rss)
+
+
+def run_cell(
+    cell: Cell, plan: Plan, pinning: Pinning, workdir: Path, server_python: str = sys.executable
+) -> Measurement | Failure:
+    """Measure `cell` once, closed loop, on a fresh server."""
+    server = start_server(cell, pinning, workdir, server_python)
+    if isinstance(server, Failure):
+        return server
+    with server:
+        return measure(cell, plan, pinning, server, workdir)

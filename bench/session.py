@@ -1,6 +1,7 @@
 """A benchmarking session: the plan's schedule run through, with progress, failures and
 Ctrl-C handled once for `bench run` (one side) and `bench ab` (two, interleaved)."""
 
+import contextlib
 import signal
 import statistics
 import sys
@@ -10,9 +11,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bench.plan import Cell, Plan
+from bench.plan import AUTO, RUN_OVERHEAD_S, SWEEP_SERVER_S, Cell, Plan
 from bench.record import ResultsFile
 from bench.run import Failure, Measurement, Pinning, run_cell
+from bench.sweep import ladder, point_flags, sweep_cell
 
 INTERRUPTED = 130
 
@@ -25,6 +27,7 @@ class Side:
     python: str
     results: ResultsFile
     measured: dict[str, list[Measurement]] = field(default_factory=dict)
+    points: dict[str, list[tuple[float, Measurement]]] = field(default_factory=dict)
 
 
 def stop_on_sigterm() -> None:
@@ -47,15 +50,29 @@ def interleave(plan: Plan, sides: list[Side]) -> list[tuple[int, Cell, Side]]:
 
 
 def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -> int:
-    """Run every (repeat, cell, side); 0 if all succeeded, 1 if any failed, 130 if interrupted."""
+    """Run every (repeat, cell, side), then the open-loop sweep if the plan has one; 0 if all
+    succeeded, 1 if any failed, 130 if interrupted."""
     schedule = interleave(plan, sides)
+    sweep = (
+        f", then an open-loop sweep of up to {plan.ladder_length} loads per cell"
+        if plan.rates
+        else ""
+    )
     print(
-        f"{len(plan.cells)} cells x {plan.repeats} repeats x {len(sides)} side(s) = {len(schedule)} runs, "
-        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min; pinned {pinning}",
+        f"{len(plan.cells)} cells x {plan.repeats} repeats x {len(sides)} side(s) = {len(schedule)} runs{sweep}, "
+        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min at most; pinned {pinning}",
         file=sys.stderr,
     )
     stop_on_sigterm()
-    progress = tqdm(total=len(schedule), disable=quiet, unit="run", dynamic_ncols=True)
+    # Progress in estimated seconds, so the bar's ETA is honest for runs and points alike.
+    progress = tqdm(
+        total=plan.estimated_seconds() * len(sides),
+        disable=quiet,
+        unit="s",
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {elapsed} elapsed, about {remaining} left{postfix}",
+    )
+    run_cost = plan.warmup + plan.duration + RUN_OVERHEAD_S
     try:
         for repeat, cell, side in schedule:
             with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
@@ -70,7 +87,9 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
                 progress.set_postfix_str(
                     f"{where} {outcome.client['rps']:,.0f} req/s", refresh=False
                 )
-            progress.update()
+            progress.update(run_cost)
+        if plan.rates:
+            run_sweep(plan, pinning, sides, progress)
     except KeyboardInterrupt:
         progress.close()
         for side in sides:
@@ -86,14 +105,63 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
         if len(sides) > 1:
             print(f"\n{side.label} ({side.python}):")
         print(summary_table(side.measured))
+        if side.points:
+            print(points_table(side.points))
     failures = sum(len(side.results.failures) for side in sides)
     if failures:
-        print(
-            f"bench: {failures} of {len(schedule)} runs failed; see the results files",
-            file=sys.stderr,
-        )
+        print(f"bench: {failures} runs or points failed; see the results files", file=sys.stderr)
         return 1
     return 0
+
+
+def sweep_ladder(plan: Plan, sides: list[Side]) -> tuple[float, ...]:
+    """The plan's rates, or for `auto` a ladder from the capacities measured so far."""
+    if plan.rates != AUTO:
+        return tuple(sorted(plan.rates))
+    return ladder(
+        statistics.median(run.client["rps"] for run in runs)
+        for side in sides
+        for runs in side.measured.values()
+    )
+
+
+def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -> None:
+    """Climb the ladder cell by cell (each side in turn), recording every point."""
+    rates = sweep_ladder(plan, sides)
+    point_cost = plan.point_seconds()
+    if not rates:
+        progress.write("bench: no capacity was measured, so the sweep is skipped", file=sys.stderr)
+        return
+    progress.write(
+        f"open-loop sweep ({plan.arrivals} arrivals) at {', '.join(f'{r:,.0f}' for r in rates)} msg/s",
+        file=sys.stderr,
+    )
+    for side in sides:
+        side.results.ladder = list(rates)
+    # The bound estimated up front assumed LADDER_POINTS loads per cell; correct it now.
+    progress.total += len(plan.cells) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
+    for cell in plan.cells:
+        for side in sides:
+            progress.update(SWEEP_SERVER_S)
+            done = 0
+            with contextlib.closing(sweep_cell(cell, rates, plan, pinning, side.python)) as points:
+                for rate, outcome in points:
+                    done += 1
+                    where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
+                    if isinstance(outcome, Failure):
+                        side.results.add_failure(cell, 1, outcome, rate)
+                        progress.write(f"FAILED {where}: {outcome.reason}", file=sys.stderr)
+                    else:
+                        side.results.add_point(cell, rate, outcome)
+                        side.points.setdefault(cell.name, []).append((rate, outcome))
+                        latency = outcome.client["latency_us"]
+                        progress.set_postfix_str(
+                            f"{where} p99 {latency['p99']:,.0f} us", refresh=False
+                        )
+                    progress.update(point_cost)
+            # Points the cell did not climb to: take them off the estimate.
+            progress.total -= (len(rates) - done) * point_cost
+            progress.refresh()
 
 
 def summary_table(measured: dict[str, list[Measurement]]) -> str:
@@ -107,4 +175,18 @@ def summary_table(measured: dict[str, list[Measurement]]) -> str:
         flag = f"  client-bound in {bound}/{len(runs)}" if bound else ""
         spread = f"{statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f})"
         lines.append(f"{name:<36} {spread:>28} {p99:>9,.1f} {cpu:>14.2f}{flag}")
+    return "\n".join(lines)
+
+
+def points_table(points: dict[str, list[tuple[float, Measurement]]]) -> str:
+    """Per open-loop point: offered and achieved load, p50/p99 and what the point can say."""
+    lines = [f"{'open-loop point':<46} {'achieved/s':>11} {'p50 us':>9} {'p99 us':>10}  flags"]
+    for name, runs in points.items():
+        for rate, run in runs:
+            client, flags = run.client, point_flags(run.client)
+            marks = [m for m, on in (("saturated", flags.saturated), ("client-limited", flags.client_limited), ("unreliable p99", flags.unreliable)) if on]  # fmt: skip
+            lines.append(
+                f"{name + f'/open{rate:.0f}':<46} {client['achieved_rate']:>11,.0f} "
+                f"{client['latency_us']['p50']:>9,.1f} {client['latency_us']['p99']:>10,.1f}  {', '.join(marks)}"
+            )
     return "\n".join(lines)

@@ -114,9 +114,10 @@ class OpenLoopSchedule:
         self.timer: asyncio.Handle | None = None
 
     def due(self, now_ns: int) -> int:
-        """How many messages were due by `now_ns`: sent, plus those due but not yet sent
-        (exact within the current block; when the client is a whole block behind, the rest
-        is estimated from the rate, and it has fallen far behind in any case)."""
+        """How many messages were due by `now_ns` (now: not before the last tick): sent, plus
+        those due but not yet sent (exact within the current block; when the client is a
+        whole block behind, the rest is estimated from the rate, and it has fallen far
+        behind in any case)."""
         elapsed = now_ns - self.started_ns
         pending = bisect_right(self.due_times, elapsed, lo=self.position) - self.position
         if self.position + pending == len(self.due_times):
@@ -245,6 +246,7 @@ async def run_worker(
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     started_ns, (cpu_before, server_before) = perf_counter_ns(), clock.read()
+    due_before = schedule.due(started_ns) if schedule else 0  # only countable while current
     window_started = loop.time()
     blocks: list[list[array]] = []
     for block in range(1, BLOCKS + 1):
@@ -261,7 +263,7 @@ async def run_worker(
         result.server_cpu_s = server_after - server_before
     if schedule:
         schedule.stop()
-        result.scheduled = schedule.due(ended_ns) - schedule.due(started_ns)
+        result.scheduled = schedule.due(ended_ns) - due_before
         result.sent = schedule.sent - sent_before
         result.lag = stats.record([schedule.lags[lags_before:]])
     late = await drain(conns, spec.drain)

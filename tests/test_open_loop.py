@@ -83,6 +83,7 @@ def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arriva
         assert summary["arrivals"] == arrivals
         assert not summary["fell_behind"]
         assert summary["achieved_rate"] == pytest.approx(rate, rel=0.15)
+        assert summary["scheduled_rate"] == pytest.approx(summary["sent_rate"], rel=0.01)
         assert summary["latency_us"]["p99"] >= 150_000, (rate, summary["latency_us"])
         low, high = summary["p99_ci_us"]
         assert low <= summary["latency_us"]["p99"] <= high

@@ -1,0 +1,159 @@
+"""The report's "Latency under load" section: open-loop curves, SLO capacity and its ranking."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import plots
+from bench.results import CellResults, Results, SweepPoint
+from bench.slo import BELOW, INTERPOLATED, SloCapacity, slo_capacity
+
+# A cell that answered this many times its closed-loop req/s, unsaturated, is worth a remark.
+BEYOND_CLOSED = 1.2
+
+
+def by_cell(points: Sequence[SweepPoint]) -> dict[str, list[SweepPoint]]:
+    grouped: dict[str, list[SweepPoint]] = {}
+    for point in sorted(points, key=lambda p: (plots.order(p.api, p.loop), p.rate)):
+        grouped.setdefault(point.name, []).append(point)
+    return grouped
+
+
+def label(point: SweepPoint) -> str:
+    return f"{point.api} / {point.loop}"
+
+
+def versus(best: SloCapacity, other: SloCapacity, api: str) -> str:
+    """How far `best` is ahead of `other`, saying so when either is only a bound."""
+    if other.rate is None:
+        return f"{api} (no data)"
+    if other.bound == INTERPOLATED:
+        ratio = best.rate / other.rate  # type: ignore[operator]
+        return f"{'>= ' if best.bound != INTERPOLATED else ''}{ratio:.2f}x {api}"
+    if other.bound == BELOW:
+        return f"> {best.rate / other.rate:.2f}x {api} (below the ladder: < {other.rate:,.0f})"  # type: ignore[operator]
+    return f"{api} also {other}"
+
+
+def slo_sentences(
+    capacities: dict[str, tuple[SweepPoint, SloCapacity]], slo_ms: float
+) -> list[str]:
+    """Per loop: which API sustains the most load within the objective, and by how much."""
+    sentences = []
+    for loop in plots.LOOP_STYLE:
+        on_loop = [(p, c) for p, c in capacities.values() if p.loop == loop and c.rate is not None]
+        if not on_loop:
+            continue
+        # Exact and lower-bound capacities rank by their rate; "below the ladder" ones last.
+        on_loop.sort(key=lambda pc: (pc[1].bound != BELOW, pc[1].rate), reverse=True)
+        (best_point, best), *rest = on_loop
+        if best.bound == BELOW:
+            sentences.append(
+                f"Within p99 <= {slo_ms:g} ms on **{loop}**, no API met the objective even at the lowest load measured."
+            )
+            continue
+        against = ", ".join(versus(best, c, p.api) for p, c in rest)
+        sentences.append(
+            f"Within p99 <= {slo_ms:g} ms on **{loop}**, **{best_point.api}** sustains "
+            f"{best} msg/s" + (f": {against}." if against else ".")
+        )
+    return sentences
+
+
+def beyond_closed_loop(points: Sequence[SweepPoint], cells: Sequence[CellResults]) -> list[str]:
+    """Cells that answered far more open loop, unsaturated, than their closed-loop req/s."""
+    closed = {cell.name: cell.median_rps for cell in cells}
+    remarks = []
+    for name, line in by_cell(points).items():
+        served = [p.achieved_rate for p in line if not p.saturated and not p.client_limited]
+        if name in closed and served and max(served) > BEYOND_CLOSED * closed[name]:
+            remarks.append(
+                f"{label(line[0])} {max(served) / closed[name]:.1f}x "
+                f"({max(served):,.0f} vs {closed[name]:,.0f})"
+            )
+    if not remarks:
+        return []
+    return [
+        "Under open load, these cells answered more messages/s, unsaturated, than their "
+        "closed-loop req/s: " + ", ".join(remarks) + ". With one message in flight per connection, "
+        "every message pays for a loop pass and system calls of its own; arriving independently, "
+        "messages share reads, writes and loop passes. Closed-loop req/s at depth 1 is a floor on "
+        "a server's capacity, not the capacity."
+    ]
+
+
+def points_table(points: Sequence[SweepPoint]) -> list[str]:
+    rows = [
+        "| point | offered/s | achieved/s | p50 us | p99 us (95% interval) | p99.9 us | server CPU | flags |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for line in by_cell(points).values():
+        for p in line:
+            interval = f" ({p.p99_ci_us[0]:,.0f}-{p.p99_ci_us[1]:,.0f})" if p.p99_ci_us else ""
+            flags = [f for f, on in (("saturated", p.saturated), ("client-limited", p.client_limited), ("unreliable", p.unreliable)) if on]  # fmt: skip
+            rows.append(
+                f"| `{p.point_name(p.rate)}` | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
+                f"| {p.p99_us:,.1f}{interval} | {p.p999_us:,.1f} | {p.server_cpu:.2f} | {', '.join(flags)} |"
+            )
+    return rows
+
+
+def latency_section(results: Results, directory: Path) -> list[str]:
+    """Markdown for the open-loop sweep, and latency-load.png; nothing without a sweep."""
+    points = results.points
+    if not points:
+        return []
+    slo_us = results.slo_p99_ms * 1000
+    plots.latency_against_load(points, slo_us, directory / "latency-load.png")
+    top = max(results.ladder, default=max(p.rate for p in points))
+    capacities = {
+        name: (line[0], slo_capacity(line, slo_us, top)) for name, line in by_cell(points).items()
+    }
+    limited = sum(p.client_limited for p in points)
+    unreliable = sum(p.unreliable and not p.client_limited for p in points)
+    server_points = len(points) - limited
+    lines = [
+        "## Latency under load",
+        "",
+        f"Open loop at a ladder of offered loads shared by every cell ({points[0].arrivals} arrivals); each "
+        "latency is measured from the message's intended send time (the wrk2 and Lancet method), so "
+        "queueing behind a stall counts for every message that waited. SLO capacity is the highest "
+        f"offered load with p99 <= {results.slo_p99_ms:g} ms and >= 97% of the messages answered, "
+        "interpolated between ladder points.",
+        "",
+        *(f"- {sentence}" for sentence in slo_sentences(capacities, results.slo_p99_ms)),
+        *(f"- {remark}" for remark in beyond_closed_loop(points, results.cells)),
+        "",
+        "| API / loop | SLO capacity, msg/s | highest load met | p99 there, us |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, (first, capacity) in capacities.items():
+        met = [
+            p
+            for p in by_cell(points)[name]
+            if not p.saturated and not p.client_limited and p.p99_us <= slo_us
+        ]
+        highest = f"{met[-1].rate:,.0f} | {met[-1].p99_us:,.1f}" if met else "- | -"
+        lines.append(f"| {label(first)} | {capacity} | {highest} |")
+    lines += [
+        "",
+        "![Latency against offered load](latency-load.png)",
+        "",
+        f"- {unreliable} of {server_points} server points have a p99 whose 95% interval (block bootstrap "
+        "over 20 slices of the window) is wider than +-10%: drawn hollow, their p99 is an estimate, "
+        "not an exact figure. Longer points (`--sweep-duration`) narrow it.",
+    ]
+    if limited:
+        lines.append(
+            f"- {limited} points were client-limited: the load generator fell behind its schedule, "
+            "so they measured the client, not the server (drawn as x, never ranked)."
+        )
+    lines += [
+        "",
+        "<details><summary>Every point</summary>",
+        "",
+        *points_table(points),
+        "",
+        "</details>",
+        "",
+    ]
+    return lines
