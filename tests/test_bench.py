@@ -12,7 +12,7 @@ import psutil
 import pyperf
 import pytest
 
-TINY = ["--duration", "0.4", "--warmup", "0.2", "--repeats", "2", "--quiet"]
+TINY = ["--duration", "0.4", "--warmup", "0.2", "--repeats", "2", "--rates", "none", "--quiet"]
 
 
 def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -82,7 +82,7 @@ def test_failing_server_cells_do_not_stop_the_others(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_keeps_completed_cells(tmp_path: Path, signum: int) -> None:
     output = tmp_path / "interrupted.json"
-    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--duration", "1", "--warmup", "0.2", "--repeats", "5", "--quiet", "-o", str(output)]  # fmt: skip
+    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--duration", "1", "--warmup", "0.2", "--repeats", "5", "--rates", "none", "--quiet", "-o", str(output)]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parent = psutil.Process(process.pid)
     seen: set[psutil.Process] = set()

@@ -1,0 +1,249 @@
+"""Open-loop sweeps: the ladder, SLO capacity and the ranking rule on synthetic data; a tiny
+sweep, a server dying mid-sweep and Ctrl-C mid-sweep against real servers."""
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pyperf
+import pytest
+from test_bench import bench
+
+from bench.latency_load import slo_sentences
+from bench.plan import Cell
+from bench.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
+from bench.report import ranking
+from bench.results import CellResults, SweepPoint, load_results
+from bench.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
+from bench.sweep import ladder, point_flags, round_rate
+
+CELL = Cell("protocol", "uvloop", "tcp", 1024, 10, 1)
+SWEEP = ["--repeats", "1", "--duration", "0.4", "--warmup", "0.2", "--quiet",
+         "--sweep-duration", "0.5", "--sweep-warmup", "0.2"]  # fmt: skip
+
+
+def test_ladder_spans_slowest_to_fastest_and_is_shared() -> None:
+    rates = ladder([22_000, 40_000, 160_000])
+    assert rates[0] == round_rate(0.05 * 22_000) == 1100
+    assert rates[-1] == round_rate(1.10 * 160_000) == 180_000
+    assert len(rates) == 8 and list(rates) == sorted(set(rates))
+    steps = [b / a for a, b in itertools.pairwise(rates)]
+    assert max(steps) / min(steps) < 1.15  # log-spaced, up to the rounding
+    assert ladder([]) == ()
+    assert round_rate(123_456) == 120_000 and round_rate(7.4) == 7
+
+
+def point(rate: float, p99_us: float, **flags: object) -> SweepPoint:
+    achieved = flags.pop("achieved", rate)
+    return SweepPoint(**vars(CELL), rate=rate, achieved_rate=achieved, p50_us=p99_us / 3,
+                      p99_us=p99_us, p999_us=p99_us * 2, **flags)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_slo_capacity_interpolates_the_p99_crossing_in_log_log() -> None:
+    points = [point(1000, 100), point(10_000, 400), point(100_000, 4000)]
+    capacity = slo_capacity(points, 1000, ladder_top=100_000)
+    assert capacity.bound == INTERPOLATED
+    # p99 grows 10x per decade between the last two: 1 ms is crossed 0.398 decades up.
+    assert capacity.rate == pytest.approx(10_000 * 10 ** (0.39794), rel=1e-3)
+
+
+def test_slo_capacity_at_saturation_interpolates_the_answered_share() -> None:
+    points = [point(10_000, 300), point(20_000, 500, saturated=True, achieved=18_000)]
+    capacity = slo_capacity(points, 1000, ladder_top=20_000)
+    # 100% answered at 10k, 90% at 20k: 97% is crossed 30% of the way (in log load).
+    assert capacity.bound == INTERPOLATED
+    assert capacity.rate == pytest.approx(10_000 * 2**0.3, rel=1e-3)
+
+
+def test_slo_capacity_out_of_range_is_said() -> None:
+    below = slo_capacity([point(1000, 2000), point(2000, 3000)], 1000, 2000)
+    assert (below.bound, below.rate, str(below)) == (BELOW, 1000, "< 1,000 (below the ladder)")
+    above = slo_capacity([point(1000, 100), point(2000, 200)], 1000, 2000)
+    assert (above.bound, above.rate) == (ABOVE, 2000)
+    assert str(above) == ">= 2,000 (above the ladder)"
+    limited = slo_capacity([point(1000, 100), point(2000, 90_000, client_limited=True)], 1000, 4000)
+    assert (limited.bound, limited.rate, limited.limit) == (AT_LEAST, 1000, "client-limited above")
+    stopped = slo_capacity([point(1000, 100)], 1000, 4000)  # the next point failed
+    assert (stopped.bound, stopped.limit) == (AT_LEAST, "not measured above")
+    assert slo_capacity([], 1000, 4000).rate is None
+
+
+def test_slo_capacity_takes_the_highest_good_point() -> None:
+    """A noisy point over the objective below a good one does not cap the capacity."""
+    points = [point(1000, 100), point(2000, 1500), point(4000, 300), point(8000, 3000)]
+    capacity = slo_capacity(points, 1000, 8000)
+    assert capacity.bound == INTERPOLATED and 4000 < capacity.rate < 8000  # type: ignore[operator]
+
+
+def test_slo_sentence_ranks_and_qualifies_bounds() -> None:
+    capacities = {
+        "a": (point(1, 1), slo_capacity([point(1000, 100), point(10_000, 10_000)], 1000, 10_000)),
+        "b": (
+            SweepPoint(**{**vars(CELL), "api": "streams"}, rate=1),
+            slo_capacity([point(1000, 100), point(2000, 10_000)], 1000, 10_000),
+        ),
+    }
+    (sentence,) = slo_sentences(capacities, 1.0)
+    assert sentence.startswith(
+        "Within p99 <= 1 ms on **uvloop**, **protocol** sustains 3,162 msg/s"
+    )
+    assert "2.24x streams" in sentence
+
+
+def cell_results(api: str, rps: float, server_us: float, bound: bool) -> CellResults:
+    cell = CellResults(api, "uvloop", "tcp", 1024, 10, 1)
+    cell.rps.extend([rps] * 3)
+    cell.server_us.extend([server_us] * 3)
+    cell.client_bound.extend([bound] * 3)
+    return cell
+
+
+def test_client_bound_cells_are_ranked_by_server_cpu() -> None:
+    """Today's quick profile on uvloop: buffered 1.03x protocol's req/s, both client-bound,
+    while protocol needs less server CPU per request: protocol is the faster server."""
+    buffered = cell_results("buffered", 161_800, 4.40, bound=True)
+    protocol = cell_results("protocol", 157_000, 4.12, bound=True)
+    streams = cell_results("streams", 118_500, 8.4, bound=False)
+    assert deciding_metric(buffered, protocol) == SERVER_CPU
+    assert deciding_metric(protocol, streams) == REQUESTS
+    assert [c.api for c in rank([buffered, streams, protocol])] == [
+        "protocol",
+        "buffered",
+        "streams",
+    ]
+    sentence = ranking([buffered, streams, protocol])[0]
+    assert sentence.startswith(
+        "On **uvloop**, the fastest API is **protocol** at 157,000 req/s (client-bound"
+    )
+    assert "buffered by server CPU per request (4.12 vs 4.40 us, both client-bound)" in sentence
+    assert "server CPU per request, which it cannot cap, decided" in sentence
+    assert f"{157_000 / 118_500:.2f}x streams" in sentence
+
+
+def test_unbound_cells_are_ranked_by_requests() -> None:
+    fast = cell_results("protocol", 100_000, 9.0, bound=False)
+    slow = cell_results("streams", 80_000, 8.0, bound=False)
+    assert rank([slow, fast])[0] is fast  # less CPU per request does not matter: req/s does
+    assert "decided" not in ranking([slow, fast])[0]
+
+
+def test_point_flags() -> None:
+    summary = {"target_rate": 1000, "scheduled_rate": 1020, "achieved_rate": 1000,
+               "fell_behind": False, "latency_us": {"p99": 100.0}, "p99_ci_us": [95.0, 108.0]}  # fmt: skip
+    flags = point_flags(summary)
+    assert not flags.saturated and not flags.client_limited and not flags.unreliable
+    assert point_flags({**summary, "achieved_rate": 980}).saturated  # under 97% of 1020
+    assert point_flags({**summary, "p99_ci_us": [80.0, 105.0]}).unreliable
+    assert point_flags({**summary, "p99_ci_us": [None, None]}).unreliable
+    assert point_flags({**summary, "fell_behind": True}).stops_climbing
+
+
+def test_bad_rates_are_argparse_errors() -> None:
+    for rates in ("0", "-5", "abc", "1000,0", "inf", ""):
+        result = bench("run", f"--rates={rates}")
+        assert result.returncode == 2, rates
+        assert (
+            "usage:" in result.stderr
+            and "--rates" in result.stderr
+            and "Traceback" not in result.stderr
+        )
+
+
+def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
+    output = tmp_path / "sweep.json"
+    result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
+                   "--rates", "1000,3k", "--arrivals", "uniform", "-o", str(output))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    names = set(suite.get_benchmark_names())
+    for loop in ("asyncio", "uvloop"):
+        for rate in (1000, 3000):
+            prefix = f"tcp/protocol/{loop}/1024B/c10/open{rate}"
+            assert {f"{prefix}/p50", f"{prefix}/p99", f"{prefix}/p999"} <= names
+            p99 = suite.get_benchmark(f"{prefix}/p99")
+            assert p99.get_unit() == "second" and 0 < p99.get_values()[0] < 1
+            metadata = p99.get_metadata()
+            assert metadata["mode"] == "open" and metadata["arrivals"] == "uniform"
+            assert metadata["offered_rate"] == rate
+            run = p99.get_runs()[0].get_metadata()
+            for key in ("achieved_rate", "sent_rate", "fell_behind", "saturated", "unreliable",
+                        "schedule_lag_p99_s", "latency_histogram_ns", "undelivered"):  # fmt: skip
+                assert key in run, key
+            assert run["achieved_rate"] == pytest.approx(rate, rel=0.1)
+            assert run["saturated"] == 0 and run["fell_behind"] == 0
+    assert suite.get_benchmark("tcp/protocol/uvloop/1024B/c10").get_metadata()["mode"] == "closed"
+    assert json.loads(output.read_text())["aionetbench"]["ladder"] == [1000, 3000]
+    stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(output)],
+                           capture_output=True, text=True)  # fmt: skip
+    assert stats.returncode == 0 and "open3000/p99" in stats.stdout
+    assert bench("compare", str(output), str(output)).returncode == 0
+    assert bench("export", str(output), "--format", "bencher").returncode == 0
+    results = load_results(output)
+    assert len(results.points) == 4 and len(results.cells) == 2
+    report = bench("report", str(output), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Latency under load" in text and "Within p99 <= 1 ms on **uvloop**" in text
+    assert "at saturation" in text
+    assert (tmp_path / "report" / "latency-load.png").stat().st_size > 20_000
+
+
+def dying_servers(tmp_path: Path, after_s: float) -> dict[str, str]:
+    """An environment in which every echo server exits with status 3 `after_s` seconds
+    after it starts (through sitecustomize; the load generator is left alone)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import os, sys, threading\n"
+        "if '--host' in sys.argv:\n"
+        f"    threading.Timer({after_s}, os._exit, [3]).start()\n"
+    )
+    return {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
+    output = tmp_path / "dying.json"
+    result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
+                   "--rates", "500,1000,2000,4000,8000", "-o", str(output),
+                   env=dying_servers(tmp_path, 2.5))  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    failed = json.loads(output.read_text())["aionetbench"]["failed"]
+    # One failed point per cell, each with a fresh server; both cells measured points first.
+    assert sorted(f["cell"].split("/")[2] for f in failed) == ["asyncio", "uvloop"]
+    assert all("/open" in f["cell"] and "server died" in f["reason"] for f in failed)
+    points = load_results(output).points
+    assert {p.loop for p in points} == {"asyncio", "uvloop"}
+    assert len(points) < 10  # the climb stopped at the failure
+
+
+def test_interrupt_mid_sweep_keeps_completed_points(tmp_path: Path) -> None:
+    output = tmp_path / "interrupted.json"
+    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "uvloop",
+               *SWEEP, "--rates", "500,1000,2000,4000", "-o", str(output)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = psutil.Process(process.pid)
+    seen: set[psutil.Process] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+        not output.exists() or "/open" not in output.read_text()
+    ):
+        seen.update(parent.children(recursive=True))
+        time.sleep(0.05)
+    assert output.exists() and "/open" in output.read_text(), "no point completed"
+    time.sleep(0.3)  # in the middle of the next point
+    seen.update(parent.children(recursive=True))
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert load_results(output).points  # every completed point is there, in a valid file
+    assert json.loads(output.read_text())["aionetbench"]["interrupted"] is True
+    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"orphans: {[p.cmdline() for p in alive]}"
