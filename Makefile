@@ -19,8 +19,9 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
-# The quick profile (about 3 minutes on 2 cores); a timestamped copy keeps each run's results,
-# and the report with its plots goes to results/latest/.
+# The quick profile: the throughput matrix, then the open-loop sweep (within 6 minutes on 2
+# cores); a timestamped copy keeps each run's results, and the report with its plots goes to
+# results/latest/.
 bench: $(STAMP)
 	$(PY) -m bench run --profile quick -o results/latest.json
 	cp results/latest.json results/quick-$$(date -u +%Y%m%dT%H%M%SZ).json
@@ -29,7 +30,8 @@ bench: $(STAMP)
 # A few seconds of the same path, for CI on a clean clone.
 bench-smoke: $(STAMP)
 	$(PY) -m bench run --apis protocol,websockets --loops uvloop --repeats 1 \
-		--duration 1 --warmup 0.3 --quiet -o results/smoke.json
+		--duration 1 --warmup 0.3 --rates 2000,8000 --sweep-duration 0.5 --sweep-warmup 0.2 \
+		--quiet -o results/smoke.json
 	$(PY) -m pyperf stats results/smoke.json > /dev/null
 	$(PY) -m bench report results/smoke.json -o results/smoke
 

@@ -207,6 +207,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     report.add_argument(
         "-o", "--output", type=Path, help="directory (default: next to FILE, named after it)"
     )
+    report.add_argument(
+        "--slo-p99",
+        type=positive_float,
+        metavar="MS",
+        help="the p99 objective for SLO capacity (default: the one the run was made with)",
+    )
 
     history = commands.add_parser(
         "history", help="plot each benchmark's trend over a directory of results"
@@ -408,7 +414,7 @@ def command_report(args: argparse.Namespace) -> int:
     from bench.report import write_report  # matplotlib is loaded only by the commands that draw
 
     directory = args.output or args.file.with_suffix("")
-    print(write_report(args.file, directory))
+    print(write_report(args.file, directory, args.slo_p99))
     return 0
 
 

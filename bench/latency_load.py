@@ -22,40 +22,52 @@ def label(point: SweepPoint) -> str:
     return f"{point.api} / {point.loop}"
 
 
-def versus(best: SloCapacity, other: SloCapacity, api: str) -> str:
-    """How far `best` is ahead of `other`, saying so when either is only a bound."""
-    if other.rate is None:
-        return f"{api} (no data)"
-    if other.bound == INTERPOLATED:
-        ratio = best.rate / other.rate  # type: ignore[operator]
-        return f"{'>= ' if best.bound != INTERPOLATED else ''}{ratio:.2f}x {api}"
-    if other.bound == BELOW:
-        return f"> {best.rate / other.rate:.2f}x {api} (below the ladder: < {other.rate:,.0f})"  # type: ignore[operator]
-    return f"{api} also {other}"
+def api_list(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def slo_sentences(
     capacities: dict[str, tuple[SweepPoint, SloCapacity]], slo_ms: float
 ) -> list[str]:
-    """Per loop: which API sustains the most load within the objective, and by how much."""
+    """Per loop: which API sustains the most load within the objective, and by how much.
+
+    Only exact (interpolated) capacities are ranked. A capacity that is only a lower bound
+    (the ladder or the load generator ran out first) cannot be ranked against another, and
+    the sentence says so instead of ordering bounds."""
     sentences = []
     for loop in plots.LOOP_STYLE:
         on_loop = [(p, c) for p, c in capacities.values() if p.loop == loop and c.rate is not None]
         if not on_loop:
             continue
-        # Exact and lower-bound capacities rank by their rate; "below the ladder" ones last.
-        on_loop.sort(key=lambda pc: (pc[1].bound != BELOW, pc[1].rate), reverse=True)
-        (best_point, best), *rest = on_loop
-        if best.bound == BELOW:
-            sentences.append(
-                f"Within p99 <= {slo_ms:g} ms on **{loop}**, no API met the objective even at the lowest load measured."
+        within = f"Within p99 <= {slo_ms:g} ms on **{loop}**"
+        exact = sorted(
+            ((p, c) for p, c in on_loop if c.bound == INTERPOLATED), key=lambda pc: -pc[1].rate
+        )  # type: ignore[operator]
+        bounded = [(p, c) for p, c in on_loop if c.bound not in (INTERPOLATED, BELOW)]
+        below = [(p, c) for p, c in on_loop if c.bound == BELOW]
+        parts = []
+        if bounded:
+            floor = min(c.rate for _, c in bounded)  # type: ignore[type-var]
+            parts.append(
+                f"{api_list([p.api for p, _ in bounded])} were still within the objective at the "
+                f"highest load measured (at least {floor:,.0f} msg/s; the ladder or the load generator ran out first), "
+                f"so the sweep cannot rank {'them' if len(bounded) > 1 else 'it'}"
             )
-            continue
-        against = ", ".join(versus(best, c, p.api) for p, c in rest)
-        sentences.append(
-            f"Within p99 <= {slo_ms:g} ms on **{loop}**, **{best_point.api}** sustains "
-            f"{best} msg/s" + (f": {against}." if against else ".")
-        )
+        if exact:
+            (best_point, best), *rest = exact
+            ahead = ", ".join(f"{best.rate / c.rate:.2f}x {p.api}" for p, c in rest)  # type: ignore[operator]
+            text = f"**{best_point.api}** sustains {best.rate:,.0f} msg/s" + (
+                f": {ahead}" if ahead else ""
+            )
+            if bounded:
+                text += f" ({'they are' if len(bounded) > 1 else 'it is'} at least {floor / best.rate:.2f}x that)"  # type: ignore[operator]
+            parts.append(text)
+        if below:
+            parts.append(
+                f"{api_list([p.api for p, _ in below])} missed it even at the lowest load "
+                f"({min(c.rate for _, c in below):,.0f} msg/s)"  # type: ignore[type-var]
+            )
+        sentences.append(f"{within}, " + "; ".join(parts) + ".")
     return sentences
 
 

@@ -228,6 +228,13 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     one panel per loop and one colour per API. Hollow: p99 interval wider than +-10%;
     x: the load generator fell behind (not a server result); triangle: saturated."""
     loops = [loop for loop in LOOP_STYLE if any(p.loop == loop for p in points)]
+    # Beyond 100x the objective, saturated points would squash the region that matters:
+    # they are drawn at the top edge with their value written next to them.
+    ceiling = 100 * slo_us
+
+    def clipped(value: float) -> float:
+        return min(value, ceiling)
+
     fig = Figure(figsize=(6 * len(loops), 5.5))
     axes = fig.subplots(1, len(loops), squeeze=False, sharey=True)[0]
     for ax, loop in zip(axes, loops, strict=True):
@@ -239,12 +246,11 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
                 continue
             colour = API_COLOURS[api]
             server = [p for p in line if not p.client_limited]
+            rates = [p.rate for p in server]
+            ax.plot(rates, [clipped(p.p99_us) for p in server], "-", color=colour, label=api)
             ax.plot(
-                [p.rate for p in server], [p.p99_us for p in server], "-", color=colour, label=api
-            )
-            ax.plot(
-                [p.rate for p in server],
-                [p.p50_us for p in server],
+                rates,
+                [clipped(p.p50_us) for p in server],
                 "--",
                 color=colour,
                 alpha=0.6,
@@ -252,12 +258,15 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
             )
             for p in line:
                 if p.p99_ci_us and not p.client_limited:
-                    low, high = p.p99_ci_us
+                    low, high = map(clipped, p.p99_ci_us)
                     ax.plot([p.rate, p.rate], [low, high], color=colour, linewidth=0.8, alpha=0.7)
                 marker = "x" if p.client_limited else "^" if p.saturated else "o"
                 hollow = p.unreliable and marker != "x"
-                ax.plot(p.rate, p.p99_us, marker, color=colour, markersize=6,
+                ax.plot(p.rate, clipped(p.p99_us), marker, color=colour, markersize=6, clip_on=False,
                         markerfacecolor="white" if hollow else colour, markeredgewidth=1.3)  # fmt: skip
+                if p.p99_us > ceiling:
+                    ax.annotate(f"{p.p99_us / 1e3:,.0f} ms", (p.rate, ceiling), xytext=(-5, -2), textcoords="offset points",
+                                ha="right", va="top", fontsize=7, color=colour)  # fmt: skip
         ax.axhline(slo_us, color="black", linestyle=":", linewidth=1)
         ax.annotate(f"p99 objective {slo_us / 1000:g} ms", (0.01, slo_us), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize=8)  # fmt: skip
@@ -268,6 +277,7 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
         ax.grid(which="both", alpha=0.3)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     axes[0].set_ylabel("latency (us, log scale)")
+    axes[0].set_ylim(top=ceiling * 1.05)
     handles = [
         Line2D([], [], color=API_COLOURS[api], label=api)
         for api in APIS

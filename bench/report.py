@@ -153,8 +153,10 @@ def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[s
     return made
 
 
-def write_report(results_path: Path, directory: Path) -> Path:
+def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None = None) -> Path:
     results = load_results(results_path)
+    if slo_p99_ms is not None:
+        results.slo_p99_ms = slo_p99_ms
     directory.mkdir(parents=True, exist_ok=True)
     figures = write_figures(results.cells, directory)
     headline = headline_group(results.cells)

@@ -8,6 +8,9 @@ the uvloop `websockets` server. Reports medians (min-max) over rounds of:
 2. our requests/s / the classic client's requests/s, against the same server
 3. the same CPU ratio as 1 for the WebSocket client
 4. latency recording cost per message (array append on the hot path + bulk histogram)
+5. open loop, per client loop: the highest offered rate (Poisson arrivals, TCP, 1 KiB, 10
+   connections) at which the client keeps to its schedule, against the uvloop `buffered`
+   server, the cheapest per message under open load
 """
 
 import argparse
@@ -25,6 +28,7 @@ from time import perf_counter_ns
 import psutil
 
 from aionetbench.cpus import spawn_pinned, split_cpus
+from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
 from clients.stats import record
 
@@ -43,10 +47,35 @@ def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
     )
 
 
-def our_client(protocol: str, server: ServerProcess, cpus: set[int], duration: float) -> dict:
+def our_client(
+    protocol: str, server: ServerProcess, cpus: set[int], duration: float, *extra: str
+) -> dict:
     command = [sys.executable, "-m", "clients", protocol, "--connect", str(server.endpoint)]
-    command += ["--duration", str(duration), "--server-pid", str(server.pid), "--json"]
+    command += ["--duration", str(duration), "--server-pid", str(server.pid), "--json", *extra]
     return run_json(command, cpus)
+
+
+# Offered loads tried for target 5, msg/s: 1.2x apart around where one core runs out.
+OPEN_LOOP_RATES = (40_000, 50_000, 60_000, 72_000, 86_000, 100_000, 120_000, 145_000, 175_000,
+                   210_000, 250_000)  # fmt: skip
+
+
+def open_loop_capacity(
+    client_loop: str, server_cpus: set[int], client_cpus: set[int], directory: Path, duration: float
+) -> tuple[float, str]:
+    """The highest rate in OPEN_LOOP_RATES at which the open-loop client kept to its
+    schedule, and what ended the climb (the client, the server, or the list)."""
+    kept = 0.0
+    with uvloop_server("buffered", server_cpus, directory) as server:
+        for rate in OPEN_LOOP_RATES:
+            result = our_client("tcp", server, client_cpus, duration, "--rate", str(rate),
+                                "--loop", client_loop, "--warmup", "0.5")  # fmt: skip
+            if result["fell_behind"]:
+                return kept, f"fell behind at {rate:,}"
+            if result["achieved_rate"] < 0.97 * result["scheduled_rate"]:
+                return kept, f"the server saturated at {rate:,}"
+            kept = rate
+    return kept, "kept up at every rate tried"
 
 
 def classic_client(server: ServerProcess, cpus: set[int], duration: float) -> dict:
@@ -123,6 +152,10 @@ def main() -> None:
                 flush=True,
             )
             time.sleep(0.5)
+        open_loop = {
+            loop: open_loop_capacity(loop, server_cpus, client_cpus, Path(tmp), args.duration)
+            for loop in LOOPS
+        }
     typical_ns, worst_ns = recording_cost_ns()
     print("\nmedian (min-max) over rounds")
     print(f"  our TCP client            {spread(rows['tcp'])} k req/s")
@@ -134,6 +167,10 @@ def main() -> None:
         f"4 recording cost            {typical_ns / 1000:.3f} us/message "
         f"(worst case {worst_ns / 1000:.3f})   target <= 0.3"
     )
+    for loop, (kept, why) in open_loop.items():
+        print(
+            f"5 open loop, {loop + ' client':<15} kept its schedule up to {kept:,.0f} msg/s ({why})"
+        )
 
 
 if __name__ == "__main__":
