@@ -6,29 +6,12 @@ marked as a regression when `compare` would fail it against the point before: si
 """
 
 import re
-import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from aionetbench.errors import UsageError
 from bench import plots
 from bench.compare import compare_family
-from bench.results import load_suite
-
-
-@dataclass
-class Series:
-    """One benchmark across history: a point per file that has it."""
-
-    name: str
-    unit: str
-    labels: list[str] = field(default_factory=list)
-    values: list[list[float]] = field(default_factory=list)
-    regressions: list[int] = field(default_factory=list)  # indexes into labels
-
-    @property
-    def medians(self) -> list[float]:
-        return [statistics.median(v) for v in self.values]
+from bench.results import Series, load_suite
 
 
 def load_history(directory: Path, threshold: float = 0.05) -> list[Series]:

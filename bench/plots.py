@@ -8,7 +8,6 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 from matplotlib.axes import Axes
@@ -17,13 +16,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-from bench.results import CellResults, SweepPoint
+from bench.compare import Comparison
+from bench.results import CellResults, Series, SweepPoint
 from clients.stats import percentiles
 from servers import APIS
-
-if TYPE_CHECKING:
-    from bench.compare import Comparison
-    from bench.history import Series
 
 API_COLOURS = dict(zip(APIS, matplotlib.colormaps["tab10"].colors, strict=False))
 LOOP_STYLE = {"asyncio": {"alpha": 0.55, "hatch": "//"}, "uvloop": {"alpha": 1.0, "hatch": ""}}
@@ -310,7 +306,7 @@ VERDICT_COLOURS = {"REGRESSION": "firebrick", "improvement": "seagreen"}
 FILE_HATCHES = ("", "//", "..", "xx", "\\\\")
 
 
-def comparison(comparisons: Sequence["Comparison"], threshold: float, path: Path) -> None:
+def comparison(comparisons: Sequence[Comparison], threshold: float, path: Path) -> None:
     """Change NEW/BASE in percent per benchmark, bootstrap 95% interval as whiskers; red a
     significant regression beyond the threshold, green an improvement, grey the rest."""
     names = list(dict.fromkeys(c.name for c in comparisons))
@@ -344,7 +340,7 @@ def comparison(comparisons: Sequence["Comparison"], threshold: float, path: Path
     save(fig, path)
 
 
-def trend(series: "Series", path: Path) -> None:
+def trend(series: Series, path: Path) -> None:
     """A benchmark's median over history with min-max whiskers; regressions in red."""
     scale, unit = (1e6, "us") if series.unit == "second" else (1, series.unit)
     fig, ax = new_figure(figsize=(max(6, 0.6 * len(series.labels) + 3), 4))

@@ -75,6 +75,21 @@ class Results:
     slo_p99_ms: float = 1.0
 
 
+@dataclass
+class Series:
+    """One benchmark across history: a point per file that has it."""
+
+    name: str
+    unit: str
+    labels: list[str] = field(default_factory=list)
+    values: list[list[float]] = field(default_factory=list)
+    regressions: list[int] = field(default_factory=list)  # indexes into labels
+
+    @property
+    def medians(self) -> list[float]:
+        return [statistics.median(v) for v in self.values]
+
+
 def load_suite(path: Path) -> pyperf.BenchmarkSuite:
     """Load a pyperf file, turning every way it can be wrong into a one-line UsageError."""
     if not path.is_file():
