@@ -59,7 +59,7 @@ def slo_sentences(
             text = f"**{best_point.api}** sustains {best.rate:,.0f} msg/s" + (
                 f": {ahead}" if ahead else ""
             )
-            if bounded:
+            if bounded and floor >= best.rate:  # type: ignore[operator]
                 text += f" ({'they are' if len(bounded) > 1 else 'it is'} at least {floor / best.rate:.2f}x that)"  # type: ignore[operator]
             parts.append(text)
         if below:

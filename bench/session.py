@@ -39,6 +39,11 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def advance(progress: tqdm, seconds: float) -> None:
+    """Move the bar by a run's estimated cost, never past its total (float sums drift)."""
+    progress.update(max(0.0, min(seconds, progress.total - progress.n)))
+
+
 def interleave(plan: Plan, sides: list[Side]) -> list[tuple[int, Cell, Side]]:
     """Every cell once per side, then again; with two sides their order flips each repeat,
     so neither always runs first after the other."""
@@ -87,7 +92,7 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
                 progress.set_postfix_str(
                     f"{where} {outcome.client['rps']:,.0f} req/s", refresh=False
                 )
-            progress.update(run_cost)
+            advance(progress, run_cost)
         if plan.rates:
             run_sweep(plan, pinning, sides, progress)
     except KeyboardInterrupt:
@@ -142,7 +147,7 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
     progress.total += len(plan.cells) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
     for cell in plan.cells:
         for side in sides:
-            progress.update(SWEEP_SERVER_S)
+            advance(progress, SWEEP_SERVER_S)
             done = 0
             with contextlib.closing(sweep_cell(cell, rates, plan, pinning, side.python)) as points:
                 for rate, outcome in points:
@@ -158,7 +163,7 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
                         progress.set_postfix_str(
                             f"{where} p99 {latency['p99']:,.0f} us", refresh=False
                         )
-                    progress.update(point_cost)
+                    advance(progress, point_cost)
             # Points the cell did not climb to: take them off the estimate.
             progress.total -= (len(rates) - done) * point_cost
             progress.refresh()
