@@ -22,6 +22,9 @@ from bench.run import Failure, Measurement, Pinning, measure, start_server
 LADDER_LOW = 0.05  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
 SATURATED_SHARE = 0.97  # replies under this share of the arrivals: the server fell behind
+# ...and by at least this many messages: in a short window at a low rate, a few replies still
+# in flight when it closes are already 3%, and they are not a backlog.
+SATURATED_BACKLOG = 25
 UNRELIABLE_HALF_WIDTH = 0.10  # p99's 95% interval wider than +-10%: not an exact figure
 
 
@@ -50,7 +53,7 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
 class PointFlags:
     """What one open-loop point can and cannot say."""
 
-    saturated: bool  # the server answered under 97% of the arrivals
+    saturated: bool  # the server answered under 97% of the arrivals (and 25 messages)
     client_limited: bool  # the load generator fell behind its schedule
     unreliable: bool  # the p99's 95% interval is wider than +-10%, or unknown
 
@@ -71,9 +74,11 @@ def p99_half_width(client: dict[str, Any]) -> float | None:
 def point_flags(client: dict[str, Any]) -> PointFlags:
     """Classify an open-loop client summary (clients.result.summarize)."""
     arrived = client.get("scheduled_rate") or client["target_rate"]
+    backlog = (arrived - client["achieved_rate"]) * client["duration_s"]
     half_width = p99_half_width(client)
     return PointFlags(
-        saturated=client["achieved_rate"] < SATURATED_SHARE * arrived,
+        saturated=client["achieved_rate"] < SATURATED_SHARE * arrived
+        and backlog >= SATURATED_BACKLOG,
         client_limited=bool(client["fell_behind"]),
         unreliable=half_width is None or half_width > UNRELIABLE_HALF_WIDTH,
     )
