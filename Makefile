@@ -5,30 +5,44 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench bench-smoke ci-bench clean
+NATIVE := servers/native/echo
+CC ?= cc
+
+.PHONY: test lint bench bench-smoke ci-bench native clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[dev]'
 	touch $(STAMP)
 
+# The native reference server, built from source with the system C compiler. Without one
+# it is skipped with one line: its cells and tests are skipped, nothing fails.
+native: $(NATIVE)
+
+$(NATIVE): servers/native/echo.c
+	@if command -v $(CC) > /dev/null 2>&1; then \
+		echo "$(CC) -O2 -Wall -Wextra -o $@ $<"; $(CC) -O2 -Wall -Wextra -o $@ $<; \
+	else \
+		echo "native: no C compiler ($(CC)) found, so the native reference server is skipped"; \
+	fi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint native
 	$(PY) -m pytest -q
 
 # The quick profile: the throughput matrix, then the open-loop sweep (within 6 minutes on 2
 # cores); a timestamped copy keeps each run's results, and the report with its plots goes to
 # results/latest/.
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(PY) -m bench run --profile quick -o results/latest.json
 	cp results/latest.json results/quick-$$(date -u +%Y%m%dT%H%M%SZ).json
 	$(PY) -m bench report results/latest.json -o results/latest
 
 # A few seconds of the same path, for CI on a clean clone.
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) native
 	$(PY) -m bench run --apis protocol,websockets --loops uvloop --repeats 1 \
 		--duration 1 --warmup 0.3 --rates 2000,8000 --sweep-duration 0.5 --sweep-warmup 0.2 \
 		--quiet -o results/smoke.json
@@ -38,8 +52,8 @@ bench-smoke: $(STAMP)
 # The CI regression gate (smoke profile + valgrind counts, about 3 minutes), against either
 #   make ci-bench BASELINE=results/baseline.json      a stored results file, or
 #   make ci-bench BASE_PYTHON=../base/.venv/bin/python  another environment, measured interleaved
-ci-bench: $(STAMP)
+ci-bench: $(STAMP) native
 	$(PY) -m bench ci --quiet $(if $(BASELINE),--baseline $(BASELINE)) $(if $(BASE_PYTHON),--base-python $(BASE_PYTHON))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(NATIVE)

@@ -11,6 +11,7 @@ from typing import IO
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
+from aionetbench.loops import LOOPS
 
 READY_PREFIX = "READY "
 ANY_LOOPBACK_PORT = Endpoint(port=0)
@@ -29,8 +30,11 @@ def server_command(
     extra_args: Sequence[str] = (),
     python: str = sys.executable,
 ) -> list[str]:
-    """The `python -m servers` command line for one server variant."""
-    command = [python, "-m", "servers", api, "--loop", loop]
+    """The `python -m servers` command line for one server variant (a `loop` that is no
+    asyncio loop, such as the native server's `epoll`, is not passed on)."""
+    command = [python, "-m", "servers", api]
+    if loop in LOOPS:
+        command += ["--loop", loop]
     if listen.path is not None:
         command += ["--unix", listen.path]
     else:

@@ -8,6 +8,7 @@ import shutil
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
@@ -21,7 +22,7 @@ from bench.results import load_suite
 from bench.run import Pinning
 from bench.session import Side, run_session
 from clients.arrivals import ARRIVALS
-from servers import APIS
+from servers import APIS, native
 
 DEFAULT_OUTPUT = Path("results/latest.json")
 # What `bench ci` counts with valgrind: (API, loop); small enough to cost ~20 s per environment.
@@ -200,6 +201,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     count.add_argument("-o", "--output", type=Path, help="add the counts to this results file")
 
+    explain = commands.add_parser(
+        "explain",
+        help="per-request costs behind each result: system calls, loop passes, CPU, memory",
+        description="For each API x loop (default: the quick profile's cells, native included), "
+        "a fresh pinned server driven with 10 connections at depth 1: system calls by name and "
+        "event-loop passes per request (strace around N and 2N verified echoes, differenced), "
+        "server user/system CPU and context switches per request (an untraced 1 s run), "
+        "Python function calls per request (--python-calls), and server memory per idle "
+        "connection. Needs strace for the system-call columns (skipped with a note without it).",
+    )
+    explain.add_argument("--apis", type=list_of(str, tuple(APIS)), help="default: all")
+    explain.add_argument("--loops", type=list_of(str, LOOPS), help="server loops")
+    explain.add_argument("--client-loop", choices=LOOPS, default="uvloop")
+    explain.add_argument(
+        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+    )
+    explain.add_argument(
+        "--requests", type=positive_int, default=2000, help="N (default %(default)s)"
+    )
+    explain.add_argument(
+        "--idle-connections",
+        type=positive_int,
+        metavar="K",
+        help="idle connections for memory per connection (default 10,000, or 1,000 when the "
+        "open-file limit is lower)",
+    )
+    explain.add_argument(
+        "--python-calls",
+        action="store_true",
+        help="also count Python function calls per request (one more server run per cell)",
+    )
+    explain.add_argument("--server-cpus", type=positive_int, default=1, help="default %(default)s")
+    explain.add_argument("--json", action="store_true", help="print a JSON list, not a table")
+    explain.add_argument(
+        "-o", "--output", type=Path, help="also put the figures in this results file"
+    )
+
     report = commands.add_parser(
         "report", help="write a Markdown report and plots from a results file"
     )
@@ -286,8 +324,19 @@ def pinning_from(args: argparse.Namespace) -> Pinning:
     return Pinning(frozenset(server_cpus), frozenset(client_cpus))
 
 
+def without_unbuilt_native(plan: Plan) -> Plan:
+    """The plan without the native server's cells when it could not be built (one line)."""
+    if "native" in plan.apis and not os.access(native.BINARY, os.X_OK):
+        print(
+            "bench: the native server is not built (`make native` needs a C compiler); its cells are skipped",
+            file=sys.stderr,
+        )
+        return replace(plan, apis=tuple(api for api in plan.apis if api != "native"))
+    return plan
+
+
 def checked_plan(args: argparse.Namespace) -> Plan:
-    plan = plan_from(args)
+    plan = without_unbuilt_native(plan_from(args))
     if not plan.cells:
         raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
     return plan
@@ -410,6 +459,31 @@ def command_count(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_explain(args: argparse.Namespace) -> int:
+    from bench.explain import explain_all, table
+    from bench.record import record_explanations
+
+    plan = without_unbuilt_native(
+        make_plan("quick", apis=args.apis, loops=args.loops, sizes=(args.size,))
+    )
+    if not plan.cells:
+        raise UsageError("no cells to explain")
+
+    def save(done: list) -> None:
+        if args.output:
+            record_explanations(args.output, [row.as_json() for row in done])
+
+    rows, failures = explain_all(
+        plan.cells, pinning_from(args), args.requests, args.idle_connections,
+        args.python_calls, args.client_loop, save,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps([row.as_json() for row in rows], indent=2))
+    else:
+        print(table(rows))
+    return 1 if failures else 0
+
+
 def command_report(args: argparse.Namespace) -> int:
     from bench.report import write_report  # matplotlib is loaded only by the commands that draw
 
@@ -482,6 +556,7 @@ COMMANDS = {
     "ci": command_ci,
     "list": command_list,
     "count": command_count,
+    "explain": command_explain,
     "report": command_report,
     "compare": command_compare,
     "history": command_history,

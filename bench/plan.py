@@ -3,10 +3,10 @@
 import itertools
 from dataclasses import dataclass, replace
 
-from servers import APIS
+from servers import APIS, LOOPLESS
 
 TRANSPORTS = ("tcp", "unix", "tls")
-NO_TLS_APIS = ("sockets",)  # loop.sock_* has no TLS
+NO_TLS_APIS = ("sockets", "native")  # loop.sock_* has no TLS; nor has the C server
 # Seconds a run costs beyond its warm-up and measured window: starting the server and the
 # client, connecting, and stopping (measured on the 2-core machine the suite is built on).
 RUN_OVERHEAD_S = 0.7
@@ -73,14 +73,16 @@ class Plan:
 
     @property
     def cells(self) -> list[Cell]:
-        """Every combination, except TLS for APIs that have none."""
+        """Every combination, except TLS for APIs that have none; an API that runs on no
+        asyncio loop (native) once per combination, with its own loop label."""
         combinations = itertools.product(
-            self.transports, self.sizes, self.concurrency, self.pipeline, self.apis, self.loops
+            self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
         return [
             Cell(api, loop, transport, size, concurrency, depth)
-            for transport, size, concurrency, depth, api, loop in combinations
+            for transport, size, concurrency, depth, api in combinations
             if not (transport == "tls" and api in NO_TLS_APIS)
+            for loop in ((LOOPLESS[api],) if api in LOOPLESS else self.loops)
         ]
 
     def schedule(self) -> list[tuple[int, Cell]]:

@@ -235,17 +235,27 @@ def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[st
     os.replace(temporary, path)
 
 
+def read_suite(path: Path) -> tuple[list[pyperf.Benchmark], dict[str, Any]]:
+    """A results file's benchmarks and our section (both empty if there is no file yet)."""
+    if not path.exists():
+        return [], {}
+    data = json.loads(path.read_text())
+    benchmarks = (
+        pyperf.BenchmarkSuite.load(str(path)).get_benchmarks() if data.get("benchmarks") else []
+    )
+    return benchmarks, data.get(SECTION, {})
+
+
+def record_explanations(path: Path, explained: list[dict[str, Any]]) -> None:
+    """Put `bench explain`'s per-request figures in a results file's section, keeping the rest."""
+    benchmarks, section = read_suite(path)
+    write_suite(path, benchmarks, {**section, "explain": explained})
+
+
 def record_counts(path: Path, name: str, counts: list[float], metadata: dict[str, Any]) -> None:
     """Add (or replace) an instruction-count benchmark in a results file, keeping the rest."""
-    benchmarks: list[pyperf.Benchmark] = []
-    section: dict[str, Any] = {}
-    if path.exists():
-        benchmarks = [
-            b
-            for b in pyperf.BenchmarkSuite.load(str(path)).get_benchmarks()
-            if b.get_name() != name
-        ]
-        section = json.loads(path.read_text()).get(SECTION, {})
+    benchmarks, section = read_suite(path)
+    benchmarks = [b for b in benchmarks if b.get_name() != name]
     runs = [
         pyperf.Run(
             [round(count)], metadata={"name": name, "unit": "integer", **metadata, "repeat": repeat}

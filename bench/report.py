@@ -5,9 +5,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import plots
+from bench.explain import Explained
 from bench.latency_load import latency_section
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
+from bench.why import why_section
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1}
 EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
@@ -184,6 +186,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         "they restate throughput. Latency at a given load is under *Latency under load*.",
         "",
         *latency_section(results, directory),
+        *why_section([Explained.from_json(row) for row in results.explained], directory),
     ]
     if results.failures:
         lines += ["## Failed runs", "", "| cell | repeat | reason |", "| --- | --- | --- |"]

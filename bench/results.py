@@ -73,6 +73,7 @@ class Results:
     points: list[SweepPoint] = field(default_factory=list)
     ladder: list[float] = field(default_factory=list)
     slo_p99_ms: float = 1.0
+    explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
 
 
 @dataclass
@@ -196,4 +197,5 @@ def load_results(path: Path) -> Results:
         points=load_points(suite),
         ladder=section.get("ladder", []),
         slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
+        explained=section.get("explain", []),
     )

@@ -66,6 +66,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         "--rate", type=positive_float, help="open loop: messages per second over all connections"
     )
     parser.add_argument(
+        "--requests",
+        type=positive_int,
+        metavar="N",
+        help="closed loop: exactly N verified echoes over all connections, then stop (no "
+        "warm-up; --duration is ignored): a fixed amount of work, for per-request counts",
+    )
+    parser.add_argument(
         "--arrivals",
         choices=ARRIVALS,
         default="poisson",
@@ -97,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
     args = parser.parse_args(argv)
     if args.workers > args.concurrency:
         parser.error("--workers cannot exceed --concurrency")
+    if args.requests and (args.rate or args.workers > 1):
+        parser.error("--requests goes with neither --rate nor more than one worker")
     endpoint = Endpoint(path=args.unix) if args.unix else args.connect
     return LoadSpec(
         protocol=args.protocol,
@@ -109,6 +118,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         duration=args.duration,
         warmup=args.warmup,
         rate=args.rate,
+        requests=args.requests,
         arrivals=args.arrivals,
         drain=args.drain,
         workers=args.workers,

@@ -10,25 +10,35 @@ from time import perf_counter_ns
 from clients.workload import EchoMismatch, EchoVerifier, Workload
 from clients.wsframes import HandshakeError, handshake_request, new_key, parse_handshake_response
 
+UNLIMITED = 1 << 62  # a send budget that never runs out
+
 
 class EchoConnection(asyncio.Protocol):
     """Sends workload messages and records, per reply, nanoseconds since its send time.
 
-    In closed loop (`depth` > 0) every completed reply sends the next message at once; in
-    open loop (`depth` == 0) the scheduler calls `send()` with each message's intended time,
+    In closed loop (`depth` > 0) every completed reply sends the next message at once, while
+    the send budget lasts (unlimited unless a run asks for an exact count); in open loop
+    (`depth` == 0) the scheduler calls `send()` with each message's intended time,
     so a stalled server shows up in the latency of every message scheduled during the stall.
     """
 
     transport: asyncio.Transport
 
     def __init__(
-        self, workload: Workload, first_message: int, depth: int, on_lost: Callable[[], None]
+        self,
+        workload: Workload,
+        first_message: int,
+        depth: int,
+        on_lost: Callable[[], None],
+        budget: int | None = None,
     ) -> None:
         self.feed = EchoVerifier(workload, first_message).feed
         count = len(workload.messages)
         order = [workload.messages[(first_message + i) % count] for i in range(count)]
         self.next_message = itertools.cycle(order).__next__
         self.depth = depth
+        # Closed loop: messages this connection may still send by itself.
+        self.budget = 0 if not depth else UNLIMITED if budget is None else budget
         self.on_lost = on_lost
         self.sent_at: deque[int] = deque()
         self.latencies = array("q")
@@ -43,7 +53,8 @@ class EchoConnection(asyncio.Protocol):
     def start(self) -> None:
         """Closed loop: put `depth` messages in flight."""
         now = perf_counter_ns()
-        for _ in range(self.depth):
+        for _ in range(min(self.depth, self.budget)):
+            self.budget -= 1
             self.send(now)
 
     def send(self, sent_at: int) -> None:
@@ -59,14 +70,16 @@ class EchoConnection(asyncio.Protocol):
         if completed == 1:  # the common case, kept free of loops
             now = perf_counter_ns()
             self.latencies.append(now - self.sent_at.popleft())
-            if self.depth:
+            if self.budget:
+                self.budget -= 1
                 self.transport.write(self.next_message())
                 self.sent_at.append(now)
         elif completed:
             now = perf_counter_ns()
             for _ in range(completed):
                 self.latencies.append(now - self.sent_at.popleft())
-                if self.depth:
+                if self.budget:
+                    self.budget -= 1
                     self.send(now)
 
     def start_window(self) -> None:
@@ -92,7 +105,7 @@ class EchoConnection(asyncio.Protocol):
 
     def stop_sending(self) -> None:
         """Closed loop: send no more messages; those in flight may still be answered."""
-        self.depth = 0
+        self.budget = 0
 
     @property
     def in_flight(self) -> int:

@@ -51,10 +51,16 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
             for r in results
         ],
     }
-    server_cpu = [r.server_cpu_s for r in results if r.server_cpu_s is not None]
-    if server_cpu:
-        summary["server_cpu"] = server_cpu[0] / duration
-        summary["server_cpu_us_per_request"] = per_request_us(server_cpu[0], requests)
+    server = next((r.server for r in results if r.server is not None), None)
+    if server is not None:
+        summary["server_cpu"] = server.cpu_s / duration
+        summary["server_cpu_us_per_request"] = per_request_us(server.cpu_s, requests)
+        summary["server_user_us_per_request"] = per_request_us(server.user_s, requests)
+        summary["server_system_us_per_request"] = per_request_us(server.system_s, requests)
+        summary["server_context_switches_per_request"] = {
+            "voluntary": server.voluntary / requests if requests else 0.0,
+            "involuntary": server.involuntary / requests if requests else 0.0,
+        }
     if spec.rate:
         sent = sum(r.sent for r in results)
         scheduled = sum(r.scheduled for r in results)

@@ -13,6 +13,7 @@ import psutil
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
+from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import loop_factory
 from aionetbench.tls import client_context
 from clients import stats
@@ -35,6 +36,7 @@ CONNECT_TIMEOUT = 10.0
 BLOCKS = 20
 # After the window, seconds to wait for the replies still in flight (see run_worker).
 DRAIN_S = 1.0
+COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,33 @@ class LoadSpec:
     duration: float = 5.0
     warmup: float = 1.0
     rate: float | None = None  # messages per second over all connections: open loop
+    requests: int | None = None  # closed loop: exactly this many echoes, then stop (no warm-up)
     arrivals: str = "poisson"  # open loop: "poisson" or "uniform" (clients.arrivals)
     drain: float = DRAIN_S
     workers: int = 1
     server_pid: int | None = None  # when set, the server's CPU time is measured over the window
+
+
+@dataclass(frozen=True)
+class ServerUsage:
+    """The server's CPU seconds and context switches so far, or over a window (`-`)."""
+
+    user_s: float
+    system_s: float
+    voluntary: int
+    involuntary: int
+
+    def __sub__(self, other: "ServerUsage") -> "ServerUsage":
+        return ServerUsage(
+            self.user_s - other.user_s,
+            self.system_s - other.system_s,
+            self.voluntary - other.voluntary,
+            self.involuntary - other.involuntary,
+        )
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.system_s
 
 
 @dataclass
@@ -69,7 +94,7 @@ class WorkerResult:
     lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
     scheduled: int = 0
     sent: int = 0
-    server_cpu_s: float | None = None
+    server: ServerUsage | None = None  # over the window, when measured
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -83,19 +108,21 @@ class WorkerResult:
 
 
 class CpuClock:
-    """CPU seconds (user + system) of this process and, optionally, of the server's."""
+    """CPU seconds (user + system) of this process and, optionally, the server's usage."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server = psutil.Process(server_pid) if server_pid else None
 
-    def read(self) -> tuple[float, float | None]:
+    def read(self) -> tuple[float, ServerUsage | None]:
         if self.server is None:
             return time.process_time(), None
         try:
-            times = self.server.cpu_times()
+            with self.server.oneshot():
+                times, switches = self.server.cpu_times(), self.server.num_ctx_switches()
         except psutil.Error:  # the server died; the run reports it as connection errors
             return time.process_time(), None
-        return time.process_time(), times.user + times.system
+        usage = ServerUsage(times.user, times.system, switches.voluntary, switches.involuntary)
+        return time.process_time(), usage
 
 
 class OpenLoopSchedule:
@@ -162,11 +189,11 @@ def workload_for(spec: LoadSpec) -> Workload:
 
 
 async def connect(
-    spec: LoadSpec, workload: Workload, first_message: int, on_lost
+    spec: LoadSpec, workload: Workload, first_message: int, on_lost, budget: int | None = None
 ) -> EchoConnection:
     loop = asyncio.get_running_loop()
     depth = 0 if spec.rate else spec.pipeline
-    connection = EchoConnection(workload, first_message, depth, on_lost)
+    connection = EchoConnection(workload, first_message, depth, on_lost, budget)
     ssl = client_context() if spec.tls else None
     factory = (
         (lambda: WsHandshake(spec.endpoint.host)) if spec.protocol == "ws" else lambda: connection
@@ -190,10 +217,14 @@ async def connect(
 
 
 async def connect_all(spec: LoadSpec, workload: Workload, count: int, first: int, on_lost):
+    budgets = split(spec.requests, count) if spec.requests else [None] * count
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
             return await asyncio.gather(
-                *(connect(spec, workload, (first + i) * STRIDE, on_lost) for i in range(count))
+                *(
+                    connect(spec, workload, (first + i) * STRIDE, on_lost, budgets[i])
+                    for i in range(count)
+                )
             )
     except TimeoutError:
         raise UsageError(f"cannot connect to {spec.endpoint}: timed out") from None
@@ -224,6 +255,8 @@ async def run_worker(
     conns[:] = await connect_all(spec, workload_for(spec), connections, first, on_lost)
     if barrier is not None:
         barrier.wait(timeout=60)  # all workers connected: start together
+    if spec.requests:
+        return await run_counted(spec, conns, connections, first, everything_lost)
     schedule = OpenLoopSchedule(conns, Arrivals(rate, spec.arrivals)) if rate else None
     if schedule:
         schedule.start()
@@ -260,7 +293,7 @@ async def run_worker(
         cpu_s=cpu_after - cpu_before,
     )
     if server_before is not None and server_after is not None:
-        result.server_cpu_s = server_after - server_before
+        result.server = server_after - server_before
     if schedule:
         schedule.stop()
         result.scheduled = schedule.due(ended_ns) - due_before
@@ -276,6 +309,47 @@ async def run_worker(
     result.latency = stats.record(sample for block in blocks for sample in block)
     if rate:  # the tail's confidence interval is worth its cost only in open loop
         result.blocks = [stats.Counts.of(block) for block in blocks]
+    return result
+
+
+async def run_counted(
+    spec: LoadSpec,
+    conns: list[EchoConnection],
+    connections: int,
+    first: int,
+    everything_lost: asyncio.Event,
+) -> WorkerResult:
+    """Closed loop until every connection has sent its share of `spec.requests` and had it
+    answered: a fixed amount of work, for per-request counts (`bench explain`)."""
+    clock = CpuClock(spec.server_pid if first == 0 else None)
+    started_ns, (cpu_before, server_before) = perf_counter_ns(), clock.read()
+    for connection in conns:
+        connection.start_window()
+        connection.start()
+    deadline = time.monotonic() + COUNTED_TIMEOUT
+    while not everything_lost.is_set() and time.monotonic() < deadline:
+        if all(c.closing or (not c.budget and not c.in_flight) for c in conns):
+            break
+        await asyncio.sleep(0.001)
+    ended_ns, (cpu_after, server_after) = perf_counter_ns(), clock.read()
+    samples = [connection.take_latencies() for connection in conns]
+    result = WorkerResult(
+        connections=connections,
+        requests=sum(connection.replies for connection in conns),
+        window_s=(ended_ns - started_ns) / 1e9,
+        cpu_s=cpu_after - cpu_before,
+        errors=[c.error for c in conns if c.error],
+        latency=stats.record(samples),
+    )
+    if result.requests < (spec.requests or 0) and not result.errors:
+        result.errors.append(
+            f"only {result.requests} of {spec.requests} echoes within {COUNTED_TIMEOUT:g} s"
+        )
+    if server_before is not None and server_after is not None:
+        result.server = server_after - server_before
+    for connection in conns:
+        if not connection.closing:
+            connection.close()
     return result
 
 
@@ -316,6 +390,11 @@ def split(total: int, parts: int) -> list[int]:
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
     loop_factory(spec.loop)  # an unusable loop is a usage error before anything starts
+    if raise_fd_limit() < spec.concurrency + 64:
+        raise UsageError(
+            f"{spec.concurrency} connections need more open files than the limit allows "
+            f"(ulimit -n is {raise_fd_limit()}); raise the hard limit or lower --concurrency"
+        )
     shares = split(spec.concurrency, spec.workers)
     rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]
     firsts = [sum(shares[:i]) for i in range(len(shares))]

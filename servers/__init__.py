@@ -21,7 +21,10 @@ APIS: dict[str, str] = {
     "protocol": "servers.protocol",
     "buffered": "servers.buffered",
     "websockets": "servers.ws",
+    "native": "servers.native",
 }
+# APIs that run on no asyncio loop: the label their cells carry instead of a loop's name.
+LOOPLESS: dict[str, str] = {"native": "epoll"}
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,13 @@ import importlib
 import os
 import signal
 import socket
+import sys
 from types import ModuleType
 
 from aionetbench.endpoints import Endpoint, listen
 from aionetbench.errors import UsageError, run_command
 from aionetbench.faults import configure_logging
+from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import LOOPS, loop_factory
 from aionetbench.tls import server_context
 from servers import APIS, ServerOptions
@@ -23,6 +25,7 @@ from servers import APIS, ServerOptions
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
 # that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.
 SHUTDOWN_GRACE = 1.0
+COUNT_CALLS_ENV = "AIONETBENCH_COUNT_CALLS"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("api", nargs="?", choices=APIS, metavar="API", help="API under test")
     parser.add_argument("--list", action="store_true", help="list the APIs and exit")
-    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop")
+    parser.add_argument(
+        "--loop", choices=LOOPS, default="asyncio", help="event loop (the native server has none)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default %(default)s)")
     parser.add_argument(
         "--port", type=int, default=25000, help="TCP port, 0 for any free one (default %(default)s)"
@@ -66,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    raise_fd_limit()
     if args.list:
         list_apis()
         return 0
@@ -79,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
         compression=None if args.compression == "none" else args.compression,
     )
     listener = listen(endpoint)
+    if hasattr(module, "exec_server"):  # the native server takes over this process
+        try:
+            module.exec_server(listener, endpoint)
+        finally:
+            listener.close()
     configure_logging()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
@@ -91,6 +102,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def count_python_calls(loop: asyncio.AbstractEventLoop) -> None:
+    """Count every Python function call from now on, and print `CALLS <count>` on SIGUSR1.
+
+    For `bench explain` only, on request (COUNT_CALLS_ENV set): the profiling hook makes
+    the server several times slower, so no timing is ever taken with it on.
+    """
+    calls = 0
+
+    def profile(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profile)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: print(f"CALLS {calls}", flush=True))
+
+
 async def serve_until_signalled(
     module: ModuleType, listener: socket.socket, options: ServerOptions
 ) -> None:
@@ -99,6 +127,8 @@ async def serve_until_signalled(
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if os.environ.get(COUNT_CALLS_ENV):
+        count_python_calls(loop)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(None) as deadline, module.serve(listener, options):
             print(f"READY {Endpoint.of_listener(listener)}", flush=True)

@@ -1,6 +1,7 @@
 """Fixtures that start real server processes and check they never print a traceback."""
 
 import itertools
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,12 +11,19 @@ import pytest
 from aionetbench.endpoints import Endpoint
 from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
-from servers import APIS
+from servers import APIS, LOOPLESS
+from servers.native import BINARY
 
+NATIVE_MISSING = pytest.mark.skipif(
+    not os.access(BINARY, os.X_OK), reason="native server not built (no C compiler?)"
+)
+# Every API on every loop; an API without a loop (native) once, skipped if it is not built.
 API_LOOPS = [
-    pytest.param(api, loop, id=f"{api}-{loop}") for api, loop in itertools.product(APIS, LOOPS)
-]
-TLS_API_LOOPS = [param for param in API_LOOPS if param.values[0] != "sockets"]
+    pytest.param(api, loop, id=f"{api}-{loop}")
+    for api, loop in itertools.product(APIS, LOOPS)
+    if api not in LOOPLESS
+] + [pytest.param(api, LOOPS[0], id=api, marks=NATIVE_MISSING) for api in LOOPLESS]
+TLS_API_LOOPS = [param for param in API_LOOPS if param.values[0] not in ("sockets", "native")]
 FAULTY_SERVER = str(Path(__file__).with_name("faulty_server.py"))
 
 StartServer = Callable[..., ServerProcess]

@@ -1,0 +1,446 @@
+"""`bench explain`: what each API and loop costs per request, and where it goes.
+
+For each cell, one fresh pinned server, driven in the quick profile's shape (10 connections,
+one message in flight each) by the pinned load generator:
+
+- **Exact counts**, from N and then 2N verified echoes, differenced, (C(2N) - C(N)) / N, so
+  that connecting, accepting and closing cancel out: system calls by name, with how many
+  failed (strace -c -f, attached around each run), event-loop passes (the epoll_wait calls
+  among them) and, on request, Python function calls (a profiling hook in the server).
+- **Times**, from an untraced run (tracing inflates time): server user and system CPU and
+  context switches per request over a 1 s window, as the load generator measures them.
+- **Memory per connection**: the server's RSS growth while K idle connections are open
+  (WebSocket ones after their handshake).
+"""
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from aionetbench.cpus import spawn_pinned
+from aionetbench.endpoints import Endpoint
+from aionetbench.limits import raise_fd_limit
+from aionetbench.serverproc import ServerFailed, ServerProcess
+from bench.plan import Cell
+from bench.run import Failure, Pinning, start_server
+from clients.wsframes import handshake_request, new_key, parse_handshake_response
+from servers.cli import COUNT_CALLS_ENV
+
+LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
+ATTACH_TIMEOUT = 10.0
+IDLE_SETTLE_S = 0.3  # for the server to accept and set up the idle connections
+STRACE_PACKAGE = "strace"  # the Debian package that brings it
+
+
+class ExplainFailed(Exception):
+    """A server or client run failed; the message says which and why."""
+
+
+@dataclass
+class Explained:
+    """One cell's per-request costs (None where the tool or option was missing)."""
+
+    api: str
+    loop: str
+    requests: int
+    syscalls: dict[str, float] | None
+    failed_syscalls: dict[str, float] | None
+    user_us: float
+    system_us: float
+    voluntary_switches: float
+    involuntary_switches: float
+    python_calls: float | None
+    rss_per_connection_bytes: float | None
+    idle_connections: int
+
+    @property
+    def loop_passes(self) -> float | None:
+        if self.syscalls is None:
+            return None
+        return sum(self.syscalls.get(name, 0.0) for name in LOOP_PASSES)
+
+    @property
+    def cpu_us(self) -> float:
+        return self.user_us + self.system_us
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "api": self.api,
+            "loop": self.loop,
+            "requests": self.requests,
+            "per_request": {
+                "syscalls": self.syscalls,
+                "failed_syscalls": self.failed_syscalls,
+                "loop_passes": self.loop_passes,
+                "context_switches": {
+                    "voluntary": self.voluntary_switches,
+                    "involuntary": self.involuntary_switches,
+                },
+                "user_us": self.user_us,
+                "system_us": self.system_us,
+                "python_calls": self.python_calls,
+            },
+            "rss_per_connection_bytes": self.rss_per_connection_bytes,
+            "idle_connections": self.idle_connections,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Explained":
+        per = data["per_request"]
+        return cls(
+            api=data["api"],
+            loop=data["loop"],
+            requests=data["requests"],
+            syscalls=per["syscalls"],
+            failed_syscalls=per.get("failed_syscalls"),
+            user_us=per["user_us"],
+            system_us=per["system_us"],
+            voluntary_switches=per["context_switches"]["voluntary"],
+            involuntary_switches=per["context_switches"]["involuntary"],
+            python_calls=per["python_calls"],
+            rss_per_connection_bytes=data["rss_per_connection_bytes"],
+            idle_connections=data.get("idle_connections", 0),
+        )
+
+
+def parse_strace_summary(text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Calls and errors by system call name from `strace -c` output."""
+    calls: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        # "% time  seconds  usecs/call  calls  [errors]  syscall"
+        if len(fields) in (5, 6) and re.fullmatch(r"[\d.]+", fields[0]) and fields[-1] != "total":
+            calls[fields[-1]] = int(fields[3])
+            if len(fields) == 6:
+                errors[fields[-1]] = int(fields[4])
+    return calls, errors
+
+
+def differenced(once: dict[str, float], twice: dict[str, float], n: int) -> dict[str, float]:
+    """(C(2N) - C(N)) / N per key, rounded so noise-free counts stay readable; keys that
+    cancel out to nothing are left out."""
+    names = sorted(set(once) | set(twice))
+    per = {name: (twice.get(name, 0) - once.get(name, 0)) / n for name in names}
+    return {name: round(value, 4) for name, value in per.items() if abs(value) >= 0.0005}
+
+
+@contextmanager
+def strace_attached(pid: int, output: Path) -> Iterator[None]:
+    """strace -c -f attached to `pid` for the duration of the block; the summary goes to
+    `output` when it detaches."""
+    tracer = subprocess.Popen(
+        ["strace", "-c", "-f", "-p", str(pid), "-o", str(output)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        while True:
+            ready, _, _ = select.select(
+                [tracer.stderr], [], [], max(0.0, deadline - time.monotonic())
+            )
+            line = tracer.stderr.readline() if ready else ""  # type: ignore[union-attr]
+            if "attached" in line:
+                break
+            if not ready or not line:
+                raise ExplainFailed(
+                    f"strace could not attach to {pid}: {line.strip() or 'timed out'}"
+                )
+        yield
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        try:
+            tracer.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            tracer.kill()
+            tracer.wait()
+
+
+class Driver:
+    """Runs the load generator, pinned apart, against one server."""
+
+    def __init__(
+        self, cell: Cell, server: ServerProcess, pinning: Pinning, client_loop: str
+    ) -> None:
+        self.cell, self.server, self.pinning, self.client_loop = cell, server, pinning, client_loop
+
+    def run(self, *args: str) -> dict[str, Any]:
+        endpoint = self.server.endpoint
+        command = [
+            sys.executable, "-m", "clients", self.cell.protocol, "--connect", str(endpoint),
+            "--loop", self.client_loop, "--size", str(self.cell.size),
+            "--concurrency", str(self.cell.concurrency), "--pipeline", str(self.cell.pipeline),
+            "--server-pid", str(self.server.pid), "--json", *args,
+        ]  # fmt: skip
+        client = spawn_pinned(
+            command,
+            self.pinning.client_cpus,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = client.communicate(timeout=120)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+        if client.returncode != 0 or not out.strip():
+            why = err.strip().splitlines()[-1] if err.strip() else f"exit {client.returncode}"
+            raise ExplainFailed(f"{self.cell.name}: the load generator failed: {why}")
+        return json.loads(out)
+
+    def echoes(self, requests: int) -> None:
+        summary = self.run("--requests", str(requests))
+        if summary["errors"] or summary["requests"] != requests:
+            raise ExplainFailed(
+                f"{self.cell.name}: {summary['error_messages'] or 'echoes missing'}"
+            )
+
+
+def counted(
+    measure: Callable[[], dict[str, float]], run: Callable[[int], None], n: int
+) -> dict[str, float]:
+    """Per request, by N/2N differencing: `measure` reads a cumulative count, `run(k)` makes
+    k echoes."""
+    before = measure()
+    run(n)
+    middle = measure()
+    run(2 * n)
+    after = measure()
+    once = {k: middle[k] - before.get(k, 0) for k in middle}
+    twice = {k: after[k] - middle.get(k, 0) for k in after}
+    return differenced(once, twice, n)
+
+
+def traced_syscalls(
+    driver: Driver, workdir: Path, n: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """System calls and failed ones per request: strace around an N and a 2N run."""
+    totals: list[tuple[dict[str, int], dict[str, int]]] = []
+    for k in (n, 2 * n):
+        output = workdir / f"strace.{k}"
+        with strace_attached(driver.server.pid, output):
+            driver.echoes(k)
+        totals.append(parse_strace_summary(output.read_text()))
+    (calls_n, errors_n), (calls_2n, errors_2n) = totals
+    return differenced(calls_n, calls_2n, n), differenced(errors_n, errors_2n, n)
+
+
+def open_idle(endpoint: Endpoint, protocol: str, count: int) -> list[socket.socket]:
+    """`count` idle connections (WebSocket ones past their handshake)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection((endpoint.host, endpoint.port), timeout=10)
+            sockets.append(sock)
+            if protocol == "ws":
+                key = new_key()
+                sock.sendall(handshake_request(endpoint.host, key))
+                response = b""
+                while parse_handshake_response(response, key) is None:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        raise ExplainFailed("the server closed an idle connection's handshake")
+                    response += chunk
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def rss_per_connection(server: ServerProcess, protocol: str, count: int) -> float:
+    """Bytes of server RSS each idle connection adds (growth over `count` of them)."""
+    process = psutil.Process(server.pid)
+    before = process.memory_info().rss
+    sockets = open_idle(server.endpoint, protocol, count)
+    try:
+        time.sleep(IDLE_SETTLE_S)
+        return (process.memory_info().rss - before) / count
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def started(
+    cell: Cell, pinning: Pinning, workdir: Path, env: dict[str, str] | None = None
+) -> ServerProcess:
+    """A fresh, pinned and warmed server, as `bench run` measures them (bench.run.warm)."""
+    server = start_server(cell, pinning, workdir, env=env)
+    if isinstance(server, Failure):
+        raise ExplainFailed(f"{cell.name}: {server.reason}")
+    return server
+
+
+def python_calls(cell: Cell, pinning: Pinning, workdir: Path, n: int, client_loop: str) -> float:
+    """Python function calls per request, from a server with the counting hook on."""
+    with started(cell, pinning, workdir, {**os.environ, COUNT_CALLS_ENV: "1"}) as server:
+        driver = Driver(cell, server, pinning, client_loop)
+
+        def read_count() -> dict[str, float]:
+            server.process.send_signal(signal.SIGUSR1)
+            ready, _, _ = select.select([server.process.stdout], [], [], 10)
+            line = server.process.stdout.readline() if ready else ""  # type: ignore[union-attr]
+            if not line.startswith("CALLS "):
+                raise ExplainFailed(
+                    f"{cell.name}: no call count from the server ({line.strip() or 'silent'})"
+                )
+            return {"calls": float(line.split()[1])}
+
+        return counted(read_count, driver.echoes, n).get("calls", 0.0)
+
+
+def explain_cell(
+    cell: Cell,
+    pinning: Pinning,
+    workdir: Path,
+    requests: int,
+    idle_connections: int,
+    with_strace: bool,
+    with_python_calls: bool,
+    client_loop: str = "uvloop",
+) -> Explained:
+    """Every measure of one cell; raises ExplainFailed when a run fails."""
+    with started(cell, pinning, workdir) as server:
+        driver = Driver(cell, server, pinning, client_loop)
+        timed = driver.run("--duration", "1", "--warmup", "0.3")
+        if timed["errors"]:
+            raise ExplainFailed(f"{cell.name}: {timed['error_messages'][0]}")
+        switches = timed["server_context_switches_per_request"]
+        syscalls, failed = (
+            traced_syscalls(driver, workdir, requests) if with_strace else (None, None)
+        )
+        rss = (
+            rss_per_connection(server, cell.protocol, idle_connections)
+            if idle_connections
+            else None
+        )
+    calls = (
+        python_calls(cell, pinning, workdir, requests, client_loop)
+        if with_python_calls and cell.loop != "epoll"
+        else None
+    )
+    return Explained(
+        api=cell.api,
+        loop=cell.loop,
+        requests=requests,
+        syscalls=syscalls,
+        failed_syscalls=failed,
+        user_us=timed["server_user_us_per_request"],
+        system_us=timed["server_system_us_per_request"],
+        voluntary_switches=switches["voluntary"],
+        involuntary_switches=switches["involuntary"],
+        python_calls=calls,
+        rss_per_connection_bytes=rss,
+        idle_connections=idle_connections,
+    )
+
+
+def idle_connection_count(wanted: int | None) -> tuple[int, str | None]:
+    """How many idle connections to open: `wanted`, or 10,000 when the open-file limit
+    allows it (raised to the hard limit first) and 1,000 otherwise; plus a note when the
+    limit cut it down."""
+    limit = raise_fd_limit()
+    usable = limit - 256  # the orchestrator's own files, the client's, the server's
+    target = wanted if wanted is not None else 10_000
+    if usable >= target:
+        return target, None
+    count = max(0, min(target, usable, 1_000 if wanted is None else usable))
+    return count, f"the open-file limit ({limit}) allows {count} idle connections, not {target:,}"
+
+
+def strace_missing() -> str | None:
+    if shutil.which("strace"):
+        return None
+    return f"strace not found (Debian package {STRACE_PACKAGE}): system calls and loop passes are skipped"
+
+
+def syscall_total(explained: Explained) -> float | None:
+    return sum(explained.syscalls.values()) if explained.syscalls is not None else None
+
+
+def table(rows: list[Explained]) -> str:
+    """One line per cell: the per-request figures a person compares."""
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    lines = [
+        f"{'cell':<22} {'syscalls':>9} {'loop passes':>12} {'epoll_ctl':>10} {'switches v/i':>13} "
+        f"{'user us':>8} {'sys us':>7} {'py calls':>9} {'RSS/conn':>9}  top system calls per request"
+    ]
+    for row in rows:
+        top = sorted((row.syscalls or {}).items(), key=lambda kv: -kv[1])[:4]
+        ctl = row.syscalls.get("epoll_ctl", 0.0) if row.syscalls is not None else None
+        rss = fmt(
+            row.rss_per_connection_bytes / 1024
+            if row.rss_per_connection_bytes is not None
+            else None,
+            ".1f",
+        )
+        lines.append(
+            f"{row.api + '/' + row.loop:<22} {fmt(syscall_total(row), '.2f'):>9} {fmt(row.loop_passes, '.3f'):>12} "
+            f"{fmt(ctl, '.2f'):>10} {row.voluntary_switches:>6.2f}/{row.involuntary_switches:<6.2f} "
+            f"{row.user_us:>8.2f} {row.system_us:>7.2f} {fmt(row.python_calls, '.1f'):>9} {rss + ' KiB':>9}  "
+            + ", ".join(f"{name} {count:.2f}" for name, count in top)
+        )
+    return "\n".join(lines)
+
+
+def explain_all(
+    cells: list[Cell],
+    pinning: Pinning,
+    requests: int,
+    idle_wanted: int | None,
+    with_python_calls: bool,
+    client_loop: str,
+    on_done: Callable[[list[Explained]], None],
+) -> tuple[list[Explained], list[str]]:
+    """Explain every cell in turn (a fresh server each); returns the results and one line per
+    failed cell. `on_done` gets the results so far after each cell, to save them."""
+    for note in filter(None, (strace_missing(), idle_connection_count(idle_wanted)[1])):
+        print(f"bench: {note}", file=sys.stderr)
+    idle, _ = idle_connection_count(idle_wanted)
+    with_strace = strace_missing() is None
+    done: list[Explained] = []
+    failures: list[str] = []
+    for number, cell in enumerate(cells, 1):
+        print(f"[{number}/{len(cells)}] {cell.api}/{cell.loop}", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="aionetbench-explain-") as workdir:
+            try:
+                done.append(
+                    explain_cell(
+                        cell,
+                        pinning,
+                        Path(workdir),
+                        requests,
+                        idle,
+                        with_strace,
+                        with_python_calls,
+                        client_loop,
+                    )
+                )
+            except (ExplainFailed, ServerFailed, OSError) as error:
+                failures.append(str(error))
+                print(f"FAILED {cell.name}: {error}", file=sys.stderr)
+        on_done(done)
+    return done, failures
