@@ -14,9 +14,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.compare import Comparison
+from bench.plan import Cell
 from bench.results import CellResults, Series, SweepPoint
 from clients.stats import percentiles
 from servers import APIS
@@ -33,13 +34,24 @@ def nines(percentile: float) -> float:
     return -math.log10(1 - percentile / 100)
 
 
+# The native server runs on no asyncio loop: drawn as a reference (a line), never ranked.
+REFERENCE_STYLE = {"alpha": 1.0, "hatch": ".."}
+REFERENCE_LINE = ":"
+
+
+def is_reference(cell: Cell) -> bool:
+    return cell.loop not in LOOP_STYLE
+
+
 def order(api: str, loop: str = "asyncio") -> tuple[int, int]:
-    """Sort key: APIs in the suite's order, asyncio before uvloop."""
-    return list(APIS).index(api), list(LOOP_STYLE).index(loop)
+    """Sort key: APIs in the suite's order, asyncio before uvloop, references last."""
+    loops = list(LOOP_STYLE)
+    return list(APIS).index(api), loops.index(loop) if loop in loops else len(loops)
 
 
 def ordered_apis(cells: Sequence[CellResults]) -> list[str]:
-    present = {cell.api for cell in cells}
+    """The APIs measured on an asyncio loop (references left out), in the suite's order."""
+    present = {cell.api for cell in cells if not is_reference(cell)}
     return [api for api in APIS if api in present]
 
 
@@ -48,7 +60,7 @@ def ordered_loops(cells: Sequence[CellResults]) -> list[str]:
     return [loop for loop in LOOP_STYLE if loop in present]
 
 
-def loop_legend(ax: Axes, loops: Sequence[str], **extra: Patch) -> None:
+def loop_legend(ax: Axes, loops: Sequence[str], **extra: Patch | Line2D) -> None:
     handles = [
         Patch(
             facecolor="0.5",
@@ -92,17 +104,22 @@ def grouped_bars(
                 bound_seen = True
                 ax.annotate("client-\nbound", (x, max(data)), xytext=(0, 4), textcoords="offset points",
                             ha="center", va="bottom", fontsize=7, color="firebrick")  # fmt: skip
+    references: dict[str, Patch | Line2D] = {}
+    for cell in (c for c in cells if is_reference(c) and values(c)):
+        median = statistics.median(values(cell))
+        line = ax.axhline(median, color=API_COLOURS[cell.api], linestyle="--", linewidth=1.2)
+        line.set_label(f"{cell.api} ({cell.loop}, C): reference, {median:,.2f}")
+        references[cell.api] = line
     ax.set_xticks(range(len(apis)), apis)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.12)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    extra = (
-        {"bound": Patch(color="none", label="client-bound: the load generator was the limit")}
-        if bound_seen
-        else {}
-    )
-    loop_legend(ax, loops, **extra)
+    if bound_seen:
+        references["bound"] = Patch(
+            color="none", label="client-bound: the load generator was the limit"
+        )
+    loop_legend(ax, loops, **references)
     ax.grid(axis="y", alpha=0.3)
     save(fig, path)
 
@@ -151,7 +168,7 @@ def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
         ax.plot(
             xs,
             ys,
-            LOOP_LINES[cell.loop],
+            LOOP_LINES.get(cell.loop, REFERENCE_LINE),
             color=API_COLOURS[cell.api],
             label=f"{cell.api} / {cell.loop}",
         )
@@ -178,8 +195,9 @@ def latency_boxes(cells: Sequence[CellResults], path: Path) -> None:
     boxes = ax.bxp(stats, patch_artist=True, flierprops={"marker": "o", "markersize": 4})
     for box, cell in zip(boxes["boxes"], ordered, strict=True):
         box.set_facecolor(API_COLOURS[cell.api])
-        box.set_alpha(LOOP_STYLE[cell.loop]["alpha"])
-        box.set_hatch(LOOP_STYLE[cell.loop]["hatch"])
+        style = LOOP_STYLE.get(cell.loop, REFERENCE_STYLE)
+        box.set_alpha(style["alpha"])
+        box.set_hatch(style["hatch"])
     ax.set_yscale("log")
     ax.set_ylabel("latency (us, log scale)")
     ax.set_title(
@@ -204,7 +222,7 @@ def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> N
                 series.setdefault((cell.api, cell.loop), []).append(cell)
         for (api, loop), group in sorted(series.items(), key=lambda kv: order(*kv[0])):
             group.sort(key=lambda c: getattr(c, axis))
-            ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group], LOOP_LINES[loop],
+            ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group], LOOP_LINES.get(loop, REFERENCE_LINE),
                     marker="o", color=API_COLOURS[api], label=f"{api} / {loop}")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -263,6 +281,13 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
                 if p.p99_us > ceiling:
                     ax.annotate(f"{p.p99_us / 1e3:,.0f} ms", (p.rate, ceiling), xytext=(-5, -2), textcoords="offset points",
                                 ha="right", va="top", fontsize=7, color=colour)  # fmt: skip
+        for reference in {p.api for p in points if p.loop not in LOOP_STYLE}:
+            line = sorted(
+                (p for p in points if p.api == reference and not p.client_limited),
+                key=lambda p: p.rate,
+            )
+            ax.plot([p.rate for p in line], [clipped(p.p99_us) for p in line], "--", color="black", linewidth=1.2,
+                    label=f"{reference} p99 (reference)" if ax is axes[0] else None)  # fmt: skip
         ax.axhline(slo_us, color="black", linestyle=":", linewidth=1)
         ax.annotate(f"p99 objective {slo_us / 1000:g} ms", (0.01, slo_us), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize=8)  # fmt: skip
@@ -271,15 +296,19 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
         ax.set_title(loop)
         ax.set_xlabel("offered load (messages/s, log scale)")
         ax.grid(which="both", alpha=0.3)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].set_ylabel("latency (us, log scale)")
     axes[0].set_ylim(top=ceiling * 1.05)
     handles = [
         Line2D([], [], color=API_COLOURS[api], label=api)
         for api in APIS
-        if any(p.api == api for p in points)
+        if any(p.api == api and p.loop in LOOP_STYLE for p in points)
     ]
     handles += [
+        *[Line2D([], [], color="black", linestyle="--", label=f"{api} p99: C reference")
+          for api in sorted({p.api for p in points if p.loop not in LOOP_STYLE})],
         Line2D([], [], color="0.3", label="p99 (whisker: 95% interval)"),
         Line2D([], [], color="0.3", linestyle="--", label="p50"),
         Line2D([], [], color="0.3", marker="o", linestyle="", markerfacecolor="white", label="p99 unreliable (interval > +-10%)"),

@@ -1,0 +1,145 @@
+"""`bench explain` on real servers, strace's summary parsed, and the Why section's verdicts on
+synthetic numbers, each claim both ways."""
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from test_client import client_json
+
+from bench.explain import Explained, parse_strace_summary
+from bench.why import verdict_sentences, verdicts
+
+needs_strace = pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+
+
+def explain(*args: str) -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "explain", "--json", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return json.loads(result.stdout)
+
+
+@needs_strace
+def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
+    rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "1000",
+                   "--idle-connections", "200", "--python-calls", "-o", str(tmp_path / "why.json"))  # fmt: skip
+    cell = {row["api"]: row["per_request"] for row in rows}
+    assert set(cell) == {"sockets", "streams", "protocol"}
+    # sock_* registers the socket with the selector around operations; a transport does not.
+    assert cell["sockets"]["syscalls"]["epoll_ctl"] >= 0.5
+    assert cell["protocol"]["syscalls"].get("epoll_ctl", 0.0) < 0.1
+    # A StreamReader wakes its task through a future: more loop passes than data_received.
+    assert cell["streams"]["loop_passes"] > cell["protocol"]["loop_passes"]
+    for per in cell.values():  # one read and one write per echo, exactly (N/2N differenced)
+        assert per["syscalls"]["recvfrom"] >= 1.0 and per["syscalls"]["sendto"] == pytest.approx(
+            1.0, abs=0.01
+        )
+        assert per["user_us"] > 0 and per["system_us"] > 0 and per["python_calls"] > 1
+    rss = {row["api"]: row["rss_per_connection_bytes"] for row in rows}
+    assert rss["sockets"] > 200 * 1024  # its 256 KiB receive buffer per connection
+    assert rss["protocol"] < 64 * 1024
+    saved = json.loads((tmp_path / "why.json").read_text())["aionetbench"]["explain"]
+    assert [row["api"] for row in saved] == [row["api"] for row in rows]
+
+
+@needs_strace
+def test_counts_are_per_request() -> None:
+    """Doubling N leaves per-request counts where they were: set-up cancels out."""
+    once, twice = (
+        explain(
+            "--apis", "protocol", "--loops", "uvloop", "--requests", n, "--idle-connections", "10"
+        )[0]
+        for n in ("1000", "2000")
+    )
+    total = [sum(row["per_request"]["syscalls"].values()) for row in (once, twice)]
+    assert total[1] == pytest.approx(total[0], rel=0.05)
+    for name in ("read", "write"):
+        assert once["per_request"]["syscalls"][name] == pytest.approx(1.0, abs=0.01)
+        assert twice["per_request"]["syscalls"][name] == pytest.approx(1.0, abs=0.01)
+
+
+def test_strace_summary_is_parsed() -> None:
+    text = """% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 43.82    0.096982          17      5391           sendto
+ 12.78    0.028281           5      5401      1200 recvfrom
+  2.05    0.004537           7       568           epoll_wait
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.221306          10     16751      1200 total
+"""
+    calls, errors = parse_strace_summary(text)
+    assert calls == {"sendto": 5391, "recvfrom": 5401, "epoll_wait": 568}
+    assert errors == {"recvfrom": 1200}
+
+
+def row(
+    api: str, loop: str = "asyncio", cpu: float = 10.0, passes: float = 0.1, **syscalls: float
+) -> Explained:
+    base = {"recvfrom": 1.0, "sendto": 1.0, "epoll_wait": passes}
+    return Explained(
+        api, loop, 1000, {**base, **syscalls}, {}, cpu / 2, cpu / 2, 0.0, 0.0, None, None, 0
+    )
+
+
+FOLKLORE = [row("protocol", cpu=5.0, passes=0.10), row("streams", cpu=9.0, passes=0.20),
+            row("sockets", cpu=28.0, passes=0.10, epoll_ctl=0.96, recvfrom=1.48)]  # fmt: skip
+
+
+def test_every_claim_holds_on_folklore_numbers() -> None:
+    found = verdicts(FOLKLORE)
+    assert [(v.claim, v.holds) for v in found] == [(1, True), (2, True), (3, True), (4, True)]
+    sentences = verdict_sentences(found)
+    assert sentences[1] == (
+        "Claim 2, Streams cost an extra event-loop pass per message: holds on asyncio: "
+        "0.20 vs 0.10 loop passes per message (streams vs protocol)."
+    )
+
+
+def test_every_claim_can_fail() -> None:
+    protocol, streams, sockets = FOLKLORE
+    reversed_cost = [
+        replace(protocol, user_us=20.0),
+        streams,
+        sockets,
+    ]  # protocol dearer than streams
+    same_passes = [
+        protocol,
+        replace(streams, syscalls={**streams.syscalls, "epoll_wait": 0.10}),
+        sockets,
+    ]  # type: ignore[dict-item]
+    registers_once = [
+        protocol,
+        streams,
+        replace(sockets, syscalls={**sockets.syscalls, "epoll_ctl": 0.01}),
+    ]  # type: ignore[dict-item]
+    same_io = [protocol, streams, replace(sockets, syscalls={**sockets.syscalls, "recvfrom": 1.0})]  # type: ignore[dict-item]
+    for claim, rows in ((1, reversed_cost), (2, same_passes), (3, registers_once), (4, same_io)):
+        verdict = next(v for v in verdicts(rows) if v.claim == claim)
+        assert not verdict.holds, claim
+        assert "**does not hold** on asyncio" in verdict_sentences([verdict])[0]
+
+
+def test_claims_are_judged_per_loop() -> None:
+    uvloop = [
+        replace(r, loop="uvloop", syscalls={**r.syscalls, "epoll_wait": 0.10}) for r in FOLKLORE
+    ]  # type: ignore[dict-item]
+    sentence = verdict_sentences(verdicts(FOLKLORE + uvloop))[1]
+    assert "holds on asyncio: 0.20 vs 0.10" in sentence
+    assert "**does not hold** on uvloop: 0.10 vs 0.10" in sentence
+
+
+def test_exact_request_count(start_server) -> None:
+    server = start_server("protocol", "uvloop")
+    summary = client_json(server.endpoint, "--requests", "1003", "--server-pid", str(server.pid))
+    assert summary["requests"] == summary["latency_samples"] == 1003
+    assert summary["errors"] == 0
+    split = summary["server_user_us_per_request"] + summary["server_system_us_per_request"]
+    assert split == pytest.approx(summary["server_cpu_us_per_request"])
