@@ -33,11 +33,12 @@ lint: $(STAMP)
 test: lint native
 	$(PY) -m pytest -q
 
-# The quick profile: the throughput matrix, then the open-loop sweep (within 6 minutes on 2
-# cores); a timestamped copy keeps each run's results, and the report with its plots goes to
-# results/latest/.
+# The quick profile: the throughput matrix, the open-loop sweep and `bench explain` (within
+# 6 minutes on 2 cores); a timestamped copy keeps each run's results, and the report with its
+# plots goes to results/latest/.
 bench: $(STAMP) native
 	$(PY) -m bench run --profile quick -o results/latest.json
+	$(PY) -m bench explain --idle-connections 1000 -o results/latest.json
 	cp results/latest.json results/quick-$$(date -u +%Y%m%dT%H%M%SZ).json
 	$(PY) -m bench report results/latest.json -o results/latest
 

@@ -43,8 +43,9 @@ from servers.cli import COUNT_CALLS_ENV
 
 LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
 ATTACH_TIMEOUT = 10.0
-IDLE_SETTLE_S = 0.3  # for the server to accept and set up the idle connections
-STRACE_PACKAGE = "strace"  # the Debian package that brings it
+IDLE_SETTLE_S = 0.2  # for the server to set up the last idle connections
+IDLE_BATCH = 64  # idle connections opened at a time, below asyncio's listen backlog of 100
+COUNTER_PACKAGES = "linux-perf or strace"  # the Debian packages that bring a counter
 
 
 class ExplainFailed(Exception):
@@ -67,6 +68,7 @@ class Explained:
     python_calls: float | None
     rss_per_connection_bytes: float | None
     idle_connections: int
+    counter: str | None = None  # what counted the system calls: perf, strace or nothing
 
     @property
     def loop_passes(self) -> float | None:
@@ -97,6 +99,7 @@ class Explained:
             },
             "rss_per_connection_bytes": self.rss_per_connection_bytes,
             "idle_connections": self.idle_connections,
+            "counted_with": self.counter,
         }
 
     @classmethod
@@ -115,6 +118,7 @@ class Explained:
             python_calls=per["python_calls"],
             rss_per_connection_bytes=data["rss_per_connection_bytes"],
             idle_connections=data.get("idle_connections", 0),
+            counter=data.get("counted_with"),
         )
 
 
@@ -154,24 +158,86 @@ def strace_attached(pid: int, output: Path) -> Iterator[None]:
     try:
         deadline = time.monotonic() + ATTACH_TIMEOUT
         while True:
-            ready, _, _ = select.select(
-                [tracer.stderr], [], [], max(0.0, deadline - time.monotonic())
-            )
+            timeout = max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([tracer.stderr], [], [], timeout)
             line = tracer.stderr.readline() if ready else ""  # type: ignore[union-attr]
             if "attached" in line:
                 break
             if not ready or not line:
-                raise ExplainFailed(
-                    f"strace could not attach to {pid}: {line.strip() or 'timed out'}"
-                )
+                why = line.strip() or "timed out"
+                raise ExplainFailed(f"strace could not attach to {pid}: {why}")
         yield
     finally:
-        tracer.send_signal(signal.SIGINT)
-        try:
-            tracer.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            tracer.kill()
-            tracer.wait()
+        stop(tracer)
+
+
+@contextmanager
+def perf_counting(pid: int, output: Path) -> Iterator[None]:
+    """perf stat counting every system call's entry tracepoint of `pid`, enabled exactly
+    for the duration of the block (perf's control FIFO acknowledges each switch)."""
+    control, ack = output.with_name(output.name + ".ctl"), output.with_name(output.name + ".ack")
+    os.mkfifo(control)
+    os.mkfifo(ack)
+    counter = subprocess.Popen(
+        ["perf", "stat", "-e", "syscalls:sys_enter_*", "-p", str(pid), "-x,", "-o", str(output),
+         "--control", f"fifo:{control},{ack}", "-D", "-1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with open(control, "w") as commands, open(ack) as answers:
+
+            def switch(state: str) -> None:
+                commands.write(f"{state}\n")
+                commands.flush()
+                ready, _, _ = select.select([answers], [], [], ATTACH_TIMEOUT)
+                if not ready or "ack" not in answers.readline():
+                    raise ExplainFailed(f"perf did not {state} counting for {pid}")
+
+            switch("enable")
+            yield
+            switch("disable")
+    finally:
+        stop(counter)
+
+
+def stop(tool: subprocess.Popen) -> None:
+    """Stop a tracer or counter the way that makes it write its summary: SIGINT."""
+    tool.send_signal(signal.SIGINT)
+    try:
+        tool.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        tool.kill()
+        tool.wait()
+
+
+def parse_perf_counts(text: str) -> dict[str, int]:
+    """Calls by system call name from `perf stat -x,` output over syscalls:sys_enter_*."""
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0].isdigit() and int(fields[0]):
+            counts[fields[2].removeprefix("syscalls:sys_enter_")] = int(fields[0])
+    return counts
+
+
+def perf_works() -> bool:
+    """Whether perf can count system call tracepoints here (it needs tracefs and root)."""
+    if shutil.which("perf") is None:
+        return False
+    probe = subprocess.run(
+        ["perf", "stat", "-e", "syscalls:sys_enter_getpid", "-x,", "true"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return probe.returncode == 0
+
+
+def syscall_counter() -> str | None:
+    """`perf` where it works (it counts without stopping the server, so timing-dependent
+    counts stay true), else `strace` (ptrace stops slow the server: a sock_* read then
+    rarely has to wait, and registers with the selector less often), else None."""
+    if perf_works():
+        return "perf"
+    return "strace" if shutil.which("strace") else None
 
 
 class Driver:
@@ -232,35 +298,44 @@ def counted(
 
 
 def traced_syscalls(
-    driver: Driver, workdir: Path, n: int
-) -> tuple[dict[str, float], dict[str, float]]:
-    """System calls and failed ones per request: strace around an N and a 2N run."""
+    driver: Driver, workdir: Path, n: int, counter: str
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """System calls per request (and with strace, failed ones), counted around an N and a 2N
+    run and differenced."""
     totals: list[tuple[dict[str, int], dict[str, int]]] = []
     for k in (n, 2 * n):
-        output = workdir / f"strace.{k}"
-        with strace_attached(driver.server.pid, output):
+        output = workdir / f"{counter}.{k}"
+        counting = perf_counting if counter == "perf" else strace_attached
+        with counting(driver.server.pid, output):
             driver.echoes(k)
-        totals.append(parse_strace_summary(output.read_text()))
+        text = output.read_text()
+        totals.append(
+            (parse_perf_counts(text), {}) if counter == "perf" else parse_strace_summary(text)
+        )
     (calls_n, errors_n), (calls_2n, errors_2n) = totals
-    return differenced(calls_n, calls_2n, n), differenced(errors_n, errors_2n, n)
+    failed = differenced(errors_n, errors_2n, n) if counter == "strace" else None
+    return differenced(calls_n, calls_2n, n), failed
 
 
-def open_idle(endpoint: Endpoint, protocol: str, count: int) -> list[socket.socket]:
-    """`count` idle connections (WebSocket ones past their handshake)."""
-    sockets = []
+def open_idle(
+    endpoint: Endpoint, protocol: str, count: int, server: psutil.Process
+) -> list[socket.socket]:
+    """`count` idle connections (WebSocket ones past their handshake), opened in batches
+    that the server accepts before the next: asyncio listens with a backlog of 100, and an
+    overflowing accept queue drops SYNs, which costs a 1 s retransmission each."""
+    sockets: list[socket.socket] = []
     try:
-        for _ in range(count):
-            sock = socket.create_connection((endpoint.host, endpoint.port), timeout=10)
-            sockets.append(sock)
-            if protocol == "ws":
-                key = new_key()
-                sock.sendall(handshake_request(endpoint.host, key))
-                response = b""
-                while parse_handshake_response(response, key) is None:
-                    chunk = sock.recv(4096)
-                    if not chunk:
-                        raise ExplainFailed("the server closed an idle connection's handshake")
-                    response += chunk
+        while len(sockets) < count:
+            fds = server.num_fds()
+            batch = min(IDLE_BATCH, count - len(sockets))
+            for _ in range(batch):
+                sock = socket.create_connection((endpoint.host, endpoint.port), timeout=10)
+                sockets.append(sock)
+                if protocol == "ws":
+                    handshake(sock, endpoint)
+            deadline = time.monotonic() + 5
+            while server.num_fds() < fds + batch and time.monotonic() < deadline:
+                time.sleep(0.001)
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -268,17 +343,37 @@ def open_idle(endpoint: Endpoint, protocol: str, count: int) -> list[socket.sock
     return sockets
 
 
-def rss_per_connection(server: ServerProcess, protocol: str, count: int) -> float:
-    """Bytes of server RSS each idle connection adds (growth over `count` of them)."""
+def handshake(sock: socket.socket, endpoint: Endpoint) -> None:
+    """The client side of a WebSocket opening handshake on a blocking socket."""
+    key = new_key()
+    sock.sendall(handshake_request(endpoint.host, key))
+    response = b""
+    while parse_handshake_response(response, key) is None:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ExplainFailed("the server closed an idle connection during its handshake")
+        response += chunk
+
+
+def rss_per_connection(
+    server: ServerProcess, protocol: str, count: int, cpus: frozenset[int]
+) -> float:
+    """Bytes of server RSS each idle connection adds (growth over `count` of them), the
+    connections opened from the client's CPUs so the server keeps its own."""
     process = psutil.Process(server.pid)
-    before = process.memory_info().rss
-    sockets = open_idle(server.endpoint, protocol, count)
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
     try:
-        time.sleep(IDLE_SETTLE_S)
-        return (process.memory_info().rss - before) / count
+        before = process.memory_info().rss
+        sockets = open_idle(server.endpoint, protocol, count, process)
+        try:
+            time.sleep(IDLE_SETTLE_S)
+            return (process.memory_info().rss - before) / count
+        finally:
+            for sock in sockets:
+                sock.close()
     finally:
-        for sock in sockets:
-            sock.close()
+        os.sched_setaffinity(0, affinity)
 
 
 def started(
@@ -315,7 +410,7 @@ def explain_cell(
     workdir: Path,
     requests: int,
     idle_connections: int,
-    with_strace: bool,
+    counter: str | None,
     with_python_calls: bool,
     client_loop: str = "uvloop",
 ) -> Explained:
@@ -327,10 +422,10 @@ def explain_cell(
             raise ExplainFailed(f"{cell.name}: {timed['error_messages'][0]}")
         switches = timed["server_context_switches_per_request"]
         syscalls, failed = (
-            traced_syscalls(driver, workdir, requests) if with_strace else (None, None)
+            traced_syscalls(driver, workdir, requests, counter) if counter else (None, None)
         )
         rss = (
-            rss_per_connection(server, cell.protocol, idle_connections)
+            rss_per_connection(server, cell.protocol, idle_connections, pinning.client_cpus)
             if idle_connections
             else None
         )
@@ -352,6 +447,7 @@ def explain_cell(
         python_calls=calls,
         rss_per_connection_bytes=rss,
         idle_connections=idle_connections,
+        counter=counter,
     )
 
 
@@ -368,10 +464,13 @@ def idle_connection_count(wanted: int | None) -> tuple[int, str | None]:
     return count, f"the open-file limit ({limit}) allows {count} idle connections, not {target:,}"
 
 
-def strace_missing() -> str | None:
-    if shutil.which("strace"):
-        return None
-    return f"strace not found (Debian package {STRACE_PACKAGE}): system calls and loop passes are skipped"
+def counter_note(counter: str | None) -> str | None:
+    """One line for the user when system calls cannot be counted, or only with strace."""
+    if counter is None:
+        return f"neither perf nor strace can count system calls here (Debian packages {COUNTER_PACKAGES}): those columns are skipped"
+    if counter == "strace":
+        return "perf cannot count system call tracepoints here, so strace does: its stops slow the server, which changes timing-dependent counts (epoll_ctl of sock_*)"
+    return None
 
 
 def syscall_total(explained: Explained) -> float | None:
@@ -417,10 +516,10 @@ def explain_all(
 ) -> tuple[list[Explained], list[str]]:
     """Explain every cell in turn (a fresh server each); returns the results and one line per
     failed cell. `on_done` gets the results so far after each cell, to save them."""
-    for note in filter(None, (strace_missing(), idle_connection_count(idle_wanted)[1])):
+    counter = syscall_counter()
+    idle, idle_note = idle_connection_count(idle_wanted)
+    for note in filter(None, (counter_note(counter), idle_note)):
         print(f"bench: {note}", file=sys.stderr)
-    idle, _ = idle_connection_count(idle_wanted)
-    with_strace = strace_missing() is None
     done: list[Explained] = []
     failures: list[str] = []
     for number, cell in enumerate(cells, 1):
@@ -434,7 +533,7 @@ def explain_all(
                         Path(workdir),
                         requests,
                         idle,
-                        with_strace,
+                        counter,
                         with_python_calls,
                         client_loop,
                     )

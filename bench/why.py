@@ -146,8 +146,9 @@ def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
         "## Why: per-request costs",
         "",
         f"From `bench explain`: {rows[0].requests:,} and {2 * rows[0].requests:,} verified echoes per cell "
-        "(10 connections, depth 1) with strace attached, differenced so that set-up cancels out; CPU and "
-        "context switches from an untraced 1 s run; memory from idle connections.",
+        f"(10 connections, depth 1), system calls counted with {rows[0].counter or 'nothing (no counter found)'} "
+        "and differenced so that set-up cancels out; CPU and context switches from an untraced 1 s run; "
+        f"memory from {rows[0].idle_connections:,} idle connections.",
         "",
         *(f"- {sentence}" for sentence in verdict_sentences(verdicts(rows))),
     ]
