@@ -68,13 +68,24 @@ def ranking(cells: Sequence[CellResults]) -> list[str]:
                 + ("." if holds else f" (measured order: {' > '.join(ordered)}).")
             )
     by_key = {(c.api, c.loop): c for c in cells}
-    gains = [
-        f"{api} {by_key[(api, 'uvloop')].median_rps / by_key[(api, 'asyncio')].median_rps:.2f}x"
+    pairs = [
+        (api, by_key[(api, "uvloop")], by_key[(api, "asyncio")])
         for api in plots.ordered_apis(cells)
         if (api, "uvloop") in by_key and (api, "asyncio") in by_key
     ]
+    gains = [
+        f"{api} {fast.median_rps / slow.median_rps:.2f}x"
+        + ("*" if fast.is_client_bound and slow.is_client_bound else "")
+        for api, fast, slow in pairs
+    ]
     if gains:
-        sentences.append("uvloop over asyncio, requests/s: " + ", ".join(gains) + ".")
+        bound = any(g.endswith("*") for g in gains)
+        note = (
+            " (* both client-bound: the ratio of what the load generator reached, not of the servers)"
+            if bound
+            else ""
+        )
+        sentences.append("uvloop over asyncio, requests/s: " + ", ".join(gains) + "." + note)
     return sentences
 
 
