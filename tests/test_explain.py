@@ -53,18 +53,27 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
 
 @needs_counter
 def test_counts_are_per_request() -> None:
-    """Doubling N leaves per-request counts where they were: set-up cancels out."""
+    """Doubling N leaves per-request counts where they were: set-up cancels out. Loop passes
+    are left out of the comparison: how many connections are ready per epoll_wait depends
+    on timing, and varies between runs at any N."""
     once, twice = (
         explain(
             "--apis", "protocol", "--loops", "uvloop", "--requests", n, "--idle-connections", "10"
         )[0]
         for n in ("1000", "2000")
     )
-    total = [sum(row["per_request"]["syscalls"].values()) for row in (once, twice)]
-    assert total[1] == pytest.approx(total[0], rel=0.05)
+
+    def work(row: dict) -> float:
+        return sum(
+            v for k, v in row["per_request"]["syscalls"].items() if not k.startswith("epoll_")
+        )
+
+    assert work(twice) == pytest.approx(work(once), rel=0.03)
     for name in ("read", "write"):
         assert once["per_request"]["syscalls"][name] == pytest.approx(1.0, abs=0.01)
         assert twice["per_request"]["syscalls"][name] == pytest.approx(1.0, abs=0.01)
+    for row in (once, twice):
+        assert 0.05 < row["per_request"]["loop_passes"] <= 1.01
 
 
 def test_strace_summary_is_parsed() -> None:
