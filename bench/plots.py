@@ -342,13 +342,8 @@ def syscall_kinds(rows: Sequence[tuple[str, dict[str, float]]], path: Path) -> N
             va="center",
             fontsize=8,
         )
-    ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("system calls per request (strace, N/2N differenced)")
-    ax.set_title("System calls per request by kind")
-    ax.legend(fontsize=8, loc="lower right", frameon=True)
-    ax.grid(axis="x", alpha=0.3)
-    save(fig, path)
+    finish_rows(fig, ax, [label for label, _ in rows], "system calls per request (N/2N differenced)",
+                "System calls per request by kind", path)  # fmt: skip
 
 
 def cpu_split(rows: Sequence[tuple[str, float, float]], floor_us: float | None, path: Path) -> None:
@@ -388,10 +383,18 @@ def cpu_split(rows: Sequence[tuple[str, float, float]], floor_us: float | None, 
             linewidth=1.2,
             label=f"kernel floor (native C server): {floor_us:.2f} us",
         )
-    ax.set_yticks(range(len(rows)), [label for label, _, _ in rows], fontsize=8)
+    finish_rows(fig, ax, [label for label, _, _ in rows], "server CPU us per request (untraced run)",
+                "Server CPU per request: kernel (system) and user time", path)  # fmt: skip
+
+
+def finish_rows(
+    fig: Figure, ax: Axes, labels: list[str], xlabel: str, title: str, path: Path
+) -> None:
+    """Label and save a chart of horizontal bars, one row per API x loop, top to bottom."""
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("server CPU us per request (untraced run)")
-    ax.set_title("Server CPU per request: kernel (system) and user time")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right", frameon=True)
     ax.grid(axis="x", alpha=0.3)
     save(fig, path)
