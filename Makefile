@@ -12,7 +12,7 @@ CC ?= cc
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[bench,dev]'
 	touch $(STAMP)
 
 # The native reference server, built from source with the system C compiler. Without one

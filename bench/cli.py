@@ -17,6 +17,7 @@ from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.export import FORMATS
 from bench.plan import AUTO, PROFILES, TRANSPORTS, Plan, make_plan
+from bench.pythons import VERSION, describe, server_environment
 from bench.record import ResultsFile, suite_commit
 from bench.results import load_suite
 from bench.run import Pinning
@@ -147,10 +148,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add_plan_options(ab, Path("results/ab"))
     ab.add_argument(
-        "--base-python", required=True, metavar="PATH", help="the base environment's python"
+        "--base-python",
+        required=True,
+        metavar="VERSION|PATH",
+        help="the base servers' Python: a version such as 3.12 (found on PATH, in pyenv or uv, "
+        "and given its own environment in .venvs/) or an environment's python",
     )
     ab.add_argument(
-        "--new-python", default=sys.executable, metavar="PATH", help="default: this one"
+        "--new-python", default=sys.executable, metavar="VERSION|PATH", help="default: this one"
     )
     add_gate_options(ab)
 
@@ -349,6 +354,12 @@ def command_run(args: argparse.Namespace) -> int:
     return run_session(plan, pinning, [side], args.quiet)
 
 
+def server_python(spec: str) -> str:
+    """A version (`3.12`: found and given its own server environment, .venvs/3.12) or the
+    path of an environment's python, used as it is (it brings its own checkout)."""
+    return server_environment(spec) if VERSION.fullmatch(spec) else interpreter(spec)
+
+
 def interpreter(path: str) -> str:
     """An absolute path to a Python (children start elsewhere); symlinks kept, so a venv's
     python stays in its venv."""
@@ -362,9 +373,15 @@ def measure_ab(
 ) -> tuple[int, Path, Path]:
     """Run the plan with servers on both interpreters, interleaved; (status, base, new files)."""
     plan, pinning = checked_plan(args), pinning_from(args)
-    pythons = {"base": interpreter(base_python), "new": interpreter(new_python)}
+    pythons = {"base": server_python(base_python), "new": server_python(new_python)}
     sides = [
-        Side(label, python, ResultsFile(args.output / f"{label}.json", plan, pinning, args.profile))
+        Side(
+            label,
+            python,
+            ResultsFile(
+                args.output / f"{label}.json", plan, pinning, args.profile, describe(python)
+            ),
+        )
         for label, python in pythons.items()
     ]
     print(f"writing {args.output}/base.json and new.json", file=sys.stderr)
@@ -494,7 +511,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 def command_compare(args: argparse.Namespace) -> int:
     from bench import plots
-    from bench.compare import compare_files
+    from bench.compare import compare_files, environments
     from bench.compare import table as compare_table
 
     if args.threshold < 0:
@@ -505,7 +522,7 @@ def command_compare(args: argparse.Namespace) -> int:
         args.count_threshold / 100,
         not args.no_correction,
     )
-    lines = compare_table(comparisons)
+    lines = [*environments([args.base, *args.new]), "", *compare_table(comparisons)]
     print("\n".join(lines))
     if args.output:
         args.output.mkdir(parents=True, exist_ok=True)

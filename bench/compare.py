@@ -14,6 +14,7 @@ of their own, 1% by default.
 """
 
 import statistics
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def p_value(base: list[float], new: list[float]) -> float:
     log_base, log_new = np.log(base), np.log(new)
     if np.var(log_base) == 0 and np.var(log_new) == 0:
         return 0.0 if log_base.mean() != log_new.mean() else 1.0
-    return float(ttest_ind(log_base, log_new, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly identical samples: scipy warns, the p is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_ind(log_base, log_new, equal_var=False).pvalue)
 
 
 def holm(p_values: list[float], alpha: float = ALPHA) -> list[bool]:
@@ -136,6 +139,21 @@ def compare_files(
         }
         comparisons += compare_family(path.stem, pairs, correct)
     return comparisons
+
+
+def environments(paths: list[Path]) -> list[str]:
+    """One line per file: the servers' interpreter and library versions it records."""
+    lines = []
+    for path in paths:
+        benchmarks = load_suite(path).get_benchmarks()
+        env = benchmarks[0].get_metadata() if benchmarks else {}
+        free = ", free-threading" if env.get("server_free_threading") else ""
+        lines.append(
+            f"- `{path.stem}`: servers on {env.get('python_implementation', '?')} "
+            f"{env.get('python_version', '?')}{free} ({env.get('python_executable', '?')}), "
+            f"uvloop {env.get('uvloop_version', '?')}, websockets {env.get('websockets_version', '?')}"
+        )
+    return lines
 
 
 def table(comparisons: list[Comparison]) -> list[str]:

@@ -13,7 +13,6 @@ import os
 import platform
 import subprocess
 from dataclasses import asdict
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pyperf
 from bench.plan import Cell, Plan
 from bench.run import Failure, Measurement, Pinning
 from bench.sweep import point_flags
+from servers.about import about
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "aionetbench"
@@ -64,15 +64,29 @@ def suite_commit() -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
-def environment_metadata(plan: Plan, pinning: Pinning, profile: str) -> dict[str, Any]:
-    """What every benchmark of a run shares; pyperf adds CPU model and count, Python, date."""
+def environment_metadata(
+    plan: Plan, pinning: Pinning, profile: str, server: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What every benchmark of a run shares; pyperf adds CPU model and count, date.
+
+    `python_*` and the library versions are the *server's* (from `servers --about`, run on
+    the server's interpreter): the servers are what is measured. The orchestrator's own
+    Python is `orchestrator_python_version`. Without `server`, the servers run on this
+    interpreter and it is described in place."""
+    server = server or about()
+    libraries = server["libraries"]
     return {
+        "python_version": server["python_version"],
+        "python_implementation": server["python_implementation"],
+        "python_executable": server["python_executable"],
+        "server_free_threading": int(server["free_threading"]),
+        "orchestrator_python_version": platform.python_version(),
         "client_loop": plan.client_loop,
         "pinning": str(pinning),
         "profile": profile,
         "kernel": platform.release(),
-        "uvloop_version": version("uvloop"),
-        "websockets_version": version("websockets"),
+        "uvloop_version": libraries.get("uvloop") or "not installed",
+        "websockets_version": libraries.get("websockets") or "not installed",
         "pyperf_version": pyperf.__version__,
         "suite_commit": suite_commit(),
         "warmup_s": plan.warmup,
@@ -144,10 +158,17 @@ class ResultsFile:
     """Collects runs and failures and rewrites the file after each, so an interrupted run
     leaves every completed cell on disk in a valid file."""
 
-    def __init__(self, path: Path, plan: Plan, pinning: Pinning, profile: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        plan: Plan,
+        pinning: Pinning,
+        profile: str,
+        server: dict[str, Any] | None = None,
+    ) -> None:
         self.path = path
         self.plan = plan
-        self.environment = environment_metadata(plan, pinning, profile)
+        self.environment = environment_metadata(plan, pinning, profile, server)
         self.runs: dict[str, list[pyperf.Run]] = {}
         self.failures: list[dict[str, Any]] = []
         self.ladder: list[float] = []  # the sweep's offered loads, once known

@@ -109,15 +109,28 @@ def results_table(cells: Sequence[CellResults]) -> list[str]:
     return rows
 
 
+def server_python_line(env: dict) -> str:
+    """`CPython 3.12.1 (/path/python)`, with free-threading said when it is on."""
+    free = ", free-threading" if env.get("server_free_threading") else ""
+    return (
+        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free}"
+        f" ({env.get('python_executable', '?')})"
+    )
+
+
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     rows = [
         ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
         ("pinning", env.get("pinning", "?")),
-        ("Python", env.get("python_version", "?")),
+        ("server Python", server_python_line(env)),
         (
-            "uvloop / websockets / pyperf",
-            f"{env.get('uvloop_version')} / {env.get('websockets_version')} / {env.get('pyperf_version')}",
+            "server uvloop / websockets",
+            f"{env.get('uvloop_version')} / {env.get('websockets_version')}",
+        ),
+        (
+            "load generator Python / pyperf",
+            f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
         ),
         ("kernel", env.get("kernel", "?")),
         ("client loop", env.get("client_loop", "?")),

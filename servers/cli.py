@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import json
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import LOOPS, loop_factory
 from aionetbench.tls import server_context
 from servers import APIS, ServerOptions
+from servers.about import about
 
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
 # that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.
@@ -37,6 +39,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("api", nargs="?", choices=APIS, metavar="API", help="API under test")
     parser.add_argument("--list", action="store_true", help="list the APIs and exit")
     parser.add_argument(
+        "--about",
+        action="store_true",
+        help="print this interpreter's version and the server libraries' as JSON, and exit",
+    )
+    parser.add_argument(
         "--loop", choices=LOOPS, default="asyncio", help="event loop (the native server has none)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default %(default)s)")
@@ -52,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="websockets only: permessage-deflate (default %(default)s)",
     )
     args = parser.parse_args(argv)
-    if not args.list and args.api is None:
+    if not (args.list or args.about) and args.api is None:
         parser.error("an API is required (see --list)")
     if args.compression != "none" and args.api != "websockets":
         parser.error("--compression applies to the websockets API only")
@@ -74,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     raise_fd_limit()
     if args.list:
         list_apis()
+        return 0
+    if args.about:
+        print(json.dumps(about()))
         return 0
     module = importlib.import_module(APIS[args.api])
     if args.tls and getattr(module, "TLS_UNSUPPORTED", None):

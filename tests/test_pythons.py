@@ -1,0 +1,87 @@
+"""Server interpreters: found on PATH, via pyenv, or not at all; and results that record the
+servers' own Python, not the orchestrator's."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyperf
+import pytest
+
+from aionetbench.errors import UsageError
+from bench.pythons import pyenv_root, resolve, version_of
+
+PYENV_312 = sorted(pyenv_root().glob("versions/3.12.*/bin/python3.12"))
+needs_312 = pytest.mark.skipif(not PYENV_312, reason="no Python 3.12 in pyenv here")
+
+
+@pytest.fixture
+def bare_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """PATH holding only an empty directory of ours and the system's, no pyenv shims."""
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    return directory
+
+
+@needs_312
+def test_found_on_path(bare_path: Path) -> None:
+    (bare_path / "python3.12").symlink_to(PYENV_312[-1])
+    assert resolve("3.12") == str(bare_path / "python3.12")
+
+
+@needs_312
+def test_found_via_pyenv(bare_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = tmp_path / "pyenv" / "versions" / "3.12.99" / "bin"
+    fake.mkdir(parents=True)
+    (fake / "python3.12").symlink_to(PYENV_312[-1])
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    assert resolve("3.12") == str(fake / "python3.12")
+
+
+def test_not_found_is_one_line_and_exit_2(bare_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no Python 3\.99 found"):
+        resolve("3.99")
+    for spec in ("3.99", "/nonexistent/python"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bench", "ab", "--base-python", spec, "--apis", "protocol"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_broken_pyenv_shim_is_not_taken(bare_path: Path) -> None:
+    shim = bare_path / "python3.98"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python3.98: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    assert version_of(str(shim)) is None
+    with pytest.raises(UsageError):
+        resolve("3.98")
+
+
+@needs_312
+def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
+    """`bench ab` with servers on 3.12 and on this Python (3.11): each file says which."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "ab", "--base-python", "3.12", "--apis", "protocol",
+         "--loops", "asyncio", "--repeats", "1", "--duration", "0.3", "--warmup", "0.1",
+         "--rates", "none", "--quiet", "-o", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    versions = {}
+    for side in ("base", "new"):
+        metadata = (
+            pyperf.BenchmarkSuite.load(str(tmp_path / f"{side}.json"))
+            .get_benchmarks()[0]
+            .get_metadata()
+        )
+        versions[side] = metadata["python_version"]
+        assert metadata["orchestrator_python_version"] == ".".join(map(str, sys.version_info[:3]))
+        assert metadata["uvloop_version"] != "not installed"
+    assert versions["base"].startswith("3.12.")
+    assert versions["new"] == ".".join(map(str, sys.version_info[:3]))
+    assert "servers on CPython 3.12." in result.stdout
