@@ -19,6 +19,7 @@ from pathlib import Path
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
+from clients.workload import as_line
 from clients.wsframes import (
     client_frame,
     handshake_request,
@@ -34,11 +35,10 @@ TOTALS = re.compile(rb"^totals:\s+(\d+)", re.MULTILINE)
 def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None:
     """Make `requests` verified echoes, one in flight, on one connection."""
     payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    request, reply = (
-        (client_frame(payload), server_frame(payload))
-        if api == "websockets"
-        else (payload, payload)
-    )
+    if api == "websockets":
+        request, reply = client_frame(payload), server_frame(payload)
+    else:
+        request = reply = as_line(payload) if api == "readline" else payload
     with socket.create_connection((endpoint.host, endpoint.port), timeout=60) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if api == "websockets":

@@ -3,7 +3,7 @@
 import itertools
 from dataclasses import dataclass, replace
 
-from servers import APIS, LOOPLESS
+from servers import LOOPLESS
 
 TRANSPORTS = ("tcp", "unix", "tls")
 NO_TLS_APIS = ("sockets", "native")  # loop.sock_* has no TLS; nor has the C server
@@ -16,6 +16,16 @@ POINT_OVERHEAD_S = 0.3
 SWEEP_SERVER_S = 0.4
 AUTO = "auto"
 LADDER_POINTS = 8  # offered loads in an `auto` ladder
+
+
+# The APIs of the quick profile (and the default of every profile): the five asyncio APIs
+# and the native reference. Others (readline) are measured when asked for.
+CORE_APIS = ("sockets", "streams", "protocol", "buffered", "websockets", "native")
+
+
+def protocol_of(api: str) -> str:
+    """The load generator's framing for an API: WebSocket, lines, or raw TCP."""
+    return {"websockets": "ws", "readline": "line"}.get(api, "tcp")
 
 
 @dataclass(frozen=True)
@@ -41,14 +51,14 @@ class Cell:
 
     @property
     def protocol(self) -> str:
-        return "ws" if self.api == "websockets" else "tcp"
+        return protocol_of(self.api)
 
 
 @dataclass(frozen=True)
 class Plan:
     """A matrix and how to measure it."""
 
-    apis: tuple[str, ...] = tuple(APIS)
+    apis: tuple[str, ...] = CORE_APIS
     loops: tuple[str, ...] = ("asyncio", "uvloop")
     transports: tuple[str, ...] = ("tcp",)
     sizes: tuple[int, ...] = (1024,)

@@ -30,7 +30,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
         "messages in flight at the window's end are waited for, not dropped. Every echo is verified byte "
         "for byte; a run with errors exits 1.",
     )
-    parser.add_argument("protocol", choices=("tcp", "ws"), help="raw TCP echo or WebSocket")
+    parser.add_argument(
+        "protocol",
+        choices=("tcp", "ws", "line"),
+        help="raw TCP echo, WebSocket, or line-framed TCP (each message ends in its only newline)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--connect", metavar="HOST:PORT", type=endpoint_arg, help="TCP server")
     target.add_argument("--unix", metavar="PATH", help="Unix socket server")

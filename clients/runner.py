@@ -19,7 +19,7 @@ from aionetbench.tls import client_context
 from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
-from clients.workload import Workload, build_workload
+from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
 
 # Open loop: when the next message is due sooner than this, keep the loop spinning instead of
@@ -41,7 +41,7 @@ COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
 
 @dataclass(frozen=True)
 class LoadSpec:
-    protocol: str  # "tcp" or "ws"
+    protocol: str  # "tcp", "ws" or "line" (newline-terminated messages)
     endpoint: Endpoint
     tls: bool = False
     loop: str = "asyncio"
@@ -185,7 +185,8 @@ class OpenLoopSchedule:
 
 
 def workload_for(spec: LoadSpec) -> Workload:
-    return ws_workload(spec.size) if spec.protocol == "ws" else build_workload(spec.size)
+    framings = {"ws": ws_workload, "line": line_workload}
+    return framings.get(spec.protocol, build_workload)(spec.size)
 
 
 async def connect(

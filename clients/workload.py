@@ -57,6 +57,15 @@ def build_workload(
     )
 
 
+def as_line(payload: bytes) -> bytes:
+    """Line framing (the `readline` server): no newline in the payload but its last byte."""
+    return payload[:-1].replace(b"\n", b" ") + b"\n"
+
+
+def line_workload(payload_size: int) -> Workload:
+    return build_workload(payload_size, as_line, as_line)
+
+
 class EchoVerifier:
     """Checks a connection's reply stream chunk by chunk and counts completed replies.
 

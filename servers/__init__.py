@@ -18,6 +18,7 @@ READ_SIZE = 256 * 1024
 APIS: dict[str, str] = {
     "sockets": "servers.sockets",
     "streams": "servers.streams",
+    "readline": "servers.readline",
     "protocol": "servers.protocol",
     "buffered": "servers.buffered",
     "websockets": "servers.ws",

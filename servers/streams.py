@@ -3,29 +3,39 @@
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aionetbench.faults import EXPECTED_FAULTS
 from servers import READ_SIZE, ServerOptions
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def echo_chunks(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Echo until EOF (everything received has then been echoed) or the peer goes away."""
+    while (data := await reader.read(READ_SIZE)) and not writer.is_closing():
+        writer.write(data)
+        await writer.drain()  # wait while the peer is slow: bounded memory
+
 
 @contextlib.asynccontextmanager
-async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterator[None]:
+async def serve_streams(
+    echo: Handler, listener: socket.socket, options: ServerOptions, **start_server: object
+) -> AsyncIterator[None]:
+    """Serve `echo` on every connection until the context exits, then close them all: the
+    bookkeeping every streams-based server shares."""
     connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Echo until EOF (then close, having echoed everything) or until the peer goes away."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         try:
             with contextlib.suppress(*EXPECTED_FAULTS):
-                while data := await reader.read(READ_SIZE):
-                    writer.write(data)
-                    await writer.drain()  # wait while the peer is slow: bounded memory
+                await echo(reader, writer)
         finally:
             del connections[writer]
             writer.close()
 
-    server = await asyncio.start_server(echo, sock=listener, ssl=options.tls)
+    server = await asyncio.start_server(handle, sock=listener, ssl=options.tls, **start_server)  # type: ignore[arg-type]
     try:
         yield
     finally:
@@ -37,3 +47,9 @@ async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterato
             writer.transport.abort()
         if handlers:
             await asyncio.wait(handlers)
+
+
+@contextlib.asynccontextmanager
+async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterator[None]:
+    async with serve_streams(echo_chunks, listener, options):
+        yield

@@ -139,6 +139,9 @@ async def ws_echo_exact(endpoint: Endpoint, payloads: list[bytes], tls: bool = F
 async def echo_exact(
     api: str, endpoint: Endpoint, payloads: list[bytes], tls: bool = False
 ) -> None:
-    """Check byte-exact echo of `payloads` on one connection, in the API's own framing."""
+    """Check byte-exact echo of `payloads` on one connection, in the API's own framing (for
+    `readline`, each payload's last byte becomes a newline: a line server echoes lines)."""
+    if api == "readline":
+        payloads = [payload[:-1] + b"\n" for payload in payloads]
     echo = ws_echo_exact if api == "websockets" else tcp_echo_exact
     await echo(endpoint, payloads, tls)

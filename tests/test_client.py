@@ -15,6 +15,7 @@ from hdrh.histogram import HdrHistogram
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
+from bench.plan import protocol_of
 
 SHORT = ["--duration", "0.5", "--warmup", "0.2"]
 
@@ -40,7 +41,7 @@ def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
 @pytest.mark.parametrize(("api", "loop"), API_LOOPS)
 def test_verified_echo_against_every_server(start_server, api, loop, client_loop) -> None:
     server = start_server(api, loop)
-    protocol = "ws" if api == "websockets" else "tcp"
+    protocol = protocol_of(api)
     for size in ("1", "70000"):
         summary = client_json(
             server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol

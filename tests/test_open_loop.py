@@ -11,6 +11,7 @@ from test_client import client_json
 
 from clients.arrivals import Arrivals
 from clients.stats import Counts, percentile_interval
+from clients.workload import EchoMismatch, EchoVerifier, line_workload
 
 
 @pytest.mark.parametrize("rate", [1_000.0, 150_000.0])
@@ -122,3 +123,19 @@ def test_undelivered_messages_count_with_their_latency_so_far(server_pool: Serve
     assert summary["undelivered"] == pytest.approx(200, rel=0.3)
     assert summary["latency_us"]["p99"] >= 190_000
     assert summary["latency_us"]["max"] < 350_000  # counted at the end of the wait, not later
+
+
+def test_line_framing_in_the_verifier() -> None:
+    """Line-framed messages (the readline server's) have one newline, at the end; the
+    verifier counts replies across chunk boundaries and catches a changed byte."""
+    workload = line_workload(100)
+    assert all(
+        m.endswith(b"\n") and m.count(b"\n") == 1 and len(m) == 100 for m in workload.messages
+    )
+    stream = b"".join(workload.messages[:3])
+    verifier = EchoVerifier(workload)
+    assert verifier.feed(stream[:150]) == 1 and verifier.feed(stream[150:]) == 2
+    corrupted = bytearray(workload.messages[3])
+    corrupted[-1] = ord(" ")  # the newline lost: the server would still be waiting
+    with pytest.raises(EchoMismatch):
+        EchoVerifier(workload, 3).feed(bytes(corrupted))
