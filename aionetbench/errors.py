@@ -10,6 +10,11 @@ class UsageError(Exception):
     """Bad input (port in use, missing loop, unusable path): one line on stderr, exit status 2."""
 
 
+# How a server's one-line error begins when its loop lacks what the API needs: the
+# orchestrator records such a cell as unsupported, not failed.
+UNSUPPORTED = "unsupported: "
+
+
 def exit_with(prog: str, error: BaseException, status: int = 2) -> NoReturn:
     """Print `prog: error` as one line on stderr and exit."""
     print(f"{prog}: {error}", file=sys.stderr, flush=True)

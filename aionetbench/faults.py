@@ -6,16 +6,33 @@ tracebacks; this formatter keeps the message and the exception's one-line summar
 full tracebacks for exceptions that really are bugs.
 """
 
+import contextlib
 import logging
+import re
+from collections.abc import Iterator
 
 from websockets.exceptions import WebSocketException
 
 EXPECTED_FAULTS: tuple[type[BaseException], ...] = (OSError, EOFError, WebSocketException)
+# rloop reports a failed system call as RuntimeError("Broken pipe (os error 32)"), not OSError.
+RLOOP_OS_ERROR = re.compile(r"\(os error \d+\)$")
 
 
 def is_expected_fault(error: BaseException | None) -> bool:
     """True for the faults a peer can cause (resets, TLS errors, protocol violations)."""
+    if isinstance(error, RuntimeError) and RLOOP_OS_ERROR.search(str(error)):
+        return True
     return isinstance(error, EXPECTED_FAULTS)
+
+
+@contextlib.contextmanager
+def expected_faults_ignored() -> Iterator[None]:
+    """End the block quietly on a fault a peer can cause; let real bugs through."""
+    try:
+        yield
+    except Exception as error:
+        if not is_expected_fault(error):
+            raise
 
 
 class OneLineFaultFormatter(logging.Formatter):

@@ -172,6 +172,7 @@ class ResultsFile:
         self.runs: dict[str, list[pyperf.Run]] = {}
         self.failures: list[dict[str, Any]] = []
         self.ladder: list[float] = []  # the sweep's offered loads, once known
+        self.unsupported: dict[str, str] = {}  # cell name -> what its loop lacks
         self.completed = 0
         self.interrupted = False
 
@@ -221,6 +222,11 @@ class ResultsFile:
         self.completed += 1
         self.save()
 
+    def add_unsupported(self, cell: Cell, reason: str) -> None:
+        """A cell whose server cannot run on its loop (recorded once, not a failure)."""
+        self.unsupported.setdefault(cell.name, reason)
+        self.save()
+
     def add_failure(
         self, cell: Cell, repeat: int, failure: Failure, rate: float | None = None
     ) -> None:
@@ -236,6 +242,7 @@ class ResultsFile:
             "environment": self.environment,
             "failed": self.failures,
             "ladder": self.ladder,
+            "unsupported": [{"cell": c, "reason": r} for c, r in self.unsupported.items()],
             "interrupted": self.interrupted,
             "completed_runs": self.completed,
         }

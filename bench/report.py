@@ -212,6 +212,17 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         *latency_section(results, directory),
         *why_section([Explained.from_json(row) for row in results.explained], directory),
     ]
+    if results.unsupported:
+        lines += [
+            "## Unsupported cells",
+            "",
+            "Servers that cannot run on their loop (they exit 2 naming what the loop lacks); not failures.",
+            "",
+            "| cell | what is missing |",
+            "| --- | --- |",
+            *(f"| `{u['cell']}` | {u['reason']} |" for u in results.unsupported),
+            "",
+        ]
     if results.failures:
         lines += ["## Failed runs", "", "| cell | repeat | reason |", "| --- | --- | --- |"]
         lines += [f"| `{f['cell']}` | {f['repeat']} | {f['reason']} |" for f in results.failures]

@@ -74,6 +74,7 @@ class Results:
     ladder: list[float] = field(default_factory=list)
     slo_p99_ms: float = 1.0
     explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
+    unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
 
 
 @dataclass
@@ -198,4 +199,5 @@ def load_results(path: Path) -> Results:
         ladder=section.get("ladder", []),
         slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
         explained=section.get("explain", []),
+        unsupported=section.get("unsupported", []),
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
+from aionetbench.errors import UNSUPPORTED
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.plan import Cell, Plan
 
@@ -39,6 +40,14 @@ class Measurement:
 class Failure:
     reason: str
     stderr_tail: str = ""
+    unsupported: bool = False  # the server's loop lacks what its API needs: not a fault
+
+
+def server_failed(error: ServerFailed) -> Failure:
+    message = str(error)
+    if UNSUPPORTED in message:
+        return Failure(message[message.index(UNSUPPORTED) + len(UNSUPPORTED) :], unsupported=True)
+    return Failure(f"server did not start: {message}")
 
 
 def peak_rss(pid: int) -> int:
@@ -129,7 +138,7 @@ def start_server(
             env=env,
         )
     except ServerFailed as error:
-        return Failure(f"server did not start: {error}")
+        return server_failed(error)
     try:
         warm(server.endpoint)
     except OSError as error:

@@ -83,7 +83,11 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
             with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
                 outcome = run_cell(cell, plan, pinning, Path(workdir), side.python)
             where = f"{cell.name}{f' [{side.label}]' if len(sides) > 1 else ''} (repeat {repeat})"
-            if isinstance(outcome, Failure):
+            if isinstance(outcome, Failure) and outcome.unsupported:
+                if cell.name not in side.results.unsupported:
+                    progress.write(f"UNSUPPORTED {cell.name}: {outcome.reason}", file=sys.stderr)
+                side.results.add_unsupported(cell, outcome.reason)
+            elif isinstance(outcome, Failure):
                 side.results.add_failure(cell, repeat, outcome)
                 progress.write(f"FAILED {where}: {outcome.reason}", file=sys.stderr)
             else:
@@ -153,7 +157,9 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
                 for rate, outcome in points:
                     done += 1
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
-                    if isinstance(outcome, Failure):
+                    if isinstance(outcome, Failure) and outcome.unsupported:
+                        side.results.add_unsupported(cell, outcome.reason)
+                    elif isinstance(outcome, Failure):
                         side.results.add_failure(cell, 1, outcome, rate)
                         progress.write(f"FAILED {where}: {outcome.reason}", file=sys.stderr)
                     else:

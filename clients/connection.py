@@ -58,7 +58,11 @@ class EchoConnection(asyncio.Protocol):
             self.send(now)
 
     def send(self, sent_at: int) -> None:
-        self.transport.write(self.next_message())
+        try:
+            self.transport.write(self.next_message())
+        except RuntimeError as error:  # uvloop: the peer closed before connection_lost ran
+            self.fail(f"connection lost: {error}")
+            return
         self.sent_at.append(sent_at)
 
     def data_received(self, data: bytes) -> None:

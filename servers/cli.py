@@ -13,13 +13,14 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from types import ModuleType
 
 from aionetbench.endpoints import Endpoint, listen
-from aionetbench.errors import UsageError, run_command
+from aionetbench.errors import UNSUPPORTED, UsageError, run_command
 from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
-from aionetbench.loops import LOOPS, loop_factory
+from aionetbench.loops import LOOPS, SILENT_GAPS, loop_factory
 from aionetbench.tls import server_context
 from servers import APIS, ServerOptions
 from servers.about import about
@@ -89,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tls and getattr(module, "TLS_UNSUPPORTED", None):
         raise UsageError(f"{args.api} --tls: {module.TLS_UNSUPPORTED}")
     factory = loop_factory(args.loop)
+    gap = SILENT_GAPS.get((args.loop, "unix")) if args.unix and args.api != "sockets" else None
+    if gap:  # the sock_* API does its own accepting and works there
+        raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket on {args.loop}: {gap}")
     endpoint = Endpoint(path=args.unix) if args.unix else Endpoint(args.host, args.port)
     options = ServerOptions(
         tls=server_context() if args.tls else None,
@@ -104,6 +108,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve_until_signalled(module, listener, options))
+    except NotImplementedError as error:  # the loop lacks what this API needs (rloop: TLS)
+        missing = traceback.extract_tb(error.__traceback__)[-1].name
+        tls = " with --tls" if args.tls else ""
+        raise UsageError(
+            f"{UNSUPPORTED}{args.api}{tls} on {args.loop}: the loop does not implement {missing}()"
+        ) from None
     finally:
         listener.close()
         if endpoint.path is not None:
@@ -139,8 +149,10 @@ async def serve_until_signalled(
         loop.add_signal_handler(signum, stop.set)
     if os.environ.get(COUNT_CALLS_ENV):
         count_python_calls(loop)
+    # Read the address now: a loop may take the socket over when it starts serving (rloop does).
+    ready = f"READY {Endpoint.of_listener(listener)}"
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(None) as deadline, module.serve(listener, options):
-            print(f"READY {Endpoint.of_listener(listener)}", flush=True)
+            print(ready, flush=True)
             await stop.wait()
             deadline.reschedule(loop.time() + SHUTDOWN_GRACE)

@@ -5,7 +5,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 
-from aionetbench.faults import EXPECTED_FAULTS
+from aionetbench.faults import expected_faults_ignored
 from servers import READ_SIZE, ServerOptions, set_nodelay
 
 TLS_UNSUPPORTED = "loop.sock_* methods work on plain sockets only; asyncio offers no TLS for them"
@@ -15,7 +15,7 @@ async def echo(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
     """Echo until the peer half-closes (recv returns 0) or goes away."""
     buffer = bytearray(READ_SIZE)
     view = memoryview(buffer)
-    with conn, contextlib.suppress(*EXPECTED_FAULTS):
+    with conn, expected_faults_ignored():
         while nbytes := await loop.sock_recv_into(conn, buffer):
             # sock_sendall returns only once the kernel took every byte, so a peer that
             # stops reading stops this loop from reading too: memory stays bounded.

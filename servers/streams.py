@@ -5,7 +5,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aionetbench.faults import EXPECTED_FAULTS
+from aionetbench.faults import expected_faults_ignored
 from servers import READ_SIZE, ServerOptions
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -29,7 +29,7 @@ async def serve_streams(
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connections[writer] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            with contextlib.suppress(*EXPECTED_FAULTS):
+            with expected_faults_ignored():
                 await echo(reader, writer)
         finally:
             del connections[writer]

@@ -23,7 +23,42 @@ API_LOOPS = [
     for api, loop in itertools.product(APIS, LOOPS)
     if api not in LOOPLESS
 ] + [pytest.param(api, LOOPS[0], id=api, marks=NATIVE_MISSING) for api in LOOPLESS]
-TLS_API_LOOPS = [param for param in API_LOOPS if param.values[0] not in ("sockets", "native")]
+
+
+# rloop has no TLS: its servers exit 2 as unsupported (tests/test_cli.py checks that).
+def with_rloop_gap(mark: pytest.MarkDecorator, apis: tuple[str, ...]) -> list:
+    """API_LOOPS with `mark` on the rloop cells of `apis`: what rloop 0.5 is known to lack,
+    stated where it is tested (a strict xfail turns red the day rloop gains it)."""
+    return [
+        pytest.param(*p.values, id=p.id, marks=[*p.marks, mark])
+        if p.values[1] == "rloop" and p.values[0] in apis
+        else p
+        for p in API_LOOPS
+    ]
+
+
+RLOOP_TRANSPORTS = ("streams", "readline", "protocol", "buffered", "websockets")
+# rloop 0.5's transports never finish a half-close: the echo after the peer's EOF and the
+# server's own close do not come (a WebSocket closes with its handshake and is not affected).
+HALF_CLOSE_API_LOOPS = with_rloop_gap(
+    pytest.mark.xfail(strict=True, reason="rloop 0.5: no half-close on its transports"),
+    ("streams", "readline", "protocol", "buffered"),
+)
+# rloop 0.5's transports let a reader that never reads grow the server by 20-90 MiB
+# (measured), past this suite's 64 MiB bound; the figure varies run to run.
+SLOW_READER_API_LOOPS = with_rloop_gap(
+    pytest.mark.skip(reason="rloop 0.5: its transports buffer 20-90 MiB for a slow reader"),
+    RLOOP_TRANSPORTS,
+)
+# rloop serves Unix sockets only through sock_*; the others exit 2 as unsupported.
+UNIX_API_LOOPS = [
+    param for param in API_LOOPS if param.values[1] != "rloop" or param.values[0] == "sockets"
+]
+TLS_API_LOOPS = [
+    param
+    for param in API_LOOPS
+    if param.values[0] not in ("sockets", "native") and param.values[1] != "rloop"
+]
 FAULTY_SERVER = str(Path(__file__).with_name("faulty_server.py"))
 
 StartServer = Callable[..., ServerProcess]

@@ -1,6 +1,7 @@
 """`python -m servers` command line: listing, readiness, and one-line errors with exit 2."""
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -112,3 +113,25 @@ def test_websockets_compression_is_off_unless_asked(start_server, args, negotiat
         return bool(peer.accepted and peer.accepted.extensions)
 
     assert asyncio.run(asyncio.wait_for(exchange(), 10)) is negotiated
+
+
+def test_what_rloop_lacks_is_unsupported_in_one_line(tmp_path: Path) -> None:
+    result = servers_cli("protocol", "--loop", "rloop", "--tls", "--port", "0")
+    assert_one_line_error(result, "unsupported: protocol with --tls on rloop", "create_server")
+    result = servers_cli("streams", "--loop", "rloop", "--unix", str(tmp_path / "s.sock"))
+    assert_one_line_error(result, "unsupported: streams on a Unix socket on rloop")
+
+
+def test_unsupported_cells_are_recorded_not_failed(tmp_path: Path) -> None:
+    output = tmp_path / "tls.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "asyncio,rloop",
+         "--transport", "tls", "--repeats", "1", "--duration", "0.3", "--warmup", "0.1",
+         "--rates", "none", "--quiet", "-o", str(output)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "UNSUPPORTED tls/protocol/rloop/1024B/c10" in result.stderr
+    section = json.loads(output.read_text())["aionetbench"]
+    assert section["failed"] == []
+    assert [u["cell"] for u in section["unsupported"]] == ["tls/protocol/rloop/1024B/c10"]

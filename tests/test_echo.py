@@ -4,7 +4,7 @@ import asyncio
 import os
 
 import pytest
-from conftest import API_LOOPS, TLS_API_LOOPS
+from conftest import API_LOOPS, TLS_API_LOOPS, UNIX_API_LOOPS
 from peers import echo_exact
 
 from aionetbench.endpoints import Endpoint
@@ -20,10 +20,15 @@ async def echo_many(api: str, endpoint: Endpoint, tls: bool = False) -> None:
     await asyncio.wait_for(asyncio.gather(*echoes), 60)
 
 
-@pytest.mark.parametrize("transport", ["tcp", "unix"])
 @pytest.mark.parametrize(("api", "loop"), API_LOOPS)
-def test_echo_is_byte_exact(start_server, api: str, loop: str, transport: str) -> None:
-    server = start_server(api, loop, transport)
+def test_echo_is_byte_exact(start_server, api: str, loop: str) -> None:
+    server = start_server(api, loop)
+    asyncio.run(echo_many(api, server.endpoint))
+
+
+@pytest.mark.parametrize(("api", "loop"), UNIX_API_LOOPS)
+def test_echo_over_unix_sockets(start_server, api: str, loop: str) -> None:
+    server = start_server(api, loop, "unix")
     asyncio.run(echo_many(api, server.endpoint))
 
 

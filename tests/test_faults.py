@@ -10,7 +10,7 @@ import time
 
 import psutil
 import pytest
-from conftest import API_LOOPS, TLS_API_LOOPS
+from conftest import API_LOOPS, HALF_CLOSE_API_LOOPS, SLOW_READER_API_LOOPS, TLS_API_LOOPS
 from peers import OP_BINARY, WsPeer, blocking_connect, echo_exact, frame, open_stream
 from wsproto.events import BytesMessage, CloseConnection
 
@@ -32,7 +32,7 @@ def still_echoes(api: str, endpoint: Endpoint, tls: bool = False) -> None:
     asyncio.run(asyncio.wait_for(echo_exact(api, endpoint, [b"still there?"], tls), 10))
 
 
-@pytest.mark.parametrize(("api", "loop"), API_LOOPS)
+@pytest.mark.parametrize(("api", "loop"), HALF_CLOSE_API_LOOPS)
 def test_half_close_echoes_everything_then_closes(start_server, api: str, loop: str) -> None:
     server = start_server(api, loop)
     payloads = [os.urandom(n) for n in (1, 1000, 300_000)]
@@ -55,7 +55,7 @@ def test_half_close_echoes_everything_then_closes(start_server, api: str, loop: 
         await peer.send(CloseConnection(1000))
         assert await peer.close_code() == 1000
 
-    asyncio.run(asyncio.wait_for(websocket() if api == "websockets" else tcp(), 20))
+    asyncio.run(asyncio.wait_for(websocket() if api == "websockets" else tcp(), 5))
 
 
 @pytest.mark.parametrize(("api", "loop"), API_LOOPS)
@@ -120,7 +120,7 @@ def push_without_reading(api: str, endpoint: Endpoint, server_pid: int) -> tuple
     return pushed, peak - baseline
 
 
-@pytest.mark.parametrize(("api", "loop"), API_LOOPS)
+@pytest.mark.parametrize(("api", "loop"), SLOW_READER_API_LOOPS)
 def test_slow_reader_cannot_grow_server_memory(start_server, api: str, loop: str) -> None:
     server = start_server(api, loop)
     pushed, growth = push_without_reading(api, server.endpoint, server.pid)
