@@ -1,4 +1,4 @@
-"""The report's figures. One colour per API; uvloop solid, asyncio hatched and lighter.
+"""The report's figures. One colour per API; uvloop solid, asyncio hatched and lighter, rloop dotted.
 
 matplotlib's object-oriented `Figure` API renders with Agg when saved, with no pyplot state
 and no display, so it is safe in CI and in processes that make many figures.
@@ -23,8 +23,12 @@ from clients.stats import percentiles
 from servers import APIS
 
 API_COLOURS = dict(zip(APIS, matplotlib.colormaps["tab10"].colors, strict=False))
-LOOP_STYLE = {"asyncio": {"alpha": 0.55, "hatch": "//"}, "uvloop": {"alpha": 1.0, "hatch": ""}}
-LOOP_LINES = {"asyncio": "--", "uvloop": "-"}
+LOOP_STYLE = {
+    "asyncio": {"alpha": 0.55, "hatch": "//"},
+    "uvloop": {"alpha": 1.0, "hatch": ""},
+    "rloop": {"alpha": 0.8, "hatch": ".."},
+}
+LOOP_LINES = {"asyncio": "--", "uvloop": "-", "rloop": "-."}
 NINES = (0.0, 50.0, 90.0, 99.0, 99.9, 99.99)
 FIGSIZE = (9, 5)
 
@@ -35,7 +39,7 @@ def nines(percentile: float) -> float:
 
 
 # The native server runs on no asyncio loop: drawn as a reference (a line), never ranked.
-REFERENCE_STYLE = {"alpha": 1.0, "hatch": ".."}
+REFERENCE_STYLE = {"alpha": 1.0, "hatch": "xx"}
 REFERENCE_LINE = ":"
 
 

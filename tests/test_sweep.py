@@ -217,12 +217,17 @@ def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     failed = json.loads(output.read_text())["aionetbench"]["failed"]
-    # One failed point per cell, each with a fresh server; both cells measured points first.
-    assert sorted(f["cell"].split("/")[2] for f in failed) == ["asyncio", "uvloop"]
-    assert all("/open" in f["cell"] and "server died" in f["reason"] for f in failed)
+    assert failed and all("/open" in f["cell"] and "server died" in f["reason"] for f in failed)
     points = load_results(output).points
+    # Each cell starts on a fresh server and measures points; a cell whose server did not die
+    # under it ended its climb on a flagged point (a busy machine can make an early point
+    # client-limited), never silently.
     assert {p.loop for p in points} == {"asyncio", "uvloop"}
-    assert len(points) < 10  # the climb stopped at the failure
+    dead = {f["cell"].split("/")[2] for f in failed}
+    for loop in {"asyncio", "uvloop"} - dead:
+        last = max((p for p in points if p.loop == loop), key=lambda p: p.rate)
+        assert last.client_limited or last.saturated, loop
+    assert len(points) < 10  # the climbs stopped
 
 
 def test_interrupt_mid_sweep_keeps_completed_points(tmp_path: Path) -> None:
