@@ -63,11 +63,9 @@ def candidates(version: str) -> list[str]:
 
 
 def resolve(spec: str) -> str:
-    """An interpreter for a version (`3.12`) or a path; UsageError when there is none."""
+    """An interpreter for a version such as `3.12`; UsageError when there is none."""
     if not VERSION.fullmatch(spec):
-        if version_of(spec) is None:
-            raise UsageError(f"no working Python at {spec}")
-        return os.path.abspath(spec)
+        raise UsageError(f"expected a Python version such as 3.12, got {spec!r}")
     for candidate in candidates(spec):
         if version_of(candidate) == spec:
             return candidate
@@ -77,12 +75,11 @@ def resolve(spec: str) -> str:
     )
 
 
-def server_environment(spec: str) -> str:
-    """The python of an environment for servers on `spec` (a version or an interpreter
-    path), created and installed on first use; UsageError, one line, if that fails."""
-    interpreter = resolve(spec)
-    version = version_of(interpreter)
-    venv = VENVS / (spec if VERSION.fullmatch(spec) else f"{version}-{digest(interpreter)[:8]}")
+def server_environment(version: str) -> str:
+    """The python of an environment for servers on Python `version`, created and installed
+    on first use; UsageError, one line, if that fails."""
+    interpreter = resolve(version)
+    venv = VENVS / version
     wanted = digest(interpreter, (REPO / "pyproject.toml").read_text())
     stamp = venv / STAMP
     if stamp.exists() and stamp.read_text() == wanted:
