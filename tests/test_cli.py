@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from peers import WsPeer
+from test_bench import bench
 from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
@@ -124,12 +125,9 @@ def test_what_rloop_lacks_is_unsupported_in_one_line(tmp_path: Path) -> None:
 
 def test_unsupported_cells_are_recorded_not_failed(tmp_path: Path) -> None:
     output = tmp_path / "tls.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "asyncio,rloop",
-         "--transport", "tls", "--repeats", "1", "--duration", "0.3", "--warmup", "0.1",
-         "--rates", "none", "--quiet", "-o", str(output)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = bench("run", "--apis", "protocol", "--loops", "asyncio,rloop", "--transport", "tls",
+                   "--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none",
+                   "--quiet", "-o", str(output))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "UNSUPPORTED tls/protocol/rloop/1024B/c10" in result.stderr
     section = json.loads(output.read_text())["aionetbench"]

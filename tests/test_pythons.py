@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyperf
 import pytest
+from test_bench import bench
 
 from aionetbench.errors import UsageError
 from bench.pythons import pyenv_root, resolve, version_of
@@ -65,12 +66,9 @@ def test_a_broken_pyenv_shim_is_not_taken(bare_path: Path) -> None:
 @needs_312
 def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
     """`bench ab` with servers on 3.12 and on this Python (3.11): each file says which."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "ab", "--base-python", "3.12", "--apis", "protocol",
-         "--loops", "asyncio", "--repeats", "1", "--duration", "0.3", "--warmup", "0.1",
-         "--rates", "none", "--quiet", "-o", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = bench("ab", "--base-python", "3.12", "--apis", "protocol", "--loops", "asyncio",
+                   "--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none",
+                   "--quiet", "-o", str(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr
     versions = {}
     for side in ("base", "new"):
