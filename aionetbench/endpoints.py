@@ -44,6 +44,20 @@ class Endpoint:
         return cls(host=host, port=port)
 
 
+def connect(endpoint: Endpoint, timeout: float = 10.0) -> socket.socket:
+    """A blocking connection to a TCP or Unix endpoint."""
+    if endpoint.path is None:
+        return socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(endpoint.path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def listen(endpoint: Endpoint, backlog: int = 1024) -> socket.socket:
     """Bind and listen, raising UsageError with the reason when that is not possible."""
     try:

@@ -104,6 +104,16 @@ def rates_arg(text: str) -> tuple[float, ...] | str:
     return tuple(sorted(set(list_of(rate)(text))))
 
 
+def add_echo_count_options(parser: argparse.ArgumentParser, requests: int) -> None:
+    """The size and number of the echoes a per-request count is made of."""
+    parser.add_argument(
+        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--requests", type=positive_int, default=requests, help="N (default %(default)s)"
+    )
+
+
 def add_gate_options(parser: argparse.ArgumentParser) -> None:
     """How a comparison decides that something regressed."""
     parser.add_argument(
@@ -192,12 +202,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     count.add_argument("api", choices=APIS, metavar="API")
     count.add_argument("--loop", choices=LOOPS, default="asyncio")
-    count.add_argument(
-        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
-    )
-    count.add_argument(
-        "--requests", type=positive_int, default=1000, help="N (default %(default)s)"
-    )
+    add_echo_count_options(count, requests=1000)
     count.add_argument(
         "--repeats", type=positive_int, default=2, help="counts to record (default %(default)s)"
     )
@@ -210,21 +215,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "explain",
         help="per-request costs behind each result: system calls, loop passes, CPU, memory",
         description="For each API x loop (default: the quick profile's cells, native included), "
-        "a fresh pinned server driven with 10 connections at depth 1: system calls by name and "
-        "event-loop passes per request (strace around N and 2N verified echoes, differenced), "
+        "a fresh pinned, warmed server driven with 10 connections at depth 1: system calls by "
+        "name per request (counted with perf, or strace where perf cannot, around N and 2N "
+        "verified echoes and differenced), event-loop passes (averaged over both runs), "
         "server user/system CPU and context switches per request (an untraced 1 s run), "
         "Python function calls per request (--python-calls), and server memory per idle "
-        "connection. Needs strace for the system-call columns (skipped with a note without it).",
+        "connection. Without perf or strace the system-call columns are skipped with a note.",
     )
-    explain.add_argument("--apis", type=list_of(str, tuple(APIS)), help="default: all")
+    explain.add_argument(
+        "--apis", type=list_of(str, tuple(APIS)), help="default: the quick profile's"
+    )
     explain.add_argument("--loops", type=list_of(str, LOOPS), help="server loops")
     explain.add_argument("--client-loop", choices=LOOPS, default="uvloop")
-    explain.add_argument(
-        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
-    )
-    explain.add_argument(
-        "--requests", type=positive_int, default=2000, help="N (default %(default)s)"
-    )
+    add_echo_count_options(explain, requests=2000)
     explain.add_argument(
         "--idle-connections",
         type=positive_int,

@@ -34,7 +34,7 @@ from typing import Any
 import psutil
 
 from aionetbench.cpus import spawn_pinned
-from aionetbench.endpoints import Endpoint
+from aionetbench.endpoints import Endpoint, connect
 from aionetbench.limits import raise_fd_limit
 from aionetbench.serverproc import ServerFailed, ServerProcess
 from bench.plan import Cell
@@ -339,7 +339,7 @@ def open_idle(
             fds = server.num_fds()
             batch = min(IDLE_BATCH, count - len(sockets))
             for _ in range(batch):
-                sock = socket.create_connection((endpoint.host, endpoint.port), timeout=10)
+                sock = connect(endpoint)
                 sockets.append(sock)
                 if protocol == "ws":
                     handshake(sock, endpoint)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from bench import plots
 from bench.results import CellResults, Results, SweepPoint
-from bench.slo import BELOW, INTERPOLATED, SloCapacity, slo_capacity
+from bench.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capacity
+from bench.sweep import flag_names
 
 # A cell that answered this many times its closed-loop req/s, unsaturated, is worth a remark.
 BEYOND_CLOSED = 1.2
@@ -49,7 +50,7 @@ def slo_sentences(
         if bounded:
             floor = min(c.rate for _, c in bounded)  # type: ignore[type-var]
             parts.append(
-                f"{api_list([p.api for p, _ in bounded])} were still within the objective at the "
+                f"{api_list([p.api for p, _ in bounded])} {'were' if len(bounded) > 1 else 'was'} still within the objective at the "
                 f"highest load measured (at least {floor:,.0f} msg/s; the ladder or the load generator ran out first), "
                 f"so the sweep cannot rank {'them' if len(bounded) > 1 else 'it'}"
             )
@@ -101,7 +102,7 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
     for line in by_cell(points).values():
         for p in line:
             interval = f" ({p.p99_ci_us[0]:,.0f}-{p.p99_ci_us[1]:,.0f})" if p.p99_ci_us else ""
-            flags = [f for f, on in (("saturated", p.saturated), ("client-limited", p.client_limited), ("unreliable", p.unreliable)) if on]  # fmt: skip
+            flags = flag_names(p.saturated, p.client_limited, p.unreliable)
             rows.append(
                 f"| `{p.point_name(p.rate)}` | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
                 f"| {p.p99_us:,.1f}{interval} | {p.p999_us:,.1f} | {p.server_cpu:.2f} | {', '.join(flags)} |"
@@ -117,8 +118,9 @@ def latency_section(results: Results, directory: Path) -> list[str]:
     slo_us = results.slo_p99_ms * 1000
     plots.latency_against_load(points, slo_us, directory / "latency-load.png")
     top = max(results.ladder, default=max(p.rate for p in points))
+    lines_by_cell = by_cell(points)
     capacities = {
-        name: (line[0], slo_capacity(line, slo_us, top)) for name, line in by_cell(points).items()
+        name: (line[0], slo_capacity(line, slo_us, top)) for name, line in lines_by_cell.items()
     }
     limited = sum(p.client_limited for p in points)
     unreliable = sum(p.unreliable and not p.client_limited for p in points)
@@ -139,11 +141,7 @@ def latency_section(results: Results, directory: Path) -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     for name, (first, capacity) in capacities.items():
-        met = [
-            p
-            for p in by_cell(points)[name]
-            if not p.saturated and not p.client_limited and p.p99_us <= slo_us
-        ]
+        met = [p for p in lines_by_cell[name] if meets(p, slo_us)]
         highest = f"{met[-1].rate:,.0f} | {met[-1].p99_us:,.1f}" if met else "- | -"
         lines.append(f"| {label(first)} | {capacity} | {highest} |")
     lines += [

@@ -112,7 +112,8 @@ def grouped_bars(
     for cell in (c for c in cells if is_reference(c) and values(c)):
         median = statistics.median(values(cell))
         line = ax.axhline(median, color=API_COLOURS[cell.api], linestyle="--", linewidth=1.2)
-        line.set_label(f"{cell.api} ({cell.loop}, C): reference, {median:,.2f}")
+        shown = f"{median:,.0f}" if median >= 100 else f"{median:.2f}"  # req/s or us
+        line.set_label(f"{cell.api} ({cell.loop}, C): reference, {shown}")
         references[cell.api] = line
     ax.set_xticks(range(len(apis)), apis)
     ax.set_ylabel(ylabel)

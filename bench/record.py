@@ -111,8 +111,7 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
     flags = point_flags(client)
     lag = client["schedule_lag_us"]
     metadata = {
-        "duration": client["duration_s"],
-        "requests": client["requests"],
+        **measured_metadata(measurement),
         "achieved_rate": client["achieved_rate"],
         "sent_rate": client["sent_rate"],
         "scheduled_rate": client["scheduled_rate"],
@@ -124,11 +123,6 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
         "schedule_lag_max_s": lag["max"] / 1e6,
         "latency_samples": client["latency_samples"],
         "undelivered": client["undelivered"],
-        "client_cpu": client["client_cpu"],
-        "server_cpu": client.get("server_cpu", 0.0),
-        "server_peak_rss": measurement.server_peak_rss,
-        "latency_max_s": client["latency_us"]["max"] / 1e6,
-        "latency_histogram_ns": client["latency_us"]["histogram"],
     }
     low, high = client["p99_ci_us"]
     if low is not None and high is not None:
@@ -136,21 +130,29 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
     return metadata
 
 
-def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
-    """What one repeat measured besides the metric values (bools become 0/1 for pyperf)."""
+def measured_metadata(measurement: Measurement) -> dict[str, Any]:
+    """What every run records, closed loop or open: window, work, CPU, memory, latencies."""
     client = measurement.client
     return {
-        "repeat": repeat,
         "duration": client["duration_s"],  # pyperf's own key: the measured window
         "requests": client["requests"],
-        "rps": client["rps"],
-        "mib_s": client["mib_s"],
         "client_cpu": client["client_cpu"],
-        "client_bound": int(client["client_bound"]),
         "server_cpu": client.get("server_cpu", 0.0),
         "server_peak_rss": measurement.server_peak_rss,
         "latency_max_s": client["latency_us"]["max"] / 1e6,
         "latency_histogram_ns": client["latency_us"]["histogram"],
+    }
+
+
+def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
+    """What one closed-loop repeat measured besides the metric values (bools as 0/1)."""
+    client = measurement.client
+    return {
+        "repeat": repeat,
+        **measured_metadata(measurement),
+        "rps": client["rps"],
+        "mib_s": client["mib_s"],
+        "client_bound": int(client["client_bound"]),
     }
 
 

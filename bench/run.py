@@ -1,7 +1,6 @@
 """Runs one cell once: a fresh pinned server, the load generator pinned apart, then stop both."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aionetbench.cpus import spawn_pinned
-from aionetbench.endpoints import Endpoint
+from aionetbench.endpoints import Endpoint, connect
 from aionetbench.errors import UNSUPPORTED
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.plan import Cell, Plan
@@ -100,16 +99,7 @@ def warm(endpoint: Endpoint) -> None:
     threshold above that size. Measured here: asyncio `protocol` 47k req/s fresh, 181k after
     one closed connection; `streams` 42k and 95k.
     """
-    family = (
-        socket.AF_UNIX
-        if endpoint.path is not None
-        else socket.AF_INET6
-        if ":" in endpoint.host
-        else socket.AF_INET
-    )
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(endpoint.path if endpoint.path is not None else (endpoint.host, endpoint.port))
+    connect(endpoint, timeout=5).close()
     time.sleep(WARM_SETTLE_S)
 
 

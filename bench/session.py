@@ -27,7 +27,7 @@ class Side:
     python: str
     results: ResultsFile
     measured: dict[str, list[Measurement]] = field(default_factory=dict)
-    points: dict[str, list[tuple[float, Measurement]]] = field(default_factory=dict)
+    points: list[tuple[Cell, float, Measurement]] = field(default_factory=list)
 
 
 def stop_on_sigterm() -> None:
@@ -83,13 +83,8 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
             with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
                 outcome = run_cell(cell, plan, pinning, Path(workdir), side.python)
             where = f"{cell.name}{f' [{side.label}]' if len(sides) > 1 else ''} (repeat {repeat})"
-            if isinstance(outcome, Failure) and outcome.unsupported:
-                if cell.name not in side.results.unsupported:
-                    progress.write(f"UNSUPPORTED {cell.name}: {outcome.reason}", file=sys.stderr)
-                side.results.add_unsupported(cell, outcome.reason)
-            elif isinstance(outcome, Failure):
-                side.results.add_failure(cell, repeat, outcome)
-                progress.write(f"FAILED {where}: {outcome.reason}", file=sys.stderr)
+            if isinstance(outcome, Failure):
+                record_failure(side, cell, outcome, f"{where}", progress, repeat=repeat)
             else:
                 side.results.add(cell, repeat, outcome)
                 side.measured.setdefault(cell.name, []).append(outcome)
@@ -121,6 +116,26 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
         print(f"bench: {failures} runs or points failed; see the results files", file=sys.stderr)
         return 1
     return 0
+
+
+def record_failure(
+    side: Side,
+    cell: Cell,
+    failure: Failure,
+    where: str,
+    progress: tqdm,
+    repeat: int = 1,
+    rate: float | None = None,
+) -> None:
+    """A run or point that failed, or whose server cannot run on its loop (said once per
+    cell, recorded as unsupported, not as a failure)."""
+    if failure.unsupported:
+        if cell.name not in side.results.unsupported:
+            progress.write(f"UNSUPPORTED {cell.name}: {failure.reason}", file=sys.stderr)
+        side.results.add_unsupported(cell, failure.reason)
+    else:
+        side.results.add_failure(cell, repeat, failure, rate)
+        progress.write(f"FAILED {where}: {failure.reason}", file=sys.stderr)
 
 
 def sweep_ladder(plan: Plan, sides: list[Side]) -> tuple[float, ...]:
@@ -157,14 +172,11 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
                 for rate, outcome in points:
                     done += 1
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
-                    if isinstance(outcome, Failure) and outcome.unsupported:
-                        side.results.add_unsupported(cell, outcome.reason)
-                    elif isinstance(outcome, Failure):
-                        side.results.add_failure(cell, 1, outcome, rate)
-                        progress.write(f"FAILED {where}: {outcome.reason}", file=sys.stderr)
+                    if isinstance(outcome, Failure):
+                        record_failure(side, cell, outcome, where, progress, rate=rate)
                     else:
                         side.results.add_point(cell, rate, outcome)
-                        side.points.setdefault(cell.name, []).append((rate, outcome))
+                        side.points.append((cell, rate, outcome))
                         latency = outcome.client["latency_us"]
                         progress.set_postfix_str(
                             f"{where} p99 {latency['p99']:,.0f} us", refresh=False
@@ -189,15 +201,13 @@ def summary_table(measured: dict[str, list[Measurement]]) -> str:
     return "\n".join(lines)
 
 
-def points_table(points: dict[str, list[tuple[float, Measurement]]]) -> str:
+def points_table(points: list[tuple[Cell, float, Measurement]]) -> str:
     """Per open-loop point: offered and achieved load, p50/p99 and what the point can say."""
     lines = [f"{'open-loop point':<46} {'achieved/s':>11} {'p50 us':>9} {'p99 us':>10}  flags"]
-    for name, runs in points.items():
-        for rate, run in runs:
-            client, flags = run.client, point_flags(run.client)
-            marks = [m for m, on in (("saturated", flags.saturated), ("client-limited", flags.client_limited), ("unreliable p99", flags.unreliable)) if on]  # fmt: skip
-            lines.append(
-                f"{name + f'/open{rate:.0f}':<46} {client['achieved_rate']:>11,.0f} "
-                f"{client['latency_us']['p50']:>9,.1f} {client['latency_us']['p99']:>10,.1f}  {', '.join(marks)}"
-            )
+    for cell, rate, run in points:
+        client, latency = run.client, run.client["latency_us"]
+        lines.append(
+            f"{cell.point_name(rate):<46} {client['achieved_rate']:>11,.0f} "
+            f"{latency['p50']:>9,.1f} {latency['p99']:>10,.1f}  {', '.join(point_flags(client).names)}"
+        )
     return "\n".join(lines)

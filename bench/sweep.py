@@ -61,6 +61,20 @@ class PointFlags:
     def stops_climbing(self) -> bool:
         return self.saturated or self.client_limited
 
+    @property
+    def names(self) -> list[str]:
+        return flag_names(self.saturated, self.client_limited, self.unreliable)
+
+
+def flag_names(saturated: bool, client_limited: bool, unreliable: bool) -> list[str]:
+    """A point's flags as the tables print them."""
+    flags = (
+        ("saturated", saturated),
+        ("client-limited", client_limited),
+        ("unreliable p99", unreliable),
+    )
+    return [name for name, on in flags if on]
+
 
 def p99_half_width(client: dict[str, Any]) -> float | None:
     """The larger side of the p99's 95% interval, relative to the p99; None if unknown."""

@@ -68,14 +68,10 @@ def verdicts(rows: Sequence[Explained]) -> list[Verdict]:
             holds = s_passes >= EXTRA_PASS * p_passes and s_passes - p_passes >= 0.01
             found.append(Verdict(2, loop, holds, f"{s_passes:.2f} vs {p_passes:.2f} loop passes per message (streams vs protocol)"))  # fmt: skip
         if {"protocol", "sockets"} <= set(cell) and cell["sockets"].syscalls is not None:
-            k_ctl, p_ctl = (
-                calls(cell["sockets"], ["epoll_ctl"]),
-                calls(cell["protocol"], ["epoll_ctl"]),
-            )
+            p, k = cell["protocol"], cell["sockets"]
+            k_ctl, p_ctl = calls(k, ["epoll_ctl"]), calls(p, ["epoll_ctl"])
             holds = k_ctl >= REGISTERS and p_ctl < ONCE
             found.append(Verdict(3, loop, holds, f"{k_ctl:.2f} vs {p_ctl:.2f} epoll_ctl per request (sockets vs protocol)"))  # fmt: skip
-        if {"protocol", "sockets"} <= set(cell) and cell["sockets"].syscalls is not None:
-            p, k = cell["protocol"], cell["sockets"]
             p_io, k_io = calls(p, READS + WRITES), calls(k, READS + WRITES)
             failed = ""
             if k.failed_syscalls is not None:  # strace sees failures; perf's counts do not

@@ -101,11 +101,7 @@ class EchoConnection(asyncio.Protocol):
         """Hand over the latencies of window messages recorded so far; start a fresh array."""
         taken, self.latencies = self.latencies, array("q")
         self.replies += len(taken)
-        if self.skip:
-            skipped = min(self.skip, len(taken))
-            self.skip -= skipped
-            del taken[:skipped]
-        return taken
+        return self._without_warmup(taken)
 
     def stop_sending(self) -> None:
         """Closed loop: send no more messages; those in flight may still be answered."""
@@ -120,11 +116,15 @@ class EchoConnection(asyncio.Protocol):
         lower bound of its latency, so a stall at the end of the window is not dropped."""
         late = array("q", (now - sent_at for sent_at in self.sent_at))
         self.sent_at.clear()
-        if self.skip:  # still in flight from warm-up: not part of the window
-            skipped = min(self.skip, len(late))
+        return self._without_warmup(late)
+
+    def _without_warmup(self, latencies: array) -> array:
+        """Drop the oldest entries that still belong to warm-up messages (FIFO order)."""
+        if self.skip:
+            skipped = min(self.skip, len(latencies))
             self.skip -= skipped
-            del late[:skipped]
-        return late
+            del latencies[:skipped]
+        return latencies
 
     def fail(self, error: str) -> None:
         if self.error is None:

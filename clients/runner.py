@@ -108,10 +108,21 @@ class WorkerResult:
 
 
 class CpuClock:
-    """CPU seconds (user + system) of this process and, optionally, the server's usage."""
+    """A measured window, started when made: its wall time, this process's CPU seconds
+    (user + system) and, optionally, the server's usage over it."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server = psutil.Process(server_pid) if server_pid else None
+        self.started_ns, (self.cpu_before, self.server_before) = perf_counter_ns(), self.read()
+
+    def stop(self, result: WorkerResult) -> int:
+        """End the window: put its times into `result`; return when it ended (ns)."""
+        ended_ns, (cpu_after, server_after) = perf_counter_ns(), self.read()
+        result.window_s = (ended_ns - self.started_ns) / 1e9
+        result.cpu_s = cpu_after - self.cpu_before
+        if self.server_before is not None and server_after is not None:
+            result.server = server_after - self.server_before
+        return ended_ns
 
     def read(self) -> tuple[float, ServerUsage | None]:
         if self.server is None:
@@ -279,22 +290,15 @@ async def run_worker(
     lags_before = len(schedule.lags) if schedule else 0
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
-    started_ns, (cpu_before, server_before) = perf_counter_ns(), clock.read()
-    due_before = schedule.due(started_ns) if schedule else 0  # only countable while current
+    due_before = schedule.due(clock.started_ns) if schedule else 0  # only countable while current
     window_started = loop.time()
     blocks: list[list[array]] = []
     for block in range(1, BLOCKS + 1):
         await wait_until(window_started + spec.duration * block / BLOCKS)
         blocks.append([connection.take_latencies() for connection in conns])
-    ended_ns, (cpu_after, server_after) = perf_counter_ns(), clock.read()
-    result = WorkerResult(
-        connections=connections,
-        requests=sum(connection.replies for connection in conns),
-        window_s=(ended_ns - started_ns) / 1e9,
-        cpu_s=cpu_after - cpu_before,
-    )
-    if server_before is not None and server_after is not None:
-        result.server = server_after - server_before
+    result = WorkerResult(connections=connections)
+    ended_ns = clock.stop(result)
+    result.requests = sum(connection.replies for connection in conns)
     if schedule:
         schedule.stop()
         result.scheduled = schedule.due(ended_ns) - due_before
@@ -304,9 +308,7 @@ async def run_worker(
     result.undelivered = sum(map(len, late))
     blocks[-1] += [connection.take_latencies() for connection in conns] + late
     result.errors = [c.error for c in conns if c.error]
-    for connection in conns:
-        if not connection.closing:
-            connection.close()
+    close_all(conns)
     result.latency = stats.record(sample for block in blocks for sample in block)
     if rate:  # the tail's confidence interval is worth its cost only in open loop
         result.blocks = [stats.Counts.of(block) for block in blocks]
@@ -323,7 +325,6 @@ async def run_counted(
     """Closed loop until every connection has sent its share of `spec.requests` and had it
     answered: a fixed amount of work, for per-request counts (`bench explain`)."""
     clock = CpuClock(spec.server_pid if first == 0 else None)
-    started_ns, (cpu_before, server_before) = perf_counter_ns(), clock.read()
     for connection in conns:
         connection.start_window()
         connection.start()
@@ -332,26 +333,23 @@ async def run_counted(
         if all(c.closing or (not c.budget and not c.in_flight) for c in conns):
             break
         await asyncio.sleep(0.001)
-    ended_ns, (cpu_after, server_after) = perf_counter_ns(), clock.read()
-    samples = [connection.take_latencies() for connection in conns]
-    result = WorkerResult(
-        connections=connections,
-        requests=sum(connection.replies for connection in conns),
-        window_s=(ended_ns - started_ns) / 1e9,
-        cpu_s=cpu_after - cpu_before,
-        errors=[c.error for c in conns if c.error],
-        latency=stats.record(samples),
-    )
+    result = WorkerResult(connections=connections)
+    clock.stop(result)
+    result.latency = stats.record([connection.take_latencies() for connection in conns])
+    result.requests = sum(connection.replies for connection in conns)
+    result.errors = [c.error for c in conns if c.error]
     if result.requests < (spec.requests or 0) and not result.errors:
         result.errors.append(
             f"only {result.requests} of {spec.requests} echoes within {COUNTED_TIMEOUT:g} s"
         )
-    if server_before is not None and server_after is not None:
-        result.server = server_after - server_before
+    close_all(conns)
+    return result
+
+
+def close_all(conns: list[EchoConnection]) -> None:
     for connection in conns:
         if not connection.closing:
             connection.close()
-    return result
 
 
 async def drain(conns: list[EchoConnection], seconds: float) -> list[array]:
@@ -391,10 +389,10 @@ def split(total: int, parts: int) -> list[int]:
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
     loop_factory(spec.loop)  # an unusable loop is a usage error before anything starts
-    if raise_fd_limit() < spec.concurrency + 64:
+    if (limit := raise_fd_limit()) < spec.concurrency + 64:
         raise UsageError(
             f"{spec.concurrency} connections need more open files than the limit allows "
-            f"(ulimit -n is {raise_fd_limit()}); raise the hard limit or lower --concurrency"
+            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
         )
     shares = split(spec.concurrency, spec.workers)
     rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]

@@ -20,7 +20,7 @@ from aionetbench.endpoints import Endpoint, listen
 from aionetbench.errors import UNSUPPORTED, UsageError, run_command
 from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
-from aionetbench.loops import LOOPS, SILENT_GAPS, loop_factory
+from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS, loop_factory
 from aionetbench.tls import server_context
 from servers import APIS, ServerOptions
 from servers.about import about
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.tls and getattr(module, "TLS_UNSUPPORTED", None):
         raise UsageError(f"{args.api} --tls: {module.TLS_UNSUPPORTED}")
     factory = loop_factory(args.loop)
-    gap = SILENT_GAPS.get((args.loop, "unix")) if args.unix and args.api != "sockets" else None
-    if gap:  # the sock_* API does its own accepting and works there
+    if args.unix and args.api != "sockets" and args.loop in NO_UNIX_TRANSPORTS:
+        gap = NO_UNIX_TRANSPORTS[args.loop]
         raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket on {args.loop}: {gap}")
     endpoint = Endpoint(path=args.unix) if args.unix else Endpoint(args.host, args.port)
     options = ServerOptions(
