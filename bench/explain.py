@@ -4,8 +4,8 @@ For each cell, one fresh pinned server, driven in the quick profile's shape (10 
 one message in flight each) by the pinned load generator:
 
 - **Exact counts**, from N and then 2N verified echoes, differenced, (C(2N) - C(N)) / N, so
-  that connecting, accepting and closing cancel out: system calls by name (perf or strace
-  around each run) and, on request, Python function calls (a profiling hook in the server).
+  that connecting, accepting and closing cancel out: system calls by name (`perf trace`
+  or strace around each run) and, on request, Python function calls (a profiling hook in the server).
   Event-loop passes (the epoll_wait calls) depend on timing, so they are averaged over both
   runs, (C(N) + C(2N)) / 3N, rather than differenced.
 - **Times**, from an untraced run (tracing inflates time): server user and system CPU and
@@ -44,6 +44,7 @@ from servers.cli import COUNT_CALLS_ENV
 
 LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
 ATTACH_TIMEOUT = 10.0
+PERF_BUFFER_PAGES = "1024"  # 4 MiB per CPU, so that bursts of a fast server lose no events
 IDLE_SETTLE_S = 0.2  # for the server to set up the last idle connections
 IDLE_BATCH = 64  # idle connections opened at a time, below asyncio's listen backlog of 100
 COUNTER_PACKAGES = "linux-perf or strace"  # the Debian packages that bring a counter
@@ -173,36 +174,47 @@ def strace_attached(pid: int, output: Path) -> Iterator[None]:
 
 
 @contextmanager
-def perf_counting(pid: int, output: Path) -> Iterator[None]:
-    """perf stat counting every system call's entry tracepoint of `pid`, enabled exactly
-    for the duration of the block (perf's control FIFO acknowledges each switch)."""
-    control, ack = output.with_name(output.name + ".ctl"), output.with_name(output.name + ".ack")
-    os.mkfifo(control)
-    os.mkfifo(ack)
-    counter = subprocess.Popen(
-        ["perf", "stat", "-e", "syscalls:sys_enter_*", "-p", str(pid), "-x,", "-o", str(output),
-         "--control", f"fifo:{control},{ack}", "-D", "-1"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def perf_traced(pid: int, output: Path) -> Iterator[None]:
+    """`perf trace -s` attached to `pid` for the duration of the block; the per-thread summary
+    of calls and errors by name goes to `output` when it stops. It uses two tracepoints
+    (raw system call entry and exit), where `perf stat` over `syscalls:sys_enter_*` needs
+    some 360, whose setup takes over ten seconds on recent kernels."""
+    tracer = subprocess.Popen(
+        ["perf", "trace", "-s", "-p", str(pid), "-o", str(output), "-m", PERF_BUFFER_PAGES],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        with open(control, "w") as commands, open(ack) as answers:
-
-            def switch(state: str) -> None:
-                commands.write(f"{state}\n")
-                commands.flush()
-                ready, _, _ = select.select([answers], [], [], ATTACH_TIMEOUT)
-                if not ready or "ack" not in answers.readline():
-                    raise ExplainFailed(f"perf did not {state} counting for {pid}")
-
-            switch("enable")
-            yield
-            switch("disable")
+        # perf trace says nothing when it is attached; its events are on by the time its
+        # perf_event descriptors exist, and the load generator takes longer to start.
+        deadline = time.monotonic() + ATTACH_TIMEOUT
+        while not perf_events_open(tracer.pid):
+            if tracer.poll() is not None or time.monotonic() > deadline:
+                why = (tracer.stderr.read() if tracer.poll() is not None else "").strip()  # type: ignore[union-attr]
+                why = why.splitlines()[-1] if why else "timed out"
+                raise ExplainFailed(f"perf trace could not attach to {pid}: {why}")
+            time.sleep(0.02)
+        yield
     finally:
-        stop(counter)
+        stop(tracer)
+
+
+def perf_events_open(pid: int) -> bool:
+    """Whether process `pid` holds a perf_event descriptor."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if "perf_event" in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def stop(tool: subprocess.Popen) -> None:
-    """Stop a tracer or counter the way that makes it write its summary: SIGINT."""
+    """Stop a tracer the way that makes it write its summary: SIGINT."""
     tool.send_signal(signal.SIGINT)
     try:
         tool.wait(timeout=10)
@@ -211,22 +223,30 @@ def stop(tool: subprocess.Popen) -> None:
         tool.wait()
 
 
-def parse_perf_counts(text: str) -> dict[str, int]:
-    """Calls by system call name from `perf stat -x,` output over syscalls:sys_enter_*."""
-    counts = {}
+def parse_perf_trace_summary(text: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Calls and errors by system call name from `perf trace -s` output, summed over the
+    threads it lists one table each."""
+    if "LOST" in text:
+        raise ExplainFailed("perf trace lost events; its counts would be short")
+    calls: dict[str, int] = {}
+    errors: dict[str, int] = {}
     for line in text.splitlines():
-        fields = line.split(",")
-        if len(fields) > 2 and fields[0].isdigit() and int(fields[0]):
-            counts[fields[2].removeprefix("syscalls:sys_enter_")] = int(fields[0])
-    return counts
+        fields = line.split()
+        # "syscall  calls  errors  total  min  avg  max  stddev"
+        if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
+            name = fields[0]
+            calls[name] = calls.get(name, 0) + int(fields[1])
+            if int(fields[2]):
+                errors[name] = errors.get(name, 0) + int(fields[2])
+    return calls, errors
 
 
 def perf_works() -> bool:
-    """Whether perf can count system call tracepoints here (it needs tracefs and root)."""
+    """Whether `perf trace` can trace system calls here (it needs tracefs and root)."""
     if shutil.which("perf") is None:
         return False
     probe = subprocess.run(
-        ["perf", "stat", "-e", "syscalls:sys_enter_getpid", "-x,", "true"],
+        ["perf", "trace", "-s", "-o", os.devnull, "true"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return probe.returncode == 0
@@ -300,21 +320,21 @@ def counted(
 
 def traced_syscalls(
     driver: Driver, workdir: Path, n: int, counter: str
-) -> tuple[dict[str, float], dict[str, float] | None]:
-    """System calls per request (and with strace, failed ones), counted around an N and a 2N
-    run and differenced."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """System calls and failed ones per request, counted around an N and a 2N run and
+    differenced."""
     totals: list[tuple[dict[str, int], dict[str, int]]] = []
     for k in (n, 2 * n):
         output = workdir / f"{counter}.{k}"
-        counting = perf_counting if counter == "perf" else strace_attached
-        with counting(driver.server.pid, output):
+        tracing = perf_traced if counter == "perf" else strace_attached
+        with tracing(driver.server.pid, output):
             driver.echoes(k)
         text = output.read_text()
         totals.append(
-            (parse_perf_counts(text), {}) if counter == "perf" else parse_strace_summary(text)
+            parse_perf_trace_summary(text) if counter == "perf" else parse_strace_summary(text)
         )
     (calls_n, errors_n), (calls_2n, errors_2n) = totals
-    failed = differenced(errors_n, errors_2n, n) if counter == "strace" else None
+    failed = differenced(errors_n, errors_2n, n)
     per_request = differenced(calls_n, calls_2n, n)
     # Waits depend on timing (how many connections are ready per wait), so a difference of
     # two runs is mostly noise and can even be negative: they are averaged over both runs
@@ -479,7 +499,7 @@ def counter_note(counter: str | None) -> str | None:
     if counter is None:
         return f"neither perf nor strace can count system calls here (Debian packages {COUNTER_PACKAGES}): those columns are skipped"
     if counter == "strace":
-        return "perf cannot count system call tracepoints here, so strace does: its stops slow the server, which changes timing-dependent counts (epoll_ctl of sock_*)"
+        return "perf trace cannot trace system calls here, so strace does: its stops slow the server, which changes timing-dependent counts (epoll_ctl of sock_*)"
     return None
 
 

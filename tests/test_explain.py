@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from test_client import client_json
 
-from bench.explain import Explained, parse_perf_counts, parse_strace_summary, syscall_counter
+from bench.explain import (
+    Explained,
+    ExplainFailed,
+    parse_perf_trace_summary,
+    parse_strace_summary,
+    syscall_counter,
+)
 from bench.why import verdict_sentences, verdicts
 
 needs_counter = pytest.mark.skipif(
@@ -90,9 +96,29 @@ def test_strace_summary_is_parsed() -> None:
     assert errors == {"recvfrom": 1200}
 
 
-def test_perf_counts_are_parsed() -> None:
-    text = "# started on Mon\n\n7730,,syscalls:sys_enter_epoll_ctl,85519866,100.00,,\n0,,syscalls:sys_enter_read,1,100.00,,\n"
-    assert parse_perf_counts(text) == {"epoll_ctl": 7730}
+def test_perf_trace_summary_is_parsed_and_summed_over_threads() -> None:
+    text = """
+ Summary of events:
+
+ python3 (10312), 3188 events, 100.0%
+
+   syscall            calls  errors  total       min       avg       max       stddev
+                                     (msec)    (msec)    (msec)    (msec)        (%)
+   --------------- --------  ------ -------- --------- --------- ---------     ------
+   recvfrom            5401   1200    13.606     0.014     0.017     0.156      1.58%
+   epoll_ctl            797      0   873.080     0.000     1.095     1.982      0.19%
+
+ worker (10313), 10 events, 0.3%
+
+   syscall            calls  errors  total       min       avg       max       stddev
+   --------------- --------  ------ -------- --------- --------- ---------     ------
+   recvfrom               5      0     0.010     0.001     0.002     0.003      1.00%
+"""
+    calls, errors = parse_perf_trace_summary(text)
+    assert calls == {"recvfrom": 5406, "epoll_ctl": 797}
+    assert errors == {"recvfrom": 1200}
+    with pytest.raises(ExplainFailed, match="lost events"):
+        parse_perf_trace_summary(text + "LOST 12 events!\n")
 
 
 def row(
