@@ -1,9 +1,10 @@
 """Expected network faults, and logging that reports them in one line instead of a traceback.
 
-Peers reset, half-close, send garbage TLS or broken WebSocket frames: a benchmark server
-meets all of these and must keep serving. asyncio and websockets log such faults with
-tracebacks; this formatter keeps the message and the exception's one-line summary and saves
-full tracebacks for exceptions that really are bugs.
+Peers reset, half-close, send garbage TLS, HTTP or WebSocket frames: a benchmark server
+meets all of these and must keep serving. asyncio and the WebSocket libraries log such
+faults with tracebacks; this formatter keeps the message and the exception's one-line
+summary and saves full tracebacks for exceptions that really are bugs. A server module adds
+its library's protocol errors with `expect_faults` when it is imported.
 """
 
 import contextlib
@@ -11,11 +12,16 @@ import logging
 import re
 from collections.abc import Iterator
 
-from websockets.exceptions import WebSocketException
-
-EXPECTED_FAULTS: tuple[type[BaseException], ...] = (OSError, EOFError, WebSocketException)
+EXPECTED_FAULTS: tuple[type[BaseException], ...] = (OSError, EOFError)
+SUMMARY_LIMIT = 300  # characters of a fault's one-line summary (a bad request can be huge)
 # rloop reports a failed system call as RuntimeError("Broken pipe (os error 32)"), not OSError.
 RLOOP_OS_ERROR = re.compile(r"\(os error \d+\)$")
+
+
+def expect_faults(*errors: type[BaseException]) -> None:
+    """Count a library's errors as faults a peer can cause (its protocol errors)."""
+    global EXPECTED_FAULTS
+    EXPECTED_FAULTS += errors
 
 
 def is_expected_fault(error: BaseException | None) -> bool:
@@ -43,7 +49,8 @@ class OneLineFaultFormatter(logging.Formatter):
         if not is_expected_fault(error):
             return super().format(record)
         summary = f"{record.name}: {record.getMessage()}: {type(error).__name__}: {error}"
-        return summary.replace("\n", " ")
+        summary = summary.replace("\n", " ")
+        return summary if len(summary) <= SUMMARY_LIMIT else summary[:SUMMARY_LIMIT] + "..."
 
 
 def configure_logging(level: int = logging.WARNING) -> None:

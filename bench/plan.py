@@ -3,7 +3,7 @@
 import itertools
 from dataclasses import dataclass, replace
 
-from servers import LOOPLESS
+from servers import LOOPLESS, protocol_of
 
 TRANSPORTS = ("tcp", "unix", "tls")
 NO_TLS_APIS = ("sockets", "native")  # loop.sock_* has no TLS; nor has the C server
@@ -21,11 +21,6 @@ LADDER_POINTS = 8  # offered loads in an `auto` ladder
 # The APIs of the quick profile (and the default of every profile): the five asyncio APIs
 # and the native reference. Others (readline) are measured when asked for.
 CORE_APIS = ("sockets", "streams", "protocol", "buffered", "websockets", "native")
-
-
-def protocol_of(api: str) -> str:
-    """The load generator's framing for an API: WebSocket, lines, or raw TCP."""
-    return {"websockets": "ws", "readline": "line"}.get(api, "tcp")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,12 @@ from dataclasses import dataclass
 # Every TCP variant reads up to this many bytes at a time: asyncio's own transports read
 # 256 KiB per recv, so the stream, buffered and raw-socket variants are set to match.
 READ_SIZE = 256 * 1024
+# The largest WebSocket message every WebSocket server accepts; a larger one is refused
+# with close code 1009.
+WS_MAX_MESSAGE = 16 * 1024 * 1024
+# Seconds a WebSocket server waits for the peer's answer to its closing handshake, so that
+# shutdown finishes within 2 s even if peers ignore it.
+WS_CLOSE_TIMEOUT = 1.0
 
 # Module of each API, in the order the suite reports them.
 APIS: dict[str, str] = {
@@ -22,10 +28,21 @@ APIS: dict[str, str] = {
     "protocol": "servers.protocol",
     "buffered": "servers.buffered",
     "websockets": "servers.ws",
+    "aiohttp": "servers.aiohttp_ws",
+    "picows": "servers.picows_ws",
     "native": "servers.native",
 }
+# The APIs that speak WebSocket (the load generator's `ws` framing), and readline's lines.
+WEBSOCKET_APIS = ("websockets", "aiohttp", "picows")
 # APIs that run on no asyncio loop: the label their cells carry instead of a loop's name.
 LOOPLESS: dict[str, str] = {"native": "epoll"}
+
+
+def protocol_of(api: str) -> str:
+    """The load generator's framing for an API: `ws`, `line`, or raw `tcp`."""
+    if api in WEBSOCKET_APIS:
+        return "ws"
+    return "line" if api == "readline" else "tcp"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import sysconfig
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-LIBRARIES = ("uvloop", "rloop", "websockets", "trustme")
+LIBRARIES = ("uvloop", "rloop", "websockets", "aiohttp", "picows", "trustme")
 
 
 def about() -> dict[str, Any]:

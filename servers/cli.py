@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.tls and getattr(module, "TLS_UNSUPPORTED", None):
         raise UsageError(f"{args.api} --tls: {module.TLS_UNSUPPORTED}")
     factory = loop_factory(args.loop)
+    if args.unix and getattr(module, "UNIX_UNSUPPORTED", None):
+        raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket: {module.UNIX_UNSUPPORTED}")
     if args.unix and args.api != "sockets" and args.loop in NO_UNIX_TRANSPORTS:
         gap = NO_UNIX_TRANSPORTS[args.loop]
         raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket on {args.loop}: {gap}")

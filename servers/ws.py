@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 
 from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as websockets_serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
-from servers import ServerOptions
+from aionetbench.faults import expect_faults
+from servers import WS_CLOSE_TIMEOUT, WS_MAX_MESSAGE, ServerOptions
 
-# The largest message accepted; a larger one is refused with close code 1009.
-MAX_MESSAGE = 16 * 1024 * 1024
+expect_faults(WebSocketException)
 
 
 async def echo(websocket: ServerConnection) -> None:
@@ -31,7 +31,7 @@ async def serve(listener: socket.socket, options: ServerOptions) -> AsyncIterato
         ssl=options.tls,
         compression=options.compression,  # websockets enables deflate unless told not to
         ping_interval=None,  # keepalive pings would add traffic the client did not ask for
-        max_size=MAX_MESSAGE,
-        close_timeout=1,  # shutdown must finish within 2 s even if peers ignore our close
+        max_size=WS_MAX_MESSAGE,
+        close_timeout=WS_CLOSE_TIMEOUT,
     ):
         yield

@@ -11,7 +11,7 @@ import pytest
 from aionetbench.endpoints import Endpoint
 from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
-from servers import APIS, LOOPLESS
+from servers import APIS, LOOPLESS, WEBSOCKET_APIS
 from servers.native import BINARY
 
 NATIVE_MISSING = pytest.mark.skipif(
@@ -37,7 +37,7 @@ def with_rloop_gap(mark: pytest.MarkDecorator, apis: tuple[str, ...]) -> list:
     ]
 
 
-RLOOP_TRANSPORTS = ("streams", "readline", "protocol", "buffered", "websockets")
+RLOOP_TRANSPORTS = ("streams", "readline", "protocol", "buffered", *WEBSOCKET_APIS)
 # rloop 0.5's transports never finish a half-close: the echo after the peer's EOF and the
 # server's own close do not come (a WebSocket closes with its handshake and is not affected).
 HALF_CLOSE_API_LOOPS = with_rloop_gap(
@@ -50,9 +50,18 @@ SLOW_READER_API_LOOPS = with_rloop_gap(
     pytest.mark.skip(reason="rloop 0.5: its transports buffer 20-90 MiB for a slow reader"),
     RLOOP_TRANSPORTS,
 )
-# rloop serves Unix sockets only through sock_*; the others exit 2 as unsupported.
+# aiohttp 3.14 on rloop 0.5: a connection reset while aiohttp reads a request makes its
+# handler task fail with "TypeError: 'NoneType' object is not callable", which asyncio logs
+# with a traceback. The server goes on serving; the no-traceback check cannot pass.
+RESET_API_LOOPS = with_rloop_gap(
+    pytest.mark.skip(reason="aiohttp 3.14 on rloop 0.5: a reset logs a TypeError traceback"),
+    ("aiohttp",),
+)
+# rloop serves Unix sockets only through sock_*, and picows none: they exit 2 as unsupported.
 UNIX_API_LOOPS = [
-    param for param in API_LOOPS if param.values[1] != "rloop" or param.values[0] == "sockets"
+    param
+    for param in API_LOOPS
+    if (param.values[1] != "rloop" or param.values[0] == "sockets") and param.values[0] != "picows"
 ]
 TLS_API_LOOPS = [
     param

@@ -11,6 +11,7 @@ from wsproto.extensions import Extension
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.tls import client_context
+from servers import WEBSOCKET_APIS
 
 Message = str | bytes
 
@@ -143,5 +144,5 @@ async def echo_exact(
     `readline`, each payload's last byte becomes a newline: a line server echoes lines)."""
     if api == "readline":
         payloads = [payload[:-1] + b"\n" for payload in payloads]
-    echo = ws_echo_exact if api == "websockets" else tcp_echo_exact
+    echo = ws_echo_exact if api in WEBSOCKET_APIS else tcp_echo_exact
     await echo(endpoint, payloads, tls)

@@ -116,11 +116,13 @@ def test_websockets_compression_is_off_unless_asked(start_server, args, negotiat
     assert asyncio.run(asyncio.wait_for(exchange(), 10)) is negotiated
 
 
-def test_what_rloop_lacks_is_unsupported_in_one_line(tmp_path: Path) -> None:
+def test_what_a_loop_or_library_lacks_is_unsupported_in_one_line(tmp_path: Path) -> None:
     result = servers_cli("protocol", "--loop", "rloop", "--tls", "--port", "0")
     assert_one_line_error(result, "unsupported: protocol with --tls on rloop", "create_server")
     result = servers_cli("streams", "--loop", "rloop", "--unix", str(tmp_path / "s.sock"))
     assert_one_line_error(result, "unsupported: streams on a Unix socket on rloop")
+    result = servers_cli("picows", "--unix", str(tmp_path / "p.sock"))
+    assert_one_line_error(result, "unsupported: picows on a Unix socket", "TCP options")
 
 
 def test_unsupported_cells_are_recorded_not_failed(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from hdrh.histogram import HdrHistogram
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
-from bench.plan import protocol_of
+from servers import protocol_of
 
 SHORT = ["--duration", "0.5", "--warmup", "0.2"]
 

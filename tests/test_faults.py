@@ -10,11 +10,18 @@ import time
 
 import psutil
 import pytest
-from conftest import API_LOOPS, HALF_CLOSE_API_LOOPS, SLOW_READER_API_LOOPS, TLS_API_LOOPS
+from conftest import (
+    API_LOOPS,
+    HALF_CLOSE_API_LOOPS,
+    RESET_API_LOOPS,
+    SLOW_READER_API_LOOPS,
+    TLS_API_LOOPS,
+)
 from peers import OP_BINARY, WsPeer, blocking_connect, echo_exact, frame, open_stream
 from wsproto.events import BytesMessage, CloseConnection
 
 from aionetbench.endpoints import Endpoint
+from servers import WEBSOCKET_APIS
 
 MIB = 1024 * 1024
 PUSH_LIMIT = 512 * MIB  # what the slow reader tries to push without reading anything back
@@ -55,10 +62,10 @@ def test_half_close_echoes_everything_then_closes(start_server, api: str, loop: 
         await peer.send(CloseConnection(1000))
         assert await peer.close_code() == 1000
 
-    asyncio.run(asyncio.wait_for(websocket() if api == "websockets" else tcp(), 5))
+    asyncio.run(asyncio.wait_for(websocket() if api in WEBSOCKET_APIS else tcp(), 5))
 
 
-@pytest.mark.parametrize(("api", "loop"), API_LOOPS)
+@pytest.mark.parametrize(("api", "loop"), RESET_API_LOOPS)
 def test_reset_and_garbage_do_not_disturb_the_server(start_server, api: str, loop: str) -> None:
     server = start_server(api, loop)
     # Reset with unread data pending on both sides.
@@ -92,7 +99,7 @@ def push_without_reading(api: str, endpoint: Endpoint, server_pid: int) -> tuple
     """Write up to PUSH_LIMIT without ever reading; return (bytes pushed, peak server RSS growth)."""
     server = psutil.Process(server_pid)
     sock = blocking_connect(endpoint)
-    if api == "websockets":
+    if api in WEBSOCKET_APIS:
         sock.sendall(
             b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

@@ -1,4 +1,5 @@
-"""RFC 6455 behaviour of the websockets server, driven by wsproto and hand-built frames."""
+"""RFC 6455 behaviour of every WebSocket server (websockets, aiohttp, picows), driven by
+wsproto and hand-built frames."""
 
 import asyncio
 import struct
@@ -8,12 +9,15 @@ from peers import OP_BINARY, OP_TEXT, WsPeer, frame
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from aionetbench.endpoints import Endpoint
-from servers.ws import MAX_MESSAGE
+from servers import WEBSOCKET_APIS, WS_MAX_MESSAGE
 
 
-@pytest.fixture(params=["asyncio", "uvloop"])
+@pytest.fixture(
+    params=[(api, loop) for api in WEBSOCKET_APIS for loop in ("asyncio", "uvloop")],
+    ids=lambda param: "-".join(param),
+)
 def endpoint(request, start_server) -> Endpoint:
-    return start_server("websockets", request.param).endpoint
+    return start_server(*request.param).endpoint
 
 
 def run(coro) -> object:
@@ -68,13 +72,35 @@ def test_clean_close_is_answered_with_1000(endpoint: Endpoint) -> None:
 
 def oversized_header() -> bytes:
     """The header of a binary frame one byte over the limit; its payload never needs sending."""
-    return struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, MAX_MESSAGE + 1) + b"mask"
+    return struct.pack("!BBQ", 0x80 | OP_BINARY, 0x80 | 127, WS_MAX_MESSAGE + 1) + b"mask"
+
+
+# aiohttp 3.14's frame reader accepts an unmasked client frame (RFC 6455 5.1 says close),
+# and gives its application no way to see the mask bit: a rule this server cannot enforce.
+AIOHTTP_TAKES_UNMASKED = pytest.mark.xfail(
+    strict=True, reason="aiohttp accepts unmasked client frames and cannot be told not to"
+)
+
+
+@pytest.fixture
+def unmasked_allowed(request) -> None:
+    if request.node.callspec.params["endpoint"][0] == "aiohttp":
+        request.applymarker(AIOHTTP_TAKES_UNMASKED)
+
+
+@pytest.mark.usefixtures("unmasked_allowed")
+def test_unmasked_client_frame_closes_with_1002(endpoint: Endpoint) -> None:
+    async def exchange() -> int:
+        peer = await WsPeer.connect(endpoint)
+        await peer.send_raw(frame(OP_BINARY, b"abc", mask=False))
+        return await peer.close_code()
+
+    assert run(exchange()) == 1002
 
 
 @pytest.mark.parametrize(
     ("violation", "code"),
     [
-        pytest.param(frame(OP_BINARY, b"abc", mask=False), 1002, id="unmasked-client-frame"),
         pytest.param(frame(OP_BINARY, b"abc", rsv=0b100), 1002, id="reserved-bits"),
         pytest.param(frame(OP_TEXT, b"caf\xc3"), 1007, id="invalid-utf8"),
         pytest.param(oversized_header(), 1009, id="over-size-limit"),
