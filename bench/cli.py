@@ -16,8 +16,8 @@ from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.export import FORMATS
-from bench.plan import AUTO, PROFILES, TRANSPORTS, Plan, make_plan
-from bench.pythons import VERSION, describe, server_environment
+from bench.plan import AUTO, FOUND, PROFILES, TRANSPORTS, Plan, make_plan
+from bench.pythons import describe, found, interpreter, server_python, server_pythons
 from bench.record import ResultsFile, suite_commit
 from bench.results import load_suite
 from bench.run import Pinning
@@ -146,6 +146,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "fresh pinned server per run, interleaving repeats, and record a pyperf suite.",
     )
     add_plan_options(run, DEFAULT_OUTPUT)
+    run.add_argument(
+        "--pythons",
+        type=list_of(str),
+        metavar="LIST|found",
+        help="run every cell's server on each of these Pythons, interleaved: versions (3.12: "
+        "found on PATH, in pyenv or uv, given its own environment in .venvs/) or interpreter "
+        "paths; `found` for every one on this machine (the wide profile's default)",
+    )
 
     ab = commands.add_parser(
         "ab",
@@ -352,23 +360,24 @@ def checked_plan(args: argparse.Namespace) -> Plan:
 
 def command_run(args: argparse.Namespace) -> int:
     plan, pinning = checked_plan(args), pinning_from(args)
-    side = Side("run", sys.executable, ResultsFile(args.output, plan, pinning, args.profile))
+    # Every interpreter is found and set up before anything is measured.
+    pythons = server_pythons(pythons_of(tuple(args.pythons or plan.pythons)))
+    plan = replace(plan, pythons=tuple(pythons))
+    servers = {label: describe(python) for label, python in pythons.items()}
+    results = ResultsFile(args.output, plan, pinning, args.profile, servers)
+    side = Side("run", sys.executable, results, pythons)
+    if pythons:
+        print(
+            "servers on " + ", ".join(f"Python {k} ({v})" for k, v in pythons.items()),
+            file=sys.stderr,
+        )
     print(f"writing {args.output}", file=sys.stderr)
     return run_session(plan, pinning, [side], args.quiet)
 
 
-def server_python(spec: str) -> str:
-    """A version (`3.12`: found and given its own server environment, .venvs/3.12) or the
-    path of an environment's python, used as it is (it brings its own checkout)."""
-    return server_environment(spec) if VERSION.fullmatch(spec) else interpreter(spec)
-
-
-def interpreter(path: str) -> str:
-    """An absolute path to a Python (children start elsewhere); symlinks kept, so a venv's
-    python stays in its venv."""
-    if not os.access(path, os.X_OK):
-        raise UsageError(f"no such interpreter: {path}")
-    return os.path.abspath(path)
+def pythons_of(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """The Pythons a plan names, with `found` replaced by every one on this machine."""
+    return tuple(found()) if specs == (FOUND,) else specs
 
 
 def measure_ab(
@@ -382,7 +391,7 @@ def measure_ab(
             label,
             python,
             ResultsFile(
-                args.output / f"{label}.json", plan, pinning, args.profile, describe(python)
+                args.output / f"{label}.json", plan, pinning, args.profile, {"": describe(python)}
             ),
         )
         for label, python in pythons.items()
@@ -442,6 +451,7 @@ def command_ci(args: argparse.Namespace) -> int:
 
 def command_list(args: argparse.Namespace) -> int:
     for name, plan in PROFILES.items():
+        plan = replace(plan, pythons=pythons_of(plan.pythons))
         print(
             f"{name}: {len(plan.cells)} cells x {plan.repeats} repeats, "
             f"{plan.warmup:g} s warm-up + {plan.duration:g} s each, about {plan.estimated_seconds() / 60:.0f} min"
@@ -450,6 +460,7 @@ def command_list(args: argparse.Namespace) -> int:
             f"  apis {','.join(plan.apis)}; loops {','.join(plan.loops)}; transports {','.join(plan.transports)}; "
             f"sizes {','.join(map(str, plan.sizes))}; concurrency {','.join(map(str, plan.concurrency))}; "
             f"pipeline {','.join(map(str, plan.pipeline))}; client loop {plan.client_loop}"
+            + (f"; server Pythons {','.join(plan.pythons)}" if plan.pythons else "")
         )
         if plan.rates:
             rates = "auto ladder" if plan.rates == AUTO else ",".join(f"{r:g}" for r in plan.rates)

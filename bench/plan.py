@@ -3,7 +3,8 @@
 import itertools
 from dataclasses import dataclass, replace
 
-from servers import LOOPLESS, protocol_of
+from aionetbench.loops import LOOPS
+from servers import APIS, LOOPLESS, protocol_of
 
 TRANSPORTS = ("tcp", "unix", "tls")
 NO_TLS_APIS = ("sockets", "native")  # loop.sock_* has no TLS; nor has the C server
@@ -15,11 +16,12 @@ RUN_OVERHEAD_S = 0.7
 POINT_OVERHEAD_S = 0.3
 SWEEP_SERVER_S = 0.4
 AUTO = "auto"
+FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
 LADDER_POINTS = 8  # offered loads in an `auto` ladder
 
 
 # The APIs of the quick profile (and the default of every profile): the five asyncio APIs
-# and the native reference. Others (readline) are measured when asked for.
+# and the native reference. The others (readline, aiohttp, picows) are in the wide profile.
 CORE_APIS = ("sockets", "streams", "protocol", "buffered", "websockets", "native")
 
 
@@ -33,11 +35,14 @@ class Cell:
     size: int
     concurrency: int
     pipeline: int
+    python: str = ""  # the servers' Python when a run compares several, e.g. "3.12"
 
     @property
     def name(self) -> str:
-        """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4)."""
-        name = f"{self.transport}/{self.api}/{self.loop}/{self.size}B/c{self.concurrency}"
+        """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4;
+        `tcp/protocol/uvloop/py3.12/1024B/c10` when the run compares Pythons)."""
+        server = f"{self.api}/{self.loop}" + (f"/py{self.python}" if self.python else "")
+        name = f"{self.transport}/{server}/{self.size}B/c{self.concurrency}"
         return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
 
     def point_name(self, rate: float) -> str:
@@ -63,6 +68,9 @@ class Plan:
     duration: float = 4.0
     warmup: float = 1.0
     client_loop: str = "uvloop"
+    # Server Pythons compared in one run (versions, e.g. ("3.11", "3.13"), or (FOUND,));
+    # () runs the servers on the orchestrator's own interpreter.
+    pythons: tuple[str, ...] = ()
     # Open-loop sweep after the throughput matrix: offered loads in messages/s, or AUTO for
     # a ladder built from the capacities just measured (bench.sweep); () for none.
     rates: tuple[float, ...] | str = ()
@@ -79,15 +87,17 @@ class Plan:
     @property
     def cells(self) -> list[Cell]:
         """Every combination, except TLS for APIs that have none; an API that runs on no
-        asyncio loop (native) once per combination, with its own loop label."""
+        asyncio loop (native) once per combination, with its own loop label and no Python.
+        Pythons vary fastest, so the schedule interleaves them."""
         combinations = itertools.product(
             self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
         return [
-            Cell(api, loop, transport, size, concurrency, depth)
+            Cell(api, loop, transport, size, concurrency, depth, python)
             for transport, size, concurrency, depth, api in combinations
             if not (transport == "tls" and api in NO_TLS_APIS)
             for loop in ((LOOPLESS[api],) if api in LOOPLESS else self.loops)
+            for python in (("",) if api in LOOPLESS else (self.pythons or ("",)))
         ]
 
     def schedule(self) -> list[tuple[int, Cell]]:
@@ -116,6 +126,17 @@ PROFILES: dict[str, Plan] = {
     "quick": Plan(duration=2.5, warmup=0.5, rates=AUTO, sweep_duration=1.0),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
+    # Everything a user chooses between, at the headline load: every API x every loop x every
+    # Python found, 3 interleaved repeats of 2 s. No sweep: ~100 cells would not fit in
+    # 20 minutes with one.
+    "wide": Plan(
+        apis=tuple(APIS),
+        loops=LOOPS,
+        pythons=(FOUND,),
+        repeats=3,
+        duration=2.0,
+        warmup=0.5,
+    ),
     "full": Plan(
         transports=("tcp", "unix"),
         sizes=(1024, 10 * 1024, 100 * 1024),

@@ -242,6 +242,38 @@ def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> N
     save(fig, path)
 
 
+def by_python(cells: Sequence[CellResults], pythons: Sequence[str], path: Path) -> None:
+    """Server CPU per request against the server's Python: one panel per loop, one line per
+    API (median, min-max whiskers over repeats)."""
+    loops = ordered_loops(cells)
+    fig = Figure(figsize=(4.2 * len(loops) + 1.5, 4.8))
+    axes = fig.subplots(1, len(loops), sharey=True, squeeze=False)[0]
+    for ax, loop in zip(axes, loops, strict=True):
+        for api in ordered_apis(cells):
+            series = [
+                (x, c)
+                for x, python in enumerate(pythons)
+                for c in cells
+                if c.api == api and c.loop == loop and c.python == python and c.server_us
+            ]
+            if not series:
+                continue
+            xs = [x for x, _ in series]
+            medians = [statistics.median(c.server_us) for _, c in series]
+            low = [m - min(c.server_us) for m, (_, c) in zip(medians, series, strict=True)]
+            high = [max(c.server_us) - m for m, (_, c) in zip(medians, series, strict=True)]
+            ax.errorbar(xs, medians, yerr=[low, high], color=API_COLOURS[api], marker="o",
+                        linestyle=LOOP_LINES[loop], capsize=3, label=api)  # fmt: skip
+        ax.set_xticks(range(len(pythons)), [f"Python {p}" for p in pythons])
+        ax.set_title(loop)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("server CPU us per request (lower is better)")
+    axes[-1].legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.suptitle("Server CPU per request by the server's Python")
+    save(fig, path)
+
+
 def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path) -> None:
     """p99 (solid, with its 95% interval) and p50 (dashed) against offered load, log-log,
     one panel per loop and one colour per API. Hollow: p99 interval wider than +-10%;

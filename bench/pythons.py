@@ -15,7 +15,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ from aionetbench.errors import UsageError
 REPO = Path(__file__).resolve().parent.parent
 VENVS = REPO / ".venvs"
 VERSION = re.compile(r"\d+\.\d+")
+# The versions `found()` looks for: those pyproject.toml's requires-python admits (the
+# servers use asyncio.Runner and asyncio.timeout, new in 3.11).
+SUPPORTED = tuple(f"3.{minor}" for minor in range(11, 15))
 STAMP = ".aionetbench-installed"
 
 
@@ -118,3 +123,44 @@ def describe(python: str) -> dict[str, Any]:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise UsageError(f"{python} cannot run the servers: {lines[-1] if lines else 'no output'}")
     return json.loads(result.stdout)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key for versions such as `3.9` and `3.13`."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def found() -> list[str]:
+    """The supported Python versions this machine has (on PATH, in pyenv or uv's)."""
+    return [v for v in SUPPORTED if any(version_of(c) == v for c in candidates(v))]
+
+
+def interpreter(path: str) -> str:
+    """An absolute path to a Python (children start elsewhere); symlinks kept, so a venv's
+    python stays in its venv."""
+    if not os.access(path, os.X_OK):
+        raise UsageError(f"no such interpreter: {path}")
+    return os.path.abspath(path)
+
+
+def server_python(spec: str) -> str:
+    """A version (`3.12`: found and given its own server environment, .venvs/3.12) or the
+    path of an environment's python, used as it is (it brings its own checkout)."""
+    return server_environment(spec) if VERSION.fullmatch(spec) else interpreter(spec)
+
+
+def server_pythons(specs: Sequence[str]) -> dict[str, str]:
+    """Version label (`3.12`) -> the python its servers run on, each found and set up before
+    anything is measured. The orchestrator's own version runs on the orchestrator's
+    environment, which has everything already."""
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pythons: dict[str, str] = {}
+    for spec in specs:
+        python = sys.executable if spec == own else server_python(spec)
+        label = spec if VERSION.fullmatch(spec) else version_of(python)
+        if label is None:
+            raise UsageError(f"{python} does not run")
+        if label in pythons:
+            raise UsageError(f"Python {label} is given twice ({pythons[label]} and {python})")
+        pythons[label] = python
+    return dict(sorted(pythons.items(), key=lambda item: version_key(item[0])))

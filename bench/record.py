@@ -65,15 +65,13 @@ def suite_commit() -> str:
 
 
 def environment_metadata(
-    plan: Plan, pinning: Pinning, profile: str, server: dict[str, Any] | None = None
+    plan: Plan, pinning: Pinning, profile: str, server: dict[str, Any]
 ) -> dict[str, Any]:
     """What every benchmark of a run shares; pyperf adds CPU model and count, date.
 
     `python_*` and the library versions are the *server's* (from `servers --about`, run on
     the server's interpreter): the servers are what is measured. The orchestrator's own
-    Python is `orchestrator_python_version`. Without `server`, the servers run on this
-    interpreter and it is described in place."""
-    server = server or about()
+    Python is `orchestrator_python_version`."""
     libraries = server["libraries"]
     return {
         "python_version": server["python_version"],
@@ -101,6 +99,7 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
         "size": cell.size,
         "concurrency": cell.concurrency,
         "pipeline": cell.pipeline,
+        **({"server_python": cell.python} if cell.python else {}),
     }
 
 
@@ -157,7 +156,10 @@ def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
 
 class ResultsFile:
     """Collects runs and failures and rewrites the file after each, so an interrupted run
-    leaves every completed cell on disk in a valid file."""
+    leaves every completed cell on disk in a valid file.
+
+    `servers` describes each server interpreter (`servers --about`) by the Python label its
+    cells carry (`Cell.python`); "" is the default one, this interpreter unless given."""
 
     def __init__(
         self,
@@ -165,11 +167,16 @@ class ResultsFile:
         plan: Plan,
         pinning: Pinning,
         profile: str,
-        server: dict[str, Any] | None = None,
+        servers: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.path = path
         self.plan = plan
-        self.environment = environment_metadata(plan, pinning, profile, server)
+        servers = servers if servers and "" in servers else {"": about(), **(servers or {})}
+        self.environments = {
+            label: environment_metadata(plan, pinning, profile, server)
+            for label, server in servers.items()
+        }
+        self.environment = self.environments[""]
         self.runs: dict[str, list[pyperf.Run]] = {}
         self.failures: list[dict[str, Any]] = []
         self.ladder: list[float] = []  # the sweep's offered loads, once known
@@ -210,7 +217,7 @@ class ResultsFile:
             metadata = {
                 "name": name,
                 "unit": "second",
-                **self.environment,
+                **self.environments.get(cell.python, self.environment),
                 **cell_metadata(cell),
                 **extra,
             }
@@ -241,6 +248,7 @@ class ResultsFile:
         section = {
             "plan": asdict(self.plan),
             "environment": self.environment,
+            "server_environments": {k: v for k, v in self.environments.items() if k},
             "failed": self.failures,
             "ladder": self.ladder,
             "unsupported": [{"cell": c, "reason": r} for c, r in self.unsupported.items()],

@@ -2,14 +2,18 @@
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from bench import plots
+from bench.by_python import labels_of, python_section, reference_python, view
 from bench.explain import Explained
 from bench.latency_load import latency_section
+from bench.pythons import version_key
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
 from bench.why import why_section
+from servers.about import LIBRARIES
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1}
 EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
@@ -118,16 +122,26 @@ def server_python_line(env: dict) -> str:
     )
 
 
+def libraries_line(env: dict) -> str:
+    """`uvloop 0.23.0, rloop 0.5.0, ...`: the server libraries a results file recorded."""
+    return ", ".join(
+        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
+    )
+
+
 def environment_table(results: Results) -> list[str]:
     env = results.environment
+    servers = results.server_environments or {"": env}
     rows = [
         ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
         ("pinning", env.get("pinning", "?")),
-        ("server Python", server_python_line(env)),
-        (
-            "server uvloop / websockets",
-            f"{env.get('uvloop_version')} / {env.get('websockets_version')}",
+        *(
+            (f"server Python{f' {label}' if label else ''}", server_python_line(server))
+            for label, server in sorted(
+                servers.items(), key=lambda item: version_key(item[0] or "0")
+            )
         ),
+        ("server libraries", libraries_line(env)),
         (
             "load generator Python / pyperf",
             f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
@@ -184,22 +198,34 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     if slo_p99_ms is not None:
         results.slo_p99_ms = slo_p99_ms
     directory.mkdir(parents=True, exist_ok=True)
-    figures = write_figures(results.cells, directory)
-    headline = headline_group(results.cells)
+    # With several server Pythons, the single-Python sections show the reference one.
+    base = reference_python(
+        results.cells, results.environment.get("orchestrator_python_version", "")
+    )
+    shown = view(results.cells, base) if base else results.cells
+    on = f", Python {base}" if base else ""
+    figures = write_figures(shown, directory)
+    headline = headline_group(shown)
     lines = [
         "# aionetbench report",
         "",
         f"From `{results_path}`. Every figure is the median of interleaved repeats with its min-max spread; "
         "a client-bound run measured the load generator, not the server.",
         "",
-        f"## Ranking ({describe(group_key(headline[0]))})",
+        f"## Ranking ({describe(group_key(headline[0]))}{on})",
         "",
         *(f"- {sentence}" for sentence in ranking(headline)),
         "",
     ]
-    for key, cells in groups(results.cells).items():
+    for key, cells in groups(shown).items():
         if key != group_key(headline[0]):
-            lines += [f"### {describe(key)}", "", *(f"- {s}" for s in ranking(cells)), ""]
+            lines += [f"### {describe(key)}{on}", "", *(f"- {s}" for s in ranking(cells)), ""]
+    for python in labels_of(results.cells):
+        if python != base:
+            lines += [f"### {describe(group_key(headline[0]))}, Python {python}", ""]
+            lines += [f"- {s}" for s in ranking(headline_group(view(results.cells, python)))]
+            lines.append("")
+    lines += python_section(results.cells, base, directory)
     lines += [
         "## Results (closed loop)",
         "",
@@ -209,7 +235,10 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         "sending again, so mean latency = connections x depth / throughput (Little's law) and "
         "they restate throughput. Latency at a given load is under *Latency under load*.",
         "",
-        *latency_section(results, directory),
+        *latency_section(
+            replace(results, points=[p for p in results.points if p.python in (base, "")]),
+            directory,
+        ),
         *why_section([Explained.from_json(row) for row in results.explained], directory),
     ]
     if results.unsupported:

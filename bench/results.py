@@ -75,6 +75,9 @@ class Results:
     slo_p99_ms: float = 1.0
     explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
     unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
+    # Each server Python's environment (metadata of its first benchmark) by label; only
+    # in runs that compared Pythons.
+    server_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,7 @@ def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         "size": metadata["size"],
         "concurrency": metadata["concurrency"],
         "pipeline": metadata["pipeline"],
+        "python": metadata.get("server_python", ""),
     }
 
 
@@ -159,6 +163,7 @@ def load_results(path: Path) -> Results:
     suite = load_suite(path)
     cells: dict[str, CellResults] = {}
     environment: dict[str, Any] = {}
+    server_environments: dict[str, dict[str, Any]] = {}
     for benchmark in suite.get_benchmarks():
         metadata = benchmark.get_metadata()
         if metadata.get("metric") != "time per request":
@@ -172,6 +177,8 @@ def load_results(path: Path) -> Results:
             cell.latency_max_us.append(run_metadata["latency_max_s"] * 1e6)
             cell.histograms.append(run_metadata["latency_histogram_ns"])
         environment = environment or metadata
+        if cell.python:
+            server_environments.setdefault(cell.python, metadata)
         cells[cell.name] = cell
     if not cells:
         raise UsageError(f"{path}: no aionetbench benchmarks in this pyperf file")
@@ -200,4 +207,5 @@ def load_results(path: Path) -> Results:
         slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
         explained=section.get("explain", []),
         unsupported=section.get("unsupported", []),
+        server_environments=server_environments,
     )

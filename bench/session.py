@@ -26,8 +26,13 @@ class Side:
     label: str
     python: str
     results: ResultsFile
+    # Cells that name a Python (`Cell.python`) run on its interpreter instead of `python`.
+    pythons: dict[str, str] = field(default_factory=dict)
     measured: dict[str, list[Measurement]] = field(default_factory=dict)
     points: list[tuple[Cell, float, Measurement]] = field(default_factory=list)
+
+    def python_for(self, cell: Cell) -> str:
+        return self.pythons.get(cell.python, self.python)
 
 
 def stop_on_sigterm() -> None:
@@ -81,7 +86,7 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
     try:
         for repeat, cell, side in schedule:
             with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
-                outcome = run_cell(cell, plan, pinning, Path(workdir), side.python)
+                outcome = run_cell(cell, plan, pinning, Path(workdir), side.python_for(cell))
             where = f"{cell.name}{f' [{side.label}]' if len(sides) > 1 else ''} (repeat {repeat})"
             if isinstance(outcome, Failure):
                 record_failure(side, cell, outcome, f"{where}", progress, repeat=repeat)
@@ -168,7 +173,9 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
         for side in sides:
             advance(progress, SWEEP_SERVER_S)
             done = 0
-            with contextlib.closing(sweep_cell(cell, rates, plan, pinning, side.python)) as points:
+            with contextlib.closing(
+                sweep_cell(cell, rates, plan, pinning, side.python_for(cell))
+            ) as points:
                 for rate, outcome in points:
                     done += 1
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
@@ -189,7 +196,10 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
 
 def summary_table(measured: dict[str, list[Measurement]]) -> str:
     """Per cell: median req/s (min-max), median p99 and server CPU per request, warnings."""
-    lines = [f"{'cell':<36} {'req/s median (min-max)':>28} {'p99 us':>9} {'server us/req':>14}"]
+    width = max([36, *(len(name) for name in measured)])
+    lines = [
+        f"{'cell':<{width}} {'req/s median (min-max)':>28} {'p99 us':>9} {'server us/req':>14}"
+    ]
     for name, runs in measured.items():
         rps = [run.client["rps"] for run in runs]
         p99 = statistics.median(run.client["latency_us"]["p99"] for run in runs)
@@ -197,7 +207,7 @@ def summary_table(measured: dict[str, list[Measurement]]) -> str:
         bound = sum(run.client["client_bound"] for run in runs)
         flag = f"  client-bound in {bound}/{len(runs)}" if bound else ""
         spread = f"{statistics.median(rps):,.0f} ({min(rps):,.0f}-{max(rps):,.0f})"
-        lines.append(f"{name:<36} {spread:>28} {p99:>9,.1f} {cpu:>14.2f}{flag}")
+        lines.append(f"{name:<{width}} {spread:>28} {p99:>9,.1f} {cpu:>14.2f}{flag}")
     return "\n".join(lines)
 
 

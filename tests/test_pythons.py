@@ -11,7 +11,8 @@ import pytest
 from test_bench import bench
 
 from aionetbench.errors import UsageError
-from bench.pythons import pyenv_root, resolve, version_of
+from bench.plan import Plan
+from bench.pythons import found, pyenv_root, resolve, version_of
 
 PYENV_312 = sorted(pyenv_root().glob("versions/3.12.*/bin/python3.12"))
 needs_312 = pytest.mark.skipif(not PYENV_312, reason="no Python 3.12 in pyenv here")
@@ -83,3 +84,47 @@ def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
     assert versions["base"].startswith("3.12.")
     assert versions["new"] == ".".join(map(str, sys.version_info[:3]))
     assert "servers on CPython 3.12." in result.stdout
+
+
+def test_found_includes_this_python() -> None:
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in found()
+
+
+def test_a_plan_over_pythons_interleaves_them_and_runs_native_once() -> None:
+    plan = Plan(apis=("protocol", "native"), loops=("asyncio",), pythons=("3.11", "3.13"))
+    assert [c.name for c in plan.cells] == [
+        "tcp/protocol/asyncio/py3.11/1024B/c10",
+        "tcp/protocol/asyncio/py3.13/1024B/c10",
+        "tcp/native/epoll/1024B/c10",
+    ]
+
+
+def test_an_unknown_python_stops_the_run_before_anything_runs(tmp_path: Path) -> None:
+    output = tmp_path / "r.json"
+    result = bench("run", "--pythons", "3.11,3.99", "--apis", "protocol", "-o", str(output))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "no Python 3.99 found" in result.stderr
+    assert not output.exists()
+
+
+@needs_312
+def test_one_run_over_two_pythons_names_and_describes_each(tmp_path: Path) -> None:
+    own = f"{sys.version_info.major}.{sys.version_info.minor}"
+    output = tmp_path / "r.json"
+    result = bench("run", "--pythons", f"3.12,{own}", "--apis", "protocol", "--loops", "asyncio",
+                   "--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none",
+                   "--quiet", "-o", str(output))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    seen = {}
+    for benchmark in pyperf.BenchmarkSuite.load(str(output)).get_benchmarks():
+        metadata = benchmark.get_metadata()
+        seen[benchmark.get_name()] = (metadata["server_python"], metadata["python_version"])
+    for label in ("3.12", own):
+        python, version = seen[f"tcp/protocol/asyncio/py{label}/1024B/c10"]
+        assert python == label and version.startswith(label + ".")
+    report = bench("report", str(output), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Python versions" in text and f"3.12 vs {own}" in text
+    assert (tmp_path / "report" / "pythons.png").stat().st_size > 10_000

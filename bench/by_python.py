@@ -1,0 +1,91 @@
+"""The report's view of a run that compared server Pythons (`bench run --pythons`).
+
+Every other section of the report shows one Python, the reference: the orchestrator's own
+version when it was measured, else the newest. This section sets the Pythons side by side
+per API and loop. It compares them on server CPU per request, which the load generator
+cannot cap: on 2 cores the fastest cells are client-bound, and their req/s would compare
+the client with itself.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import plots
+from bench.pythons import version_key
+from bench.ranking import rank
+from bench.results import CellResults
+
+FIGURE = "pythons.png"
+
+
+def labels_of(cells: Sequence[CellResults]) -> list[str]:
+    """The server Pythons a run compared, oldest first ([] when it compared none)."""
+    return sorted({c.python for c in cells if c.python}, key=version_key)
+
+
+def reference_python(cells: Sequence[CellResults], orchestrator_version: str) -> str:
+    """The Python the single-Python sections show: the orchestrator's when measured."""
+    labels = labels_of(cells)
+    own = ".".join(orchestrator_version.split(".")[:2])
+    return own if own in labels else (labels[-1] if labels else "")
+
+
+def view(cells: Sequence[CellResults], python: str) -> list[CellResults]:
+    """The cells of one Python, plus those that run on none (native)."""
+    return [c for c in cells if c.python in (python, "")]
+
+
+def change(base: CellResults, other: CellResults) -> str:
+    """Server CPU per request of `other` against `base`, e.g. `+8%`."""
+    if base.median_server_us is None or other.median_server_us is None:
+        return "-"
+    return f"{other.median_server_us / base.median_server_us - 1:+.0%}"
+
+
+def python_section(cells: Sequence[CellResults], base: str, directory: Path) -> list[str]:
+    """Markdown: the fastest loop and Python per API, a table of every API x loop by Python,
+    and a figure (nothing when the run compared fewer than two Pythons)."""
+    labels = labels_of(cells)
+    if len(labels) < 2:
+        return []
+    compared = [c for c in cells if c.python and not plots.is_reference(c)]
+    lines = [
+        "## Python versions",
+        "",
+        f"Servers ran on Python {', '.join(labels)}, interleaved in one session; the load "
+        f"generator stayed on one interpreter. Changes are in server CPU per request against "
+        f"Python {base} (lower is better), the figure the load generator cannot cap.",
+        "",
+    ]
+    for api in plots.ordered_apis(compared):
+        best = rank([c for c in compared if c.api == api])[0]
+        bound = ", client-bound" if best.is_client_bound else ""
+        lines.append(
+            f"- **{api}**: fastest on **{best.loop}** with **Python {best.python}** "
+            f"({best.median_rps:,.0f} req/s, {best.median_server_us or 0:.2f} us server CPU per request{bound})."
+        )
+    others = [label for label in labels if label != base]
+    lines += [
+        "",
+        "| API / loop | " + " | ".join(f"Python {label}: req/s (server us/req)" for label in labels)
+        + " | " + " | ".join(f"{label} vs {base}" for label in others) + " |",
+        "| --- |" + " --- |" * (len(labels) + len(others)),
+    ]  # fmt: skip
+    by_key = {(c.api, c.loop, c.python): c for c in compared}
+    for api in plots.ordered_apis(compared):
+        for loop in plots.ordered_loops(compared):
+            row = [by_key.get((api, loop, label)) for label in labels]
+            if not any(row):
+                continue
+            figures = [
+                f"{c.median_rps:,.0f} ({c.median_server_us or 0:.2f})" if c else "-" for c in row
+            ]
+            reference = by_key.get((api, loop, base))
+            changes = [
+                change(reference, c) if reference and c else "-"
+                for c in (by_key.get((api, loop, label)) for label in others)
+            ]
+            lines.append(f"| {api} / {loop} | " + " | ".join(figures + changes) + " |")
+    plots.by_python(compared, labels, directory / FIGURE)
+    lines += ["", f"![Server CPU per request by Python]({FIGURE})", ""]
+    return lines
