@@ -12,10 +12,11 @@ from pathlib import Path
 
 from bench import plots
 from bench.pythons import version_key
-from bench.ranking import rank
+from bench.ranking import SERVER_CPU, deciding_metric, rank
 from bench.results import CellResults
 
 FIGURE = "pythons.png"
+CLEAR_LEAD = 0.05  # a lead smaller than this is within the noise of repeated runs here
 
 
 def labels_of(cells: Sequence[CellResults]) -> list[str]:
@@ -33,6 +34,13 @@ def reference_python(cells: Sequence[CellResults], orchestrator_version: str) ->
 def view(cells: Sequence[CellResults], python: str) -> list[CellResults]:
     """The cells of one Python, plus those that run on none (native)."""
     return [c for c in cells if c.python in (python, "")]
+
+
+def lead(best: CellResults, other: CellResults) -> float:
+    """By how much `best` beats `other` on the metric that ranked them (0.05 = 5%)."""
+    if deciding_metric(best, other) == SERVER_CPU:
+        return other.median_server_us / best.median_server_us - 1  # type: ignore[operator]
+    return best.median_rps / other.median_rps - 1
 
 
 def change(base: CellResults, other: CellResults) -> str:
@@ -58,11 +66,19 @@ def python_section(cells: Sequence[CellResults], base: str, directory: Path) -> 
         "",
     ]
     for api in plots.ordered_apis(compared):
-        best = rank([c for c in compared if c.api == api])[0]
+        ranked = rank([c for c in compared if c.api == api])
+        best = ranked[0]
+        # Everything within CLEAR_LEAD of the best is named with it: a lead that small
+        # is inside this machine's run-to-run noise.
+        tied = [c for c in ranked if lead(best, c) < CLEAR_LEAD]
+        loops = " or ".join(f"**{loop}**" for loop in dict.fromkeys(c.loop for c in tied))
+        pythons = " or ".join(sorted({c.python for c in tied}, key=version_key))
         bound = ", client-bound" if best.is_client_bound else ""
+        noise = f" (each within {CLEAR_LEAD:.0%} of the best)" if len(tied) > 1 else ""
         lines.append(
-            f"- **{api}**: fastest on **{best.loop}** with **Python {best.python}** "
-            f"({best.median_rps:,.0f} req/s, {best.median_server_us or 0:.2f} us server CPU per request{bound})."
+            f"- **{api}**: fastest on {loops} with Python {pythons}{noise}; best "
+            f"{best.loop} / {best.python}: {best.median_rps:,.0f} req/s, "
+            f"{best.median_server_us or 0:.2f} us server CPU per request{bound}."
         )
     others = [label for label in labels if label != base]
     lines += [

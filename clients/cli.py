@@ -10,7 +10,7 @@ from aionetbench.errors import run_command
 from aionetbench.loops import LOOPS
 from clients.arrivals import ARRIVALS
 from clients.result import format_table, summarize
-from clients.runner import DRAIN_S, LoadSpec, run
+from clients.runner import DRAIN_S, LoadSpec, WorkerFailed, run
 
 
 def endpoint_arg(text: str) -> Endpoint:
@@ -135,7 +135,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_and_report(spec: LoadSpec, as_json: bool) -> int:
-    summary = summarize(spec, run(spec))
+    try:
+        outcomes = run(spec)
+    except WorkerFailed as error:
+        print(f"clients: {error}", file=sys.stderr)
+        return 1
+    summary = summarize(spec, outcomes)
     if as_json:
         json.dump(summary, sys.stdout)
         print()

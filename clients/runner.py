@@ -2,6 +2,7 @@
 
 import asyncio
 import multiprocessing
+import queue
 import threading
 import time
 from array import array
@@ -31,6 +32,7 @@ SPIN_BELOW_S = 0.002
 # bytes at the same time and a reply crossing connections is caught.
 STRIDE = 7
 CONNECT_TIMEOUT = 10.0
+WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 # The measured window is cut into this many consecutive blocks; resampling them gives the
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
@@ -229,21 +231,26 @@ async def connect(
 
 
 async def connect_all(spec: LoadSpec, workload: Workload, count: int, first: int, on_lost):
+    """Open `count` connections at once; the first failure cancels the others (a TaskGroup:
+    with gather, the others' failures would each be logged as never retrieved)."""
     budgets = split(spec.requests, count) if spec.requests else [None] * count
     try:
-        async with asyncio.timeout(CONNECT_TIMEOUT):
-            return await asyncio.gather(
-                *(
+        async with asyncio.timeout(CONNECT_TIMEOUT), asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(
                     connect(spec, workload, (first + i) * STRIDE, on_lost, budgets[i])
-                    for i in range(count)
                 )
-            )
+                for i in range(count)
+            ]
     except TimeoutError:
         raise UsageError(f"cannot connect to {spec.endpoint}: timed out") from None
-    except OSError as error:
-        raise UsageError(f"cannot connect to {spec.endpoint}: {error.strerror or error}") from None
-    except Exception as error:  # a refused WebSocket upgrade, a broken TLS handshake
-        raise UsageError(f"cannot connect to {spec.endpoint}: {error}") from None
+    except ExceptionGroup as failures:
+        error = failures.exceptions[0]
+        why = (error.strerror if isinstance(error, OSError) else None) or error
+        # a refused connection, an unknown host, a refused WebSocket upgrade, a broken TLS
+        # handshake
+        raise UsageError(f"cannot connect to {spec.endpoint}: {why}") from None
+    return [task.result() for task in tasks]
 
 
 async def run_worker(
@@ -381,6 +388,32 @@ def _worker_main(spec, connections, first, rate, barrier, results) -> None:
         barrier.abort()
 
 
+class WorkerFailed(Exception):
+    """A worker process died without a result, or the workers overran their deadline."""
+
+
+def collect(processes: list, firsts: list[int], results, deadline: float) -> dict:
+    """Each worker's outcome by its first connection, as they arrive. A worker that dies
+    without one stops the run at once, instead of when the deadline passes."""
+    collected: dict = {}
+    while len(collected) < len(processes):
+        try:
+            first, outcome = results.get(timeout=WORKER_POLL_S)
+            collected[first] = outcome
+            continue
+        except queue.Empty:
+            pass
+        for number, (process, first) in enumerate(zip(processes, firsts, strict=True), 1):
+            if first not in collected and process.exitcode not in (None, 0):
+                raise WorkerFailed(
+                    f"load generator worker {number} of {len(processes)} crashed "
+                    f"(exit code {process.exitcode})"
+                )
+        if time.monotonic() > deadline:
+            raise WorkerFailed("the load generator's workers did not finish in time")
+    return collected
+
+
 def split(total: int, parts: int) -> list[int]:
     """Split `total` connections as evenly as possible over `parts` workers."""
     return [total // parts + (i < total % parts) for i in range(parts)]
@@ -408,8 +441,13 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
     for process in processes:
         process.start()
     try:
-        deadline = CONNECT_TIMEOUT + spec.warmup + spec.duration + 60
-        collected = dict(results.get(timeout=deadline) for _ in processes)
+        deadline = time.monotonic() + CONNECT_TIMEOUT + spec.warmup + spec.duration + 60
+        collected = collect(processes, firsts, results, deadline)
+    except WorkerFailed:
+        barrier.abort()  # release the others if they still wait to start together
+        for process in processes:
+            process.kill()
+        raise
     finally:
         for process in processes:
             process.join(timeout=5)

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psutil
 import pytest
 from conftest import API_LOOPS, ServerPool
 from hdrh.histogram import HdrHistogram
@@ -123,6 +124,43 @@ def test_connection_refused(refused_endpoint: Endpoint) -> None:
         result.stderr.strip()
         == f"clients: cannot connect to {refused_endpoint}: Connection refused"
     )
+
+
+def test_an_unknown_host_is_one_line() -> None:
+    """Every connection fails alike; only the first failure is reported, once."""
+    result = client(Endpoint("nohost.invalid", 80), *SHORT, "--concurrency", "8")
+    assert result.returncode == 2
+    assert result.stderr.startswith("clients: cannot connect to nohost.invalid:80: ")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
+    server = start_server("protocol")
+    load = subprocess.Popen(
+        [sys.executable, "-m", "clients", "tcp", "--connect", str(server.endpoint),
+         "--workers", "2", "--concurrency", "4", "--duration", "30", "--warmup", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            workers = [
+                child
+                for child in psutil.Process(load.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())
+            ]
+        assert len(workers) == 2, "the workers did not start"
+        time.sleep(1.0)  # connected and measuring
+        workers[0].kill()
+        killed = time.monotonic()
+        _, err = load.communicate(timeout=25)
+    finally:
+        load.kill()
+    assert time.monotonic() - killed < 3.0  # not the 30 s window, nor the deadline after it
+    assert load.returncode == 1
+    assert "crashed (exit code -9)" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("protocol", ["tcp", "ws"])

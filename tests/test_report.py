@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,32 @@ def test_compare_bad_input(tmp_path: Path) -> None:
             and message in result.stderr
             and "Traceback" not in result.stderr
         )
+
+
+def test_report_compares_pythons(tmp_path: Path) -> None:
+    own, other = f"{sys.version_info.major}.{sys.version_info.minor}", "3.99"
+    rates = {
+        ("protocol", "asyncio"): (100_000, 80_000),
+        ("protocol", "uvloop"): (120_000, 121_000),
+        ("sockets", "asyncio"): (40_000, 50_000),
+    }
+    table = {
+        replace(cell(api, loop), python=python): [rps] * 3
+        for (api, loop), pair in rates.items()
+        for python, rps in zip((own, other), pair, strict=True)
+    }
+    results = write_results(tmp_path / "pythons.json", table)
+    result = bench("report", str(results), "-o", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"## Ranking (tcp, 1,024 B, 10 connections, depth 1, Python {own})" in report
+    assert f"### tcp, 1,024 B, 10 connections, depth 1, Python {other}" in report
+    # 121k on 3.99 is best, and 120k on this Python is within 5% of it: both are named.
+    assert (
+        f"- **protocol**: fastest on **uvloop** with Python {own} or {other} (each within 5% of the best); "
+        f"best uvloop / {other}: 121,000 req/s" in report
+    )
+    # Server CPU per request is 0.9e6 / req/s in these files.
+    assert "| protocol / asyncio | 100,000 (9.00) | 80,000 (11.25) | +25% |" in report
+    assert "| sockets / asyncio | 40,000 (22.50) | 50,000 (18.00) | -20% |" in report
+    assert (tmp_path / "report" / "pythons.png").read_bytes().startswith(PNG)
