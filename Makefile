@@ -29,6 +29,7 @@ $(NATIVE): servers/native/echo.c
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/zizmor --offline .github/workflows/
 
 test: lint native
 	$(PY) -m pytest -q

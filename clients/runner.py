@@ -3,6 +3,7 @@
 import asyncio
 import multiprocessing
 import queue
+import socket
 import threading
 import time
 from array import array
@@ -203,8 +204,15 @@ def workload_for(spec: LoadSpec) -> Workload:
 
 
 async def connect(
-    spec: LoadSpec, workload: Workload, first_message: int, on_lost, budget: int | None = None
+    spec: LoadSpec,
+    workload: Workload,
+    first_message: int,
+    on_lost,
+    budget: int | None = None,
+    address: str | None = None,
 ) -> EchoConnection:
+    """One verified echo connection (after its WebSocket handshake for `ws`); `address` is
+    the endpoint's host already resolved."""
     loop = asyncio.get_running_loop()
     depth = 0 if spec.rate else spec.pipeline
     connection = EchoConnection(workload, first_message, depth, on_lost, budget)
@@ -219,8 +227,9 @@ async def connect(
         )
     else:
         transport, protocol = await loop.create_connection(
-            factory, spec.endpoint.host, spec.endpoint.port, ssl=ssl
-        )
+            factory, address or spec.endpoint.host, spec.endpoint.port, ssl=ssl,
+            server_hostname=spec.endpoint.host if ssl else None,
+        )  # fmt: skip
     if isinstance(protocol, WsHandshake):
         leftover = await protocol.done
         transport.set_protocol(connection)
@@ -230,25 +239,40 @@ async def connect(
     return connection
 
 
+async def resolve(endpoint: Endpoint) -> str | None:
+    """The address of a TCP endpoint's host (its first), looked up once for all
+    connections; None for a Unix socket."""
+    if endpoint.path is not None:
+        return None
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        endpoint.host, endpoint.port, type=socket.SOCK_STREAM
+    )
+    return infos[0][4][0]
+
+
 async def connect_all(spec: LoadSpec, workload: Workload, count: int, first: int, on_lost):
-    """Open `count` connections at once; the first failure cancels the others (a TaskGroup:
-    with gather, the others' failures would each be logged as never retrieved)."""
+    """Resolve the host once, then open `count` connections at once; the first failure
+    cancels the others (a TaskGroup: with gather, the others' failures would each be logged
+    as never retrieved)."""
     budgets = split(spec.requests, count) if spec.requests else [None] * count
     try:
-        async with asyncio.timeout(CONNECT_TIMEOUT), asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(
-                    connect(spec, workload, (first + i) * STRIDE, on_lost, budgets[i])
-                )
-                for i in range(count)
-            ]
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            address = await resolve(spec.endpoint)
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(
+                        connect(spec, workload, (first + i) * STRIDE, on_lost, budgets[i], address)
+                    )
+                    for i in range(count)
+                ]
     except TimeoutError:
         raise UsageError(f"cannot connect to {spec.endpoint}: timed out") from None
+    except OSError as error:  # the host does not resolve
+        raise UsageError(f"cannot connect to {spec.endpoint}: {error.strerror or error}") from None
     except ExceptionGroup as failures:
+        # a refused connection, a refused WebSocket upgrade, a broken TLS handshake
         error = failures.exceptions[0]
         why = (error.strerror if isinstance(error, OSError) else None) or error
-        # a refused connection, an unknown host, a refused WebSocket upgrade, a broken TLS
-        # handshake
         raise UsageError(f"cannot connect to {spec.endpoint}: {why}") from None
     return [task.result() for task in tasks]
 
