@@ -16,6 +16,7 @@ from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.export import FORMATS
+from bench.netns import LOOPBACK, PATHS, check_paths
 from bench.plan import AUTO, FOUND, PROFILES, TRANSPORTS, Plan, make_plan
 from bench.pythons import describe, found, interpreter, server_python, server_pythons
 from bench.record import ResultsFile, suite_commit
@@ -37,6 +38,15 @@ def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> N
     parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
     parser.add_argument("--client-loop", choices=LOOPS, help="the load generator's loop")
     parser.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
+    parser.add_argument(
+        "--network",
+        type=list_of(str, PATHS),
+        metavar="LIST",
+        help="paths between load generator and server, each its own cells: loopback "
+        "(default), veth (two network namespaces, MTU 1500), gbit (veth at 1 Gbit/s each way), "
+        "lan / wan (veth with 0.1 / 10 ms netem delay each way; need sch_netem). All but "
+        "loopback need root",
+    )
     parser.add_argument(
         "--sizes", type=list_of(positive_int), help="payload bytes, e.g. 1024,102400"
     )
@@ -318,6 +328,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         loops=args.loops,
         client_loop=args.client_loop,
         transports=(args.transport,) if args.transport else None,
+        networks=args.network,
         sizes=args.sizes,
         concurrency=args.concurrency,
         pipeline=args.pipeline,
@@ -353,6 +364,9 @@ def without_unbuilt_native(plan: Plan) -> Plan:
 
 def checked_plan(args: argparse.Namespace) -> Plan:
     plan = without_unbuilt_native(plan_from(args))
+    if args.network and set(plan.transports) == {"unix"} and set(args.network) != {LOOPBACK}:
+        raise UsageError("a Unix socket crosses no network: use --network with tcp or tls")
+    check_paths(plan.networks)  # root, iproute2 and netem, before anything is written or run
     if not plan.cells:
         raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
     return plan

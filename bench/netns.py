@@ -38,7 +38,9 @@ OURS = re.compile(rf"^{PREFIX}(\d+)-")
 SERVER_ADDRESS, CLIENT_ADDRESS, PREFIX_LENGTH = "10.213.0.1", "10.213.0.2", 30
 MTU = 1500
 NO_NETEM = "Specified qdisc kind is unknown"
-CONNECT_ONCE = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()"
+CONNECT_ONCE = (
+    "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 5).close()"
+)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,21 @@ def must(command: list[str]) -> None:
         raise UsageError(f"`{' '.join(command)}` failed: {why}")
 
 
+def check_paths(paths: Sequence[str]) -> None:
+    """One line (UsageError), before anything runs, if these paths cannot be made here:
+    no root, no iproute2, or a delay path on a kernel without netem."""
+    if set(paths) == {LOOPBACK}:
+        return
+    check_can_create()
+    if any(SHAPING[path][:1] == ["netem"] for path in paths if path != LOOPBACK):
+        probe = f"{PREFIX}{os.getpid()}-netem-probe"
+        must(["ip", "netns", "add", probe])
+        try:
+            must(["tc", "-n", probe, "qdisc", "add", "dev", "lo", "root", *SHAPING["lan"]])
+        finally:
+            run(["ip", "netns", "delete", probe])
+
+
 def check_can_create() -> None:
     """One line, before anything runs, if namespaces cannot be made here."""
     if shutil.which("ip") is None or shutil.which("tc") is None:
@@ -122,9 +139,9 @@ def remove(session: int | None = None) -> list[str]:
         if not match:
             continue
         owner = int(match.group(1))
-        if (session is None and not alive(owner)) or owner == session:
-            if run(["ip", "netns", "delete", name]).returncode == 0:
-                removed.append(name)
+        ours = owner == session if session is not None else not alive(owner)
+        if ours and run(["ip", "netns", "delete", name]).returncode == 0:
+            removed.append(name)
     return removed
 
 
@@ -159,7 +176,7 @@ def network_paths(paths: Sequence[str]) -> Iterator[dict[str, Hosts]]:
     if not wanted:
         yield {}
         return
-    check_can_create()
+    check_paths(wanted)
     remove()
     session = os.getpid()
     try:

@@ -4,6 +4,7 @@ import itertools
 from dataclasses import dataclass, replace
 
 from aionetbench.loops import LOOPS
+from bench.netns import LOOPBACK
 from servers import APIS, LOOPLESS, protocol_of
 
 TRANSPORTS = ("tcp", "unix", "tls")
@@ -36,12 +37,15 @@ class Cell:
     concurrency: int
     pipeline: int
     python: str = ""  # the servers' Python when a run compares several, e.g. "3.12"
+    network: str = ""  # the path between client and server (bench.netns); "" is loopback
 
     @property
     def name(self) -> str:
         """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4;
-        `tcp/protocol/uvloop/py3.12/1024B/c10` when the run compares Pythons)."""
+        `tcp/protocol/uvloop/py3.12/1024B/c10` when the run compares Pythons,
+        `tcp/protocol/uvloop/veth/1024B/c10` off loopback)."""
         server = f"{self.api}/{self.loop}" + (f"/py{self.python}" if self.python else "")
+        server += f"/{self.network}" if self.network else ""
         name = f"{self.transport}/{server}/{self.size}B/c{self.concurrency}"
         return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
 
@@ -71,6 +75,11 @@ class Plan:
     # Server Pythons compared in one run (versions, e.g. ("3.11", "3.13"), or (FOUND,));
     # () runs the servers on the orchestrator's own interpreter.
     pythons: tuple[str, ...] = ()
+    # Network paths (bench.netns.PATHS), each its own cells; the others than loopback only
+    # for TCP and TLS (a Unix socket crosses no network), and for sizes of at least
+    # `network_min_size` bytes.
+    networks: tuple[str, ...] = (LOOPBACK,)
+    network_min_size: int = 0
     # Open-loop sweep after the throughput matrix: offered loads in messages/s, or AUTO for
     # a ladder built from the capacities just measured (bench.sweep); () for none.
     rates: tuple[float, ...] | str = ()
@@ -88,16 +97,25 @@ class Plan:
     def cells(self) -> list[Cell]:
         """Every combination, except TLS for APIs that have none; an API that runs on no
         asyncio loop (native) once per combination, with its own loop label and no Python.
-        Pythons vary fastest, so the schedule interleaves them."""
+        Network paths and then Pythons vary fastest, so the schedule interleaves them."""
         combinations = itertools.product(
             self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
         return [
-            Cell(api, loop, transport, size, concurrency, depth, python)
+            Cell(api, loop, transport, size, concurrency, depth, python, network)
             for transport, size, concurrency, depth, api in combinations
             if not (transport == "tls" and api in NO_TLS_APIS)
             for loop in ((LOOPLESS[api],) if api in LOOPLESS else self.loops)
             for python in (("",) if api in LOOPLESS else (self.pythons or ("",)))
+            for network in self.cell_networks(transport, size)
+        ]
+
+    def cell_networks(self, transport: str, size: int) -> list[str]:
+        """The `Cell.network` values for a transport and size ("" for loopback)."""
+        return [
+            "" if path == LOOPBACK else path
+            for path in self.networks
+            if path == LOOPBACK or (transport != "unix" and size >= self.network_min_size)
         ]
 
     def schedule(self) -> list[tuple[int, Cell]]:
@@ -137,9 +155,13 @@ PROFILES: dict[str, Plan] = {
         duration=2.0,
         warmup=0.5,
     ),
+    # Off loopback (veth, and veth at 1 Gbit/s) for the sizes where segments and bandwidth
+    # matter: 10 and 100 KiB.
     "full": Plan(
         transports=("tcp", "unix"),
         sizes=(1024, 10 * 1024, 100 * 1024),
+        networks=(LOOPBACK, "veth", "gbit"),
+        network_min_size=10 * 1024,
         concurrency=(1, 10, 100),
         repeats=5,
         duration=5.0,

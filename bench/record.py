@@ -18,6 +18,7 @@ from typing import Any
 
 import pyperf
 
+from bench.netns import LOOPBACK
 from bench.plan import Cell, Plan
 from bench.run import Failure, Measurement, Pinning
 from bench.sweep import point_flags
@@ -100,6 +101,7 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
         "concurrency": cell.concurrency,
         "pipeline": cell.pipeline,
         **({"server_python": cell.python} if cell.python else {}),
+        "network": cell.network or LOOPBACK,
     }
 
 

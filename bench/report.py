@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench import plots
+from bench.by_network import network_section
 from bench.by_python import labels_of, python_section, reference_python, view
 from bench.explain import Explained
 from bench.latency_load import latency_section
@@ -15,21 +16,23 @@ from bench.results import CellResults, Results, load_results
 from bench.why import why_section
 from servers.about import LIBRARIES
 
-HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1}
+HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": ""}
+GroupKey = tuple[str, int, int, int, str]
 EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
 
 
-def group_key(cell: CellResults) -> tuple[str, int, int, int]:
-    return (cell.transport, cell.size, cell.concurrency, cell.pipeline)
+def group_key(cell: CellResults) -> GroupKey:
+    return (cell.transport, cell.size, cell.concurrency, cell.pipeline, cell.network)
 
 
-def describe(key: tuple[str, int, int, int]) -> str:
-    transport, size, concurrency, pipeline = key
-    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}"
+def describe(key: GroupKey) -> str:
+    transport, size, concurrency, pipeline, network = key
+    path = f", over {network}" if network else ""
+    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}{path}"
 
 
-def groups(cells: Sequence[CellResults]) -> dict[tuple[str, int, int, int], list[CellResults]]:
-    grouped: dict[tuple[str, int, int, int], list[CellResults]] = {}
+def groups(cells: Sequence[CellResults]) -> dict[GroupKey, list[CellResults]]:
+    grouped: dict[GroupKey, list[CellResults]] = {}
     for cell in cells:
         grouped.setdefault(group_key(cell), []).append(cell)
     return grouped
@@ -170,6 +173,7 @@ def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[s
         ("Server CPU per request", "server-cpu.png", lambda p: plots.grouped_bars(
             [c for c in headline if c.server_us], lambda c: c.server_us, "server CPU us per request (median, min-max)", "Server CPU time per request (lower is better)", p)),
     ]  # fmt: skip
+    cells = [c for c in cells if not c.network]  # the lines against size are loopback's
     if len({c.size for c in cells}) > 1:
         figures.append(
             (
@@ -226,6 +230,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
             lines += [f"- {s}" for s in ranking(headline_group(view(results.cells, python)))]
             lines.append("")
     lines += python_section(results.cells, base, directory)
+    lines += network_section(shown)
     lines += [
         "## Results (closed loop)",
         "",
@@ -236,7 +241,11 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         "they restate throughput. Latency at a given load is under *Latency under load*.",
         "",
         *latency_section(
-            replace(results, points=[p for p in results.points if p.python in (base, "")]),
+            # One curve per API and loop: the reference Python's, on loopback.
+            replace(
+                results,
+                points=[p for p in results.points if p.python in (base, "") and not p.network],
+            ),
             directory,
         ),
         *why_section([Explained.from_json(row) for row in results.explained], directory),

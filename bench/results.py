@@ -11,6 +11,7 @@ import pyperf
 from hdrh.histogram import HdrHistogram
 
 from aionetbench.errors import UsageError
+from bench.netns import LOOPBACK
 from bench.plan import Cell
 from bench.record import PERCENTILES, SECTION
 from clients.stats import merge
@@ -115,6 +116,7 @@ def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         "concurrency": metadata["concurrency"],
         "pipeline": metadata["pipeline"],
         "python": metadata.get("server_python", ""),
+        "network": "" if metadata.get("network", LOOPBACK) == LOOPBACK else metadata["network"],
     }
 
 

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint, connect
 from aionetbench.errors import UNSUPPORTED
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
+from bench.netns import Hosts
 from bench.plan import Cell, Plan
 
 CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
@@ -20,8 +21,12 @@ WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 
 @dataclass(frozen=True)
 class Pinning:
+    """Where the server and the load generator run: their CPUs and, off loopback, the
+    network namespaces of each path (bench.netns), by `Cell.network`."""
+
     server_cpus: frozenset[int]
     client_cpus: frozenset[int]
+    paths: dict[str, Hosts] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"server:{','.join(map(str, sorted(self.server_cpus)))} client:{','.join(map(str, sorted(self.client_cpus)))}"
@@ -89,7 +94,7 @@ def client_command(
     ]  # fmt: skip
 
 
-def warm(endpoint: Endpoint) -> None:
+def warm(endpoint: Endpoint, hosts: Hosts | None = None) -> None:
     """Open and close one connection, so the server has read an EOF before it is measured.
 
     A server process that has never seen a connection close is in a state no long-running
@@ -99,7 +104,10 @@ def warm(endpoint: Endpoint) -> None:
     threshold above that size. Measured here: asyncio `protocol` 47k req/s fresh, 181k after
     one closed connection; `streams` 42k and 95k.
     """
-    connect(endpoint, timeout=5).close()
+    if hosts is None:
+        connect(endpoint, timeout=5).close()
+    else:  # only the client's namespace reaches the server
+        hosts.connect_once(endpoint)
     time.sleep(WARM_SETTLE_S)
 
 
@@ -113,12 +121,16 @@ def start_server(
     """A fresh server for `cell`, pinned, warmed (see `warm`), started in `workdir` (so each
     interpreter imports the suite it has installed, not whatever checkout the orchestrator
     was started from: that is how `bench ab` runs servers from two environments)."""
-    listen = (
-        Endpoint(path=str(workdir / "echo.sock")) if cell.transport == "unix" else Endpoint(port=0)
-    )
+    hosts = pinning.paths.get(cell.network)
+    if cell.transport == "unix":
+        listen = Endpoint(path=str(workdir / "echo.sock"))
+    else:
+        listen = Endpoint(host=hosts.server_address if hosts else "127.0.0.1", port=0)
     command = server_command(
         cell.api, loop=cell.loop, listen=listen, tls=cell.transport == "tls", python=server_python
     )
+    if hosts:
+        command = hosts.in_server(command)
     try:
         server = ServerProcess(
             command,
@@ -130,7 +142,7 @@ def start_server(
     except ServerFailed as error:
         return server_failed(error)
     try:
-        warm(server.endpoint)
+        warm(server.endpoint, hosts)
     except OSError as error:
         server.stop()
         server.kill()
@@ -153,6 +165,8 @@ def measure(
     command = client_command(
         cell, plan, server.endpoint, server.pid, len(pinning.client_cpus), rate
     )
+    if hosts := pinning.paths.get(cell.network):
+        command = hosts.in_client(command)
     timeout = plan.sweep_warmup + plan.sweep_duration if rate else plan.warmup + plan.duration
     client = spawn_pinned(
         command,

@@ -6,11 +6,12 @@ import signal
 import statistics
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.netns import network_paths
 from bench.plan import AUTO, RUN_OVERHEAD_S, SWEEP_SERVER_S, Cell, Plan
 from bench.record import ResultsFile
 from bench.run import Failure, Measurement, Pinning, run_cell
@@ -60,8 +61,20 @@ def interleave(plan: Plan, sides: list[Side]) -> list[tuple[int, Cell, Side]]:
 
 
 def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -> int:
-    """Run every (repeat, cell, side), then the open-loop sweep if the plan has one; 0 if all
-    succeeded, 1 if any failed, 130 if interrupted."""
+    """Run every (repeat, cell, side), then the open-loop sweep if the plan has one, with the
+    plan's network paths set up around it (and removed however it ends); 0 if all succeeded,
+    1 if any failed, 130 if interrupted."""
+    stop_on_sigterm()
+    try:
+        with network_paths(plan.networks) as paths:
+            return run_schedule(plan, replace(pinning, paths=paths), sides, quiet)
+    except KeyboardInterrupt:  # while the paths were being set up: nothing ran yet
+        print("bench: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -> int:
+    """The session's runs and points, with progress; Ctrl-C or SIGTERM saves what is done."""
     schedule = interleave(plan, sides)
     sweep = (
         f", then an open-loop sweep of up to {plan.ladder_length} loads per cell"
@@ -70,10 +83,13 @@ def run_session(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) ->
     )
     print(
         f"{len(plan.cells)} cells x {plan.repeats} repeats x {len(sides)} side(s) = {len(schedule)} runs{sweep}, "
-        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min at most; pinned {pinning}",
+        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min at most; pinned {pinning}"
+        + "".join(
+            f"; {path} between namespaces {h.client_namespace} and {h.server_namespace}"
+            for path, h in pinning.paths.items()
+        ),
         file=sys.stderr,
     )
-    stop_on_sigterm()
     # Progress in estimated seconds, so the bar's ETA is honest for runs and points alike.
     progress = tqdm(
         total=plan.estimated_seconds() * len(sides),
