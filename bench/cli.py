@@ -475,6 +475,11 @@ def command_list(args: argparse.Namespace) -> int:
             f"sizes {','.join(map(str, plan.sizes))}; concurrency {','.join(map(str, plan.concurrency))}; "
             f"pipeline {','.join(map(str, plan.pipeline))}; client loop {plan.client_loop}"
             + (f"; server Pythons {','.join(plan.pythons)}" if plan.pythons else "")
+            + (
+                f"; networks {','.join(plan.networks)} (off loopback from {plan.network_min_size} B)"
+                if set(plan.networks) != {LOOPBACK}
+                else ""
+            )
         )
         if plan.rates:
             rates = "auto ladder" if plan.rates == AUTO else ",".join(f"{r:g}" for r in plan.rates)
