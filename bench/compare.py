@@ -23,6 +23,7 @@ from scipy.stats import ttest_ind
 
 from aionetbench.errors import UsageError
 from bench.results import load_suite
+from servers.about import LIBRARIES
 
 BOOTSTRAP_SAMPLES = 2000
 ALPHA = 0.05
@@ -142,18 +143,29 @@ def compare_files(
 
 
 def environments(paths: list[Path]) -> list[str]:
-    """One line per file: the servers' interpreter and library versions it records."""
+    """One line per file: each server interpreter it records, with the library versions
+    that interpreter imported (a run over several Pythons records several)."""
     lines = []
     for path in paths:
-        benchmarks = load_suite(path).get_benchmarks()
-        env = benchmarks[0].get_metadata() if benchmarks else {}
-        free = ", free-threading" if env.get("server_free_threading") else ""
-        lines.append(
-            f"- `{path.stem}`: servers on {env.get('python_implementation', '?')} "
-            f"{env.get('python_version', '?')}{free} ({env.get('python_executable', '?')}), "
-            f"uvloop {env.get('uvloop_version', '?')}, websockets {env.get('websockets_version', '?')}"
-        )
+        servers: dict[str, dict] = {}
+        for benchmark in load_suite(path).get_benchmarks():
+            env = benchmark.get_metadata()
+            servers.setdefault(env.get("python_executable", "?"), env)
+        described = " and ".join(server_line(env) for env in servers.values()) or "?"
+        lines.append(f"- `{path.stem}`: servers on {described}")
     return lines
+
+
+def server_line(env: dict) -> str:
+    """`CPython 3.12.1 (/path/python) with uvloop 0.23.0, websockets 17.4, ...`."""
+    free = ", free-threading" if env.get("server_free_threading") else ""
+    libraries = ", ".join(
+        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
+    )
+    return (
+        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free} "
+        f"({env.get('python_executable', '?')}) with {libraries or 'no libraries recorded'}"
+    )
 
 
 def table(comparisons: list[Comparison]) -> list[str]:

@@ -8,13 +8,13 @@ from pathlib import Path
 from bench import plots
 from bench.by_network import network_section
 from bench.by_python import labels_of, python_section, reference_python, view
+from bench.compare import server_line
 from bench.explain import Explained
 from bench.latency_load import latency_section
 from bench.pythons import version_key
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
 from bench.why import why_section
-from servers.about import LIBRARIES
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": ""}
 GroupKey = tuple[str, int, int, int, str]
@@ -116,22 +116,6 @@ def results_table(cells: Sequence[CellResults]) -> list[str]:
     return rows
 
 
-def server_python_line(env: dict) -> str:
-    """`CPython 3.12.1 (/path/python)`, with free-threading said when it is on."""
-    free = ", free-threading" if env.get("server_free_threading") else ""
-    return (
-        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free}"
-        f" ({env.get('python_executable', '?')})"
-    )
-
-
-def libraries_line(env: dict) -> str:
-    """`uvloop 0.23.0, rloop 0.5.0, ...`: the server libraries a results file recorded."""
-    return ", ".join(
-        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
-    )
-
-
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     servers = results.server_environments or {"": env}
@@ -139,12 +123,11 @@ def environment_table(results: Results) -> list[str]:
         ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
         ("pinning", env.get("pinning", "?")),
         *(
-            (f"server Python{f' {label}' if label else ''}", server_python_line(server))
+            (f"server Python{f' {label}' if label else ''}", server_line(server))
             for label, server in sorted(
                 servers.items(), key=lambda item: version_key(item[0] or "0")
             )
         ),
-        ("server libraries", libraries_line(env)),
         (
             "load generator Python / pyperf",
             f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
