@@ -4,8 +4,8 @@ For each cell, one fresh pinned server, driven in the quick profile's shape (10 
 one message in flight each) by the pinned load generator:
 
 - **Exact counts**, from N and then 2N verified echoes, differenced, (C(2N) - C(N)) / N, so
-  that connecting, accepting and closing cancel out: system calls by name (`perf trace`
-  or strace around each run) and, on request, Python function calls (a profiling hook in the server).
+  that connecting, accepting and closing cancel out: system calls by name (perf or strace
+  around each run) and, on request, Python function calls (a profiling hook in the server).
   Event-loop passes (the epoll_wait calls) depend on timing, so they are averaged over both
   runs, (C(N) + C(2N)) / 3N, rather than differenced.
 - **Times**, from an untraced run (tracing inflates time): server user and system CPU and
@@ -44,7 +44,6 @@ from servers.cli import COUNT_CALLS_ENV
 
 LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")
 ATTACH_TIMEOUT = 10.0
-PERF_BUFFER_PAGES = "1024"  # 4 MiB per CPU, so that bursts of a fast server lose no events
 IDLE_SETTLE_S = 0.2  # for the server to set up the last idle connections
 IDLE_BATCH = 64  # idle connections opened at a time, below asyncio's listen backlog of 100
 COUNTER_PACKAGES = "linux-perf or strace"  # the Debian packages that bring a counter
@@ -173,48 +172,79 @@ def strace_attached(pid: int, output: Path) -> Iterator[None]:
         stop(tracer)
 
 
+# The system calls counted by name with perf (the others are counted together, as "other"):
+# every call an echo server makes per request on the loops here, and those of the fresh
+# process state `bench.run.warm` avoids. perf counts them in the kernel, one filtered
+# instance of the raw_syscalls:sys_enter tracepoint each: cheap to set up and to run. (perf
+# stat over the ~360 syscalls:sys_enter_* tracepoints takes 13 s to set up on this
+# machine's kernel; `perf trace` writes every call to a buffer, which slows the server
+# enough to change how often `sock_*` has to wait and register.)
+COUNTED_CALLS = (
+    "read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "poll", "ppoll", "select",
+    "ioctl", "fcntl", "accept4", "close", "shutdown", "setsockopt", "getsockopt",
+    "mmap", "munmap", "mremap", "brk", "madvise", "futex", "membarrier", "getpid",
+    "rt_sigprocmask", "sched_yield", "getrandom", "eventfd2", "io_uring_enter",
+)  # fmt: skip
+OTHER = "other"
+SYSCALL_HEADERS = (  # where the kernel's system call numbers are (Debian's linux-libc-dev)
+    "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    "/usr/include/aarch64-linux-gnu/asm/unistd.h",
+    "/usr/include/asm-generic/unistd.h",
+)
+
+
+def syscall_numbers() -> dict[str, int]:
+    """System call name -> number, from the kernel headers ({} without them)."""
+    for header in map(Path, SYSCALL_HEADERS):
+        if header.exists():
+            found = re.findall(r"#define __NR_(\w+)\s+(\d+)\b", header.read_text())
+            return {name: int(number) for name, number in found}
+    return {}
+
+
+def perf_events(numbers: dict[str, int]) -> tuple[list[str], list[str]]:
+    """perf stat arguments: one filtered raw_syscalls:sys_enter per counted call, then an
+    unfiltered one (the total); and the names of the counts in the order perf prints them."""
+    names = [name for name in COUNTED_CALLS if name in numbers]
+    arguments: list[str] = []
+    for name in names:
+        arguments += ["-e", "raw_syscalls:sys_enter", "--filter", f"id == {numbers[name]}"]
+    return [*arguments, "-e", "raw_syscalls:sys_enter"], [*names, OTHER]
+
+
 @contextmanager
-def perf_traced(pid: int, output: Path) -> Iterator[None]:
-    """`perf trace -s` attached to `pid` for the duration of the block; the per-thread summary
-    of calls and errors by name goes to `output` when it stops. It uses two tracepoints
-    (raw system call entry and exit), where `perf stat` over `syscalls:sys_enter_*` needs
-    some 360, whose setup takes over ten seconds on recent kernels."""
-    tracer = subprocess.Popen(
-        ["perf", "trace", "-s", "-p", str(pid), "-o", str(output), "-m", PERF_BUFFER_PAGES],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+def perf_counting(pid: int, output: Path) -> Iterator[None]:
+    """perf stat counting `pid`'s system calls by name (`perf_events`), enabled exactly for
+    the duration of the block (perf's control FIFO acknowledges each switch)."""
+    control, ack = output.with_name(output.name + ".ctl"), output.with_name(output.name + ".ack")
+    os.mkfifo(control)
+    os.mkfifo(ack)
+    events, _ = perf_events(syscall_numbers())
+    counter = subprocess.Popen(
+        ["perf", "stat", *events, "-p", str(pid), "-x,", "-o", str(output),
+         "--control", f"fifo:{control},{ack}", "-D", "-1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        # perf trace says nothing when it is attached; its events are on by the time its
-        # perf_event descriptors exist, and the load generator takes longer to start.
-        deadline = time.monotonic() + ATTACH_TIMEOUT
-        while not perf_events_open(tracer.pid):
-            if tracer.poll() is not None or time.monotonic() > deadline:
-                why = (tracer.stderr.read() if tracer.poll() is not None else "").strip()  # type: ignore[union-attr]
-                why = why.splitlines()[-1] if why else "timed out"
-                raise ExplainFailed(f"perf trace could not attach to {pid}: {why}")
-            time.sleep(0.02)
-        yield
+        with open(control, "w") as commands, open(ack) as answers:
+
+            def switch(state: str) -> None:
+                commands.write(f"{state}\n")
+                commands.flush()
+                ready, _, _ = select.select([answers], [], [], ATTACH_TIMEOUT)
+                if not ready or "ack" not in answers.readline():
+                    raise ExplainFailed(f"perf did not {state} counting for {pid}")
+
+            switch("enable")
+            yield
+            switch("disable")
     finally:
-        stop(tracer)
-
-
-def perf_events_open(pid: int) -> bool:
-    """Whether process `pid` holds a perf_event descriptor."""
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if "perf_event" in os.readlink(f"/proc/{pid}/fd/{fd}"):
-                return True
-        except OSError:
-            continue
-    return False
+        stop(counter)
 
 
 def stop(tool: subprocess.Popen) -> None:
-    """Stop a tracer the way that makes it write its summary: SIGINT."""
+    """Stop a tracer or counter the way that makes it write its summary: SIGINT."""
     tool.send_signal(signal.SIGINT)
     try:
         tool.wait(timeout=10)
@@ -223,30 +253,30 @@ def stop(tool: subprocess.Popen) -> None:
         tool.wait()
 
 
-def parse_perf_trace_summary(text: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Calls and errors by system call name from `perf trace -s` output, summed over the
-    threads it lists one table each."""
-    if "LOST" in text:
-        raise ExplainFailed("perf trace lost events; its counts would be short")
-    calls: dict[str, int] = {}
-    errors: dict[str, int] = {}
-    for line in text.splitlines():
-        fields = line.split()
-        # "syscall  calls  errors  total  min  avg  max  stddev"
-        if len(fields) >= 3 and fields[1].isdigit() and fields[2].isdigit():
-            name = fields[0]
-            calls[name] = calls.get(name, 0) + int(fields[1])
-            if int(fields[2]):
-                errors[name] = errors.get(name, 0) + int(fields[2])
-    return calls, errors
+def parse_perf_counts(text: str, names: list[str]) -> dict[str, int]:
+    """Calls by name from `perf stat -x,` output over `perf_events` (printed in their
+    order); the total becomes the calls not counted by name."""
+    counts = [
+        int(fields[0])
+        for fields in (line.split(",") for line in text.splitlines())
+        if len(fields) > 2 and fields[2].startswith("raw_syscalls:") and fields[0].isdigit()
+    ]
+    if len(counts) != len(names):
+        raise ExplainFailed(f"perf counted {len(counts)} events, not {len(names)}")
+    by_name = dict(zip(names, counts, strict=True))
+    by_name[OTHER] -= sum(count for name, count in by_name.items() if name != OTHER)
+    return {name: count for name, count in by_name.items() if count}
 
 
 def perf_works() -> bool:
-    """Whether `perf trace` can trace system calls here (it needs tracefs and root)."""
-    if shutil.which("perf") is None:
+    """Whether perf can count system calls by number here (it needs tracefs, root, and the
+    kernel headers that give the numbers)."""
+    numbers = syscall_numbers()
+    if shutil.which("perf") is None or "getpid" not in numbers:
         return False
     probe = subprocess.run(
-        ["perf", "trace", "-s", "-o", os.devnull, "true"],
+        ["perf", "stat", "-e", "raw_syscalls:sys_enter", "--filter",
+         f"id == {numbers['getpid']}", "-x,", "true"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     return probe.returncode == 0
@@ -320,21 +350,22 @@ def counted(
 
 def traced_syscalls(
     driver: Driver, workdir: Path, n: int, counter: str
-) -> tuple[dict[str, float], dict[str, float]]:
-    """System calls and failed ones per request, counted around an N and a 2N run and
-    differenced."""
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """System calls per request (and with strace, failed ones), counted around an N and a 2N
+    run and differenced."""
     totals: list[tuple[dict[str, int], dict[str, int]]] = []
     for k in (n, 2 * n):
         output = workdir / f"{counter}.{k}"
-        tracing = perf_traced if counter == "perf" else strace_attached
-        with tracing(driver.server.pid, output):
+        counting = perf_counting if counter == "perf" else strace_attached
+        with counting(driver.server.pid, output):
             driver.echoes(k)
         text = output.read_text()
-        totals.append(
-            parse_perf_trace_summary(text) if counter == "perf" else parse_strace_summary(text)
-        )
+        if counter == "perf":
+            totals.append((parse_perf_counts(text, perf_events(syscall_numbers())[1]), {}))
+        else:
+            totals.append(parse_strace_summary(text))
     (calls_n, errors_n), (calls_2n, errors_2n) = totals
-    failed = differenced(errors_n, errors_2n, n)
+    failed = differenced(errors_n, errors_2n, n) if counter == "strace" else None
     per_request = differenced(calls_n, calls_2n, n)
     # Waits depend on timing (how many connections are ready per wait), so a difference of
     # two runs is mostly noise and can even be negative: they are averaged over both runs
@@ -499,7 +530,7 @@ def counter_note(counter: str | None) -> str | None:
     if counter is None:
         return f"neither perf nor strace can count system calls here (Debian packages {COUNTER_PACKAGES}): those columns are skipped"
     if counter == "strace":
-        return "perf trace cannot trace system calls here, so strace does: its stops slow the server, which changes timing-dependent counts (epoll_ctl of sock_*)"
+        return "perf cannot count system calls here, so strace does: its stops slow the server, which changes timing-dependent counts (epoll_ctl of sock_*)"
     return None
 
 
@@ -518,7 +549,8 @@ def table(rows: list[Explained]) -> str:
         f"{'user us':>8} {'sys us':>7} {'py calls':>9} {'RSS/conn':>9}  top system calls per request"
     ]
     for row in rows:
-        top = sorted((row.syscalls or {}).items(), key=lambda kv: -kv[1])[:4]
+        shown = {k: v for k, v in (row.syscalls or {}).items() if v >= 0.005}  # not noise
+        top = sorted(shown.items(), key=lambda kv: -kv[1])[:4]
         ctl = row.syscalls.get("epoll_ctl", 0.0) if row.syscalls is not None else None
         rss = fmt(
             row.rss_per_connection_bytes / 1024

@@ -74,7 +74,7 @@ def verdicts(rows: Sequence[Explained]) -> list[Verdict]:
             found.append(Verdict(3, loop, holds, f"{k_ctl:.2f} vs {p_ctl:.2f} epoll_ctl per request (sockets vs protocol)"))  # fmt: skip
             p_io, k_io = calls(p, READS + WRITES), calls(k, READS + WRITES)
             failed = ""
-            if k.failed_syscalls is not None:  # None in results made before failures were counted
+            if k.failed_syscalls is not None:  # strace sees failures; perf's counts do not
                 share = sum(k.failed_syscalls.get(name, 0.0) for name in READS)
                 failed = f"; {share:.2f} of sockets' reads per request failed"
             holds = p_io < k_io and p.cpu_us < k.cpu_us

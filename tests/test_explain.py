@@ -13,9 +13,11 @@ from test_client import client_json
 from bench.explain import (
     Explained,
     ExplainFailed,
-    parse_perf_trace_summary,
+    parse_perf_counts,
     parse_strace_summary,
+    perf_events,
     syscall_counter,
+    syscall_numbers,
 )
 from bench.why import verdict_sentences, verdicts
 
@@ -96,29 +98,25 @@ def test_strace_summary_is_parsed() -> None:
     assert errors == {"recvfrom": 1200}
 
 
-def test_perf_trace_summary_is_parsed_and_summed_over_threads() -> None:
-    text = """
- Summary of events:
+def test_perf_counts_are_parsed_in_event_order() -> None:
+    events, names = perf_events({"read": 0, "write": 1, "epoll_ctl": 233, "getpid": 39})
+    assert names == ["read", "write", "epoll_ctl", "getpid", "other"]
+    assert events[:4] == ["-e", "raw_syscalls:sys_enter", "--filter", "id == 0"]
+    assert events[-2:] == ["-e", "raw_syscalls:sys_enter"]  # the unfiltered total
+    text = "# started on Mon\n\n" + "".join(
+        f"{count},,raw_syscalls:sys_enter,85519866,100.00,,\n" for count in (10, 10, 0, 3, 40)
+    )
+    assert parse_perf_counts(text, names) == {"read": 10, "write": 10, "getpid": 3, "other": 17}
+    with pytest.raises(ExplainFailed, match="counted 5 events, not 4"):
+        parse_perf_counts(text, names[1:])
 
- python3 (10312), 3188 events, 100.0%
 
-   syscall            calls  errors  total       min       avg       max       stddev
-                                     (msec)    (msec)    (msec)    (msec)        (%)
-   --------------- --------  ------ -------- --------- --------- ---------     ------
-   recvfrom            5401   1200    13.606     0.014     0.017     0.156      1.58%
-   epoll_ctl            797      0   873.080     0.000     1.095     1.982      0.19%
-
- worker (10313), 10 events, 0.3%
-
-   syscall            calls  errors  total       min       avg       max       stddev
-   --------------- --------  ------ -------- --------- --------- ---------     ------
-   recvfrom               5      0     0.010     0.001     0.002     0.003      1.00%
-"""
-    calls, errors = parse_perf_trace_summary(text)
-    assert calls == {"recvfrom": 5406, "epoll_ctl": 797}
-    assert errors == {"recvfrom": 1200}
-    with pytest.raises(ExplainFailed, match="lost events"):
-        parse_perf_trace_summary(text + "LOST 12 events!\n")
+def test_system_call_numbers_come_from_the_kernel_headers() -> None:
+    numbers = syscall_numbers()
+    if not numbers:
+        pytest.skip("no kernel headers (linux-libc-dev) here")
+    assert {"read", "epoll_ctl", "getpid"} <= set(numbers)
+    assert len(set(numbers.values())) == len(numbers)
 
 
 def row(
