@@ -14,9 +14,10 @@ UNIX_UNSUPPORTED = "picows sets TCP options on every connection, which a Unix so
 
 
 class Echo(WSListener):
-    """picows hands over frames, not messages: a fragmented message is joined here, its size
-    checked against the limit, text checked to be UTF-8 and a reserved bit refused (no
-    extension was negotiated): picows checks none of these."""
+    """picows hands over frames, not messages: a fragmented message is joined here and its
+    size checked against the limit (picows limits frames), and a frame with a reserved bit
+    set is refused (no extension was negotiated; picows passes it on). picows itself closes
+    with 1007 on text that is not UTF-8."""
 
     def __init__(self, connections: set[WSTransport]) -> None:
         self.connections = connections
@@ -40,7 +41,7 @@ class Echo(WSListener):
             transport.send_close(frame.get_close_code())
             transport.disconnect()
         elif kind in DATA and frame.fin and self.kind is None:  # the usual, unfragmented case
-            self.send(transport, kind, frame.get_payload_as_memoryview())
+            transport.send(kind, frame.get_payload_as_memoryview())
         elif kind in DATA and self.kind is None:
             self.kind = kind
             self.add_part(transport, frame)
@@ -49,7 +50,7 @@ class Echo(WSListener):
             if frame.fin:
                 message, kind = b"".join(self.parts), self.kind
                 self.kind, self.parts, self.size = None, [], 0
-                self.send(transport, kind, message)
+                transport.send(kind, message)
         elif kind in DATA or kind == WSMsgType.CONTINUATION:  # interleaved or orphaned
             self.close(transport, WSCloseCode.PROTOCOL_ERROR)
 
@@ -59,15 +60,6 @@ class Echo(WSListener):
             self.close(transport, WSCloseCode.MESSAGE_TOO_BIG)
         else:
             self.parts.append(frame.get_payload_as_bytes())
-
-    def send(self, transport: WSTransport, kind: WSMsgType, payload: bytes | memoryview) -> None:
-        if kind == WSMsgType.TEXT:
-            try:
-                str(payload, "utf-8")
-            except UnicodeDecodeError:
-                self.close(transport, WSCloseCode.INVALID_TEXT)
-                return
-        transport.send(kind, payload)
 
     def close(self, transport: WSTransport, code: WSCloseCode) -> None:
         transport.send_close(code)

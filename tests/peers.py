@@ -65,7 +65,7 @@ def frame(
     return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
-OP_TEXT, OP_BINARY = 0x1, 0x2
+OP_CONTINUATION, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 
 
 class WsPeer:

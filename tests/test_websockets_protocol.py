@@ -5,7 +5,7 @@ import asyncio
 import struct
 
 import pytest
-from peers import OP_BINARY, OP_TEXT, WsPeer, frame
+from peers import OP_BINARY, OP_CONTINUATION, OP_TEXT, WsPeer, frame
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from aionetbench.endpoints import Endpoint
@@ -115,3 +115,19 @@ def test_protocol_violation_closes_with_code(
         return await peer.close_code()
 
     assert run(exchange()) == code
+
+
+def test_a_fragmented_message_over_the_limit_closes_with_1009(endpoint: Endpoint) -> None:
+    """Each fragment is under the limit, the message is not (picows limits frames only: its
+    listener adds the fragments up)."""
+    half = WS_MAX_MESSAGE // 2
+
+    async def exchange() -> int:
+        peer = await WsPeer.connect(endpoint)
+        await peer.send_raw(frame(OP_BINARY, bytes(half), fin=False))
+        # Not waiting for the last fragment to be sent: a server may close (and reset) as
+        # soon as it knows, while this peer would still be writing.
+        peer.writer.write(frame(OP_CONTINUATION, bytes(half + 1)))
+        return await peer.close_code()
+
+    assert run(exchange()) == 1009
