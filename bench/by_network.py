@@ -22,14 +22,13 @@ def network_section(cells: Sequence[CellResults]) -> list[str]:
         return []
     by_path: dict[str, dict[str, CellResults]] = {}
     for cell in cells:
-        by_path.setdefault(replace(cell, network="").name, {})[cell.network] = cell
-    names = [path or LOOPBACK for path in paths]
+        by_path.setdefault(replace(cell, network=LOOPBACK).name, {})[cell.network] = cell
     lines = [
         "## Network paths",
         "",
         "The same cells on each path: req/s, p99 us at saturation, server CPU us per request.",
         "",
-        "| cell | " + " | ".join(names) + " |",
+        "| cell | " + " | ".join(paths) + " |",
         "| --- |" + " --- |" * len(paths),
     ]
     for name, measured in by_path.items():

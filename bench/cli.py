@@ -364,7 +364,7 @@ def without_unbuilt_native(plan: Plan) -> Plan:
 
 def checked_plan(args: argparse.Namespace) -> Plan:
     plan = without_unbuilt_native(plan_from(args))
-    if args.network and set(plan.transports) == {"unix"} and set(args.network) != {LOOPBACK}:
+    if set(plan.transports) == {"unix"} and LOOPBACK not in plan.networks:
         raise UsageError("a Unix socket crosses no network: use --network with tcp or tls")
     check_paths(plan.networks)  # root, iproute2 and netem, before anything is written or run
     if not plan.cells:

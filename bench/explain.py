@@ -214,13 +214,12 @@ def perf_events(numbers: dict[str, int]) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
-def perf_counting(pid: int, output: Path) -> Iterator[None]:
-    """perf stat counting `pid`'s system calls by name (`perf_events`), enabled exactly for
-    the duration of the block (perf's control FIFO acknowledges each switch)."""
+def perf_counting(pid: int, output: Path, events: list[str]) -> Iterator[None]:
+    """perf stat counting `pid`'s system calls with `events` (from `perf_events`), enabled
+    exactly for the duration of the block (perf's control FIFO acknowledges each switch)."""
     control, ack = output.with_name(output.name + ".ctl"), output.with_name(output.name + ".ack")
     os.mkfifo(control)
     os.mkfifo(ack)
-    events, _ = perf_events(syscall_numbers())
     counter = subprocess.Popen(
         ["perf", "stat", *events, "-p", str(pid), "-x,", "-o", str(output),
          "--control", f"fifo:{control},{ack}", "-D", "-1"],
@@ -353,17 +352,18 @@ def traced_syscalls(
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """System calls per request (and with strace, failed ones), counted around an N and a 2N
     run and differenced."""
+    events, names = perf_events(syscall_numbers())
     totals: list[tuple[dict[str, int], dict[str, int]]] = []
     for k in (n, 2 * n):
         output = workdir / f"{counter}.{k}"
-        counting = perf_counting if counter == "perf" else strace_attached
-        with counting(driver.server.pid, output):
-            driver.echoes(k)
-        text = output.read_text()
         if counter == "perf":
-            totals.append((parse_perf_counts(text, perf_events(syscall_numbers())[1]), {}))
+            with perf_counting(driver.server.pid, output, events):
+                driver.echoes(k)
+            totals.append((parse_perf_counts(output.read_text(), names), {}))
         else:
-            totals.append(parse_strace_summary(text))
+            with strace_attached(driver.server.pid, output):
+                driver.echoes(k)
+            totals.append(parse_strace_summary(output.read_text()))
     (calls_n, errors_n), (calls_2n, errors_2n) = totals
     failed = differenced(errors_n, errors_2n, n) if counter == "strace" else None
     per_request = differenced(calls_n, calls_2n, n)

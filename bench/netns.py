@@ -47,7 +47,6 @@ CONNECT_ONCE = (
 class Hosts:
     """Two namespaces joined by one path: where the server and the load generator run."""
 
-    path: str
     server_namespace: str
     client_namespace: str
     server_address: str = SERVER_ADDRESS
@@ -130,35 +129,31 @@ def alive(pid: int) -> bool:
     return True
 
 
-def remove(session: int | None = None) -> list[str]:
+def remove(session: int | None = None) -> None:
     """Delete this suite's namespaces: one session's, or (None) those of sessions that are
-    gone. Returns the names deleted."""
-    removed = []
+    gone."""
     for name in namespaces():
         match = OURS.match(name)
         if not match:
             continue
         owner = int(match.group(1))
-        ours = owner == session if session is not None else not alive(owner)
-        if ours and run(["ip", "netns", "delete", name]).returncode == 0:
-            removed.append(name)
-    return removed
+        if owner == session if session is not None else not alive(owner):
+            run(["ip", "netns", "delete", name])
 
 
 def create(path: str, session: int) -> Hosts:
     """Two namespaces and the veth pair between them, addressed, up and shaped."""
-    hosts = Hosts(path, f"{PREFIX}{session}-{path}-server", f"{PREFIX}{session}-{path}-client")
-    ends = {
-        hosts.server_namespace: (f"{PREFIX}{session}{path[0]}s", SERVER_ADDRESS),
-        hosts.client_namespace: (f"{PREFIX}{session}{path[0]}c", CLIENT_ADDRESS),
-    }
-    for namespace in ends:
-        must(["ip", "netns", "add", namespace])
-    (server, (server_if, _)), (client, (client_if, _)) = ends.items()
+    hosts = Hosts(f"{PREFIX}{session}-{path}-server", f"{PREFIX}{session}-{path}-client")
+    server_end, client_end = f"{PREFIX}{session}{path[0]}s", f"{PREFIX}{session}{path[0]}c"
+    must(["ip", "netns", "add", hosts.server_namespace])
+    must(["ip", "netns", "add", hosts.client_namespace])
     # Made inside the namespaces: the pair never appears on the host's network.
-    must(["ip", "link", "add", server_if, "netns", server, "type", "veth",
-          "peer", "name", client_if, "netns", client])  # fmt: skip
-    for namespace, (interface, address) in ends.items():
+    must(["ip", "link", "add", server_end, "netns", hosts.server_namespace, "type", "veth",
+          "peer", "name", client_end, "netns", hosts.client_namespace])  # fmt: skip
+    for namespace, interface, address in (
+        (hosts.server_namespace, server_end, SERVER_ADDRESS),
+        (hosts.client_namespace, client_end, CLIENT_ADDRESS),
+    ):
         must(["ip", "-n", namespace, "link", "set", "lo", "up"])
         must(["ip", "-n", namespace, "address", "add", f"{address}/{PREFIX_LENGTH}", "dev", interface])  # fmt: skip
         must(["ip", "-n", namespace, "link", "set", interface, "mtu", str(MTU), "up"])

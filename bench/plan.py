@@ -37,7 +37,7 @@ class Cell:
     concurrency: int
     pipeline: int
     python: str = ""  # the servers' Python when a run compares several, e.g. "3.12"
-    network: str = ""  # the path between client and server (bench.netns); "" is loopback
+    network: str = LOOPBACK  # the path between client and server (bench.netns.PATHS)
 
     @property
     def name(self) -> str:
@@ -45,7 +45,7 @@ class Cell:
         `tcp/protocol/uvloop/py3.12/1024B/c10` when the run compares Pythons,
         `tcp/protocol/uvloop/veth/1024B/c10` off loopback)."""
         server = f"{self.api}/{self.loop}" + (f"/py{self.python}" if self.python else "")
-        server += f"/{self.network}" if self.network else ""
+        server += "" if self.network == LOOPBACK else f"/{self.network}"
         name = f"{self.transport}/{server}/{self.size}B/c{self.concurrency}"
         return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
 
@@ -97,7 +97,7 @@ class Plan:
     def cells(self) -> list[Cell]:
         """Every combination, except TLS for APIs that have none; an API that runs on no
         asyncio loop (native) once per combination, with its own loop label and no Python.
-        Network paths and then Pythons vary fastest, so the schedule interleaves them."""
+        Network paths vary fastest, then Pythons, so the schedule interleaves both."""
         combinations = itertools.product(
             self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
@@ -111,9 +111,9 @@ class Plan:
         ]
 
     def cell_networks(self, transport: str, size: int) -> list[str]:
-        """The `Cell.network` values for a transport and size ("" for loopback)."""
+        """The paths a transport and size are measured on."""
         return [
-            "" if path == LOOPBACK else path
+            path
             for path in self.networks
             if path == LOOPBACK or (transport != "unix" and size >= self.network_min_size)
         ]

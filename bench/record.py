@@ -18,7 +18,6 @@ from typing import Any
 
 import pyperf
 
-from bench.netns import LOOPBACK
 from bench.plan import Cell, Plan
 from bench.run import Failure, Measurement, Pinning
 from bench.sweep import point_flags
@@ -101,7 +100,7 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
         "concurrency": cell.concurrency,
         "pipeline": cell.pipeline,
         **({"server_python": cell.python} if cell.python else {}),
-        "network": cell.network or LOOPBACK,
+        "network": cell.network,
     }
 
 
@@ -173,7 +172,9 @@ class ResultsFile:
     ) -> None:
         self.path = path
         self.plan = plan
-        servers = servers if servers and "" in servers else {"": about(), **(servers or {})}
+        servers = dict(servers or {})
+        if "" not in servers:
+            servers[""] = about()
         self.environments = {
             label: environment_metadata(plan, pinning, profile, server)
             for label, server in servers.items()
@@ -250,7 +251,6 @@ class ResultsFile:
         section = {
             "plan": asdict(self.plan),
             "environment": self.environment,
-            "server_environments": {k: v for k, v in self.environments.items() if k},
             "failed": self.failures,
             "ladder": self.ladder,
             "unsupported": [{"cell": c, "reason": r} for c, r in self.unsupported.items()],

@@ -11,12 +11,13 @@ from bench.by_python import labels_of, python_section, reference_python, view
 from bench.compare import server_line
 from bench.explain import Explained
 from bench.latency_load import latency_section
+from bench.netns import LOOPBACK
 from bench.pythons import version_key
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
 from bench.why import why_section
 
-HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": ""}
+HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK}
 GroupKey = tuple[str, int, int, int, str]
 EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
 
@@ -27,7 +28,7 @@ def group_key(cell: CellResults) -> GroupKey:
 
 def describe(key: GroupKey) -> str:
     transport, size, concurrency, pipeline, network = key
-    path = f", over {network}" if network else ""
+    path = "" if network == LOOPBACK else f", over {network}"
     return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}{path}"
 
 
@@ -156,7 +157,7 @@ def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[s
         ("Server CPU per request", "server-cpu.png", lambda p: plots.grouped_bars(
             [c for c in headline if c.server_us], lambda c: c.server_us, "server CPU us per request (median, min-max)", "Server CPU time per request (lower is better)", p)),
     ]  # fmt: skip
-    cells = [c for c in cells if not c.network]  # the lines against size are loopback's
+    cells = [c for c in cells if c.network == LOOPBACK]  # the lines against size: loopback's
     if len({c.size for c in cells}) > 1:
         figures.append(
             (
@@ -227,7 +228,9 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
             # One curve per API and loop: the reference Python's, on loopback.
             replace(
                 results,
-                points=[p for p in results.points if p.python in (base, "") and not p.network],
+                points=[
+                    p for p in results.points if p.python in (base, "") and p.network == LOOPBACK
+                ],
             ),
             directory,
         ),

@@ -116,7 +116,7 @@ def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         "concurrency": metadata["concurrency"],
         "pipeline": metadata["pipeline"],
         "python": metadata.get("server_python", ""),
-        "network": "" if metadata.get("network", LOOPBACK) == LOOPBACK else metadata["network"],
+        "network": metadata.get("network", LOOPBACK),  # files from before paths: loopback
     }
 
 
