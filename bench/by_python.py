@@ -12,11 +12,10 @@ from pathlib import Path
 
 from bench import plots
 from bench.pythons import version_key
-from bench.ranking import SERVER_CPU, deciding_metric, rank
+from bench.ranking import CLEAR_LEAD, SERVER_CPU, deciding_metric, rank
 from bench.results import CellResults
 
 FIGURE = "pythons.png"
-CLEAR_LEAD = 0.05  # a lead smaller than this is within the noise of repeated runs here
 
 
 def labels_of(cells: Sequence[CellResults]) -> list[str]:

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import plots
+from bench.ranking import CLEAR_LEAD
 from bench.results import CellResults, Results, SweepPoint
 from bench.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capacity
 from bench.sweep import flag_names
@@ -72,6 +73,58 @@ def slo_sentences(
     return sentences
 
 
+def equal_load_sentences(
+    lines: dict[str, list[SweepPoint]],
+    capacities: dict[str, tuple[SweepPoint, SloCapacity]],
+    slo_us: float,
+) -> list[str]:
+    """Per loop, the cells whose SLO capacity is only a lower bound, ranked by how busy
+    their server was at the highest load where all of them met the objective.
+
+    On two cores the open-loop client runs out before the fastest servers miss a 1 ms p99,
+    so the objective cannot tell them apart; their server CPU at one shared offered load
+    can, because the load generator does not cap it (the same rule as the client-bound
+    ranking of the closed loop)."""
+    sentences = []
+    for loop in plots.LOOP_STYLE:
+        bounded = [
+            name
+            for name, (first, capacity) in capacities.items()
+            if first.loop == loop and capacity.rate is not None
+            and capacity.bound not in (INTERPOLATED, BELOW)
+        ]  # fmt: skip
+        if len(bounded) < 2:
+            continue
+        met = [{p.rate: p for p in lines[name] if meets(p, slo_us)} for name in bounded]
+        common = set.intersection(*(set(by_rate) for by_rate in met))
+        if not common:
+            continue
+        rate = max(common)
+        busy = sorted((by_rate[rate] for by_rate in met), key=lambda p: p.server_cpu)
+        shares = ", ".join(f"{p.api} {p.server_cpu:.0%}" for p in busy)
+        floor = [
+            f"{p.api} {p.server_cpu:.0%}"
+            for line in lines.values()
+            for p in line
+            if p.loop not in plots.LOOP_STYLE and p.rate == rate and not p.client_limited
+        ]
+        reference = f" (the C reference: {', '.join(floor)})" if floor else ""
+        # Within CLEAR_LEAD of the least busy is a tie on this machine, and named as one.
+        least = [p.api for p in busy if p.server_cpu <= busy[0].server_cpu * (1 + CLEAR_LEAD)]
+        most = (
+            f"**{least[0]}** has the most headroom"
+            if len(least) == 1
+            else f"**{api_list(least)}** have the most headroom (within {CLEAR_LEAD:.0%} of each other)"
+        )
+        sentences.append(
+            f"At {rate:,.0f} msg/s on **{loop}**, the highest load at which "
+            f"{api_list([p.api for p in busy])} all met the objective, the server's core was "
+            f"busy: {shares}{reference}. At equal load, server CPU ranks what the objective "
+            f"cannot: {most}."
+        )
+    return sentences
+
+
 def beyond_closed_loop(points: Sequence[SweepPoint], cells: Sequence[CellResults]) -> list[str]:
     """Cells that answered far more open loop, unsaturated, than their closed-loop req/s."""
     closed = {cell.name: cell.median_rps for cell in cells}
@@ -135,6 +188,7 @@ def latency_section(results: Results, directory: Path) -> list[str]:
         "interpolated between ladder points.",
         "",
         *(f"- {sentence}" for sentence in slo_sentences(capacities, results.slo_p99_ms)),
+        *(f"- {sentence}" for sentence in equal_load_sentences(lines_by_cell, capacities, slo_us)),
         *(f"- {remark}" for remark in beyond_closed_loop(points, results.cells)),
         "",
         "| API / loop | SLO capacity, msg/s | highest load met | p99 there, us |",

@@ -279,7 +279,9 @@ def by_python(cells: Sequence[CellResults], pythons: Sequence[str], path: Path) 
 def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path) -> None:
     """p99 (solid, with its 95% interval) and p50 (dashed) against offered load, log-log,
     one panel per loop and one colour per API. Hollow: p99 interval wider than +-10%;
-    x: the load generator fell behind (not a server result); triangle: saturated."""
+    x: the load generator fell behind (not a server result); triangle: saturated. Below
+    each, how busy the server's core was at each load: the headroom that ranks cells which
+    all meet the objective."""
     loops = [loop for loop in LOOP_STYLE if any(p.loop == loop for p in points)]
     # Beyond 100x the objective, saturated points would squash the region that matters:
     # they are drawn at the top edge with their value written next to them.
@@ -288,9 +290,11 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     def clipped(value: float) -> float:
         return min(value, ceiling)
 
-    fig = Figure(figsize=(6 * len(loops), 5.5))
-    axes = fig.subplots(1, len(loops), squeeze=False, sharey=True)[0]
-    for ax, loop in zip(axes, loops, strict=True):
+    fig = Figure(figsize=(6 * len(loops), 8))
+    grid = fig.subplots(2, len(loops), squeeze=False, sharex="col", sharey="row",
+                        gridspec_kw={"height_ratios": (5, 2)})  # fmt: skip
+    axes, busy_axes = grid
+    for ax, busy_ax, loop in zip(axes, busy_axes, loops, strict=True):
         for api in APIS:
             line = sorted(
                 (p for p in points if p.loop == loop and p.api == api), key=lambda p: p.rate
@@ -309,6 +313,7 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
                 alpha=0.6,
                 linewidth=1,
             )
+            busy_ax.plot(rates, [p.server_cpu for p in server], "o-", color=colour, markersize=3)
             for p in line:
                 if p.p99_ci_us and not p.client_limited:
                     low, high = map(clipped, p.p99_ci_us)
@@ -327,26 +332,37 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
             )
             ax.plot([p.rate for p in line], [clipped(p.p99_us) for p in line], "--", color="black", linewidth=1.2,
                     label=f"{reference} p99 (reference)" if ax is axes[0] else None)  # fmt: skip
+            busy_ax.plot(
+                [p.rate for p in line],
+                [p.server_cpu for p in line],
+                "--",
+                color="black",
+                linewidth=1.2,
+            )
         ax.axhline(slo_us, color="black", linestyle=":", linewidth=1)
         ax.annotate(f"p99 objective {slo_us / 1000:g} ms", (0.01, slo_us), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize=8)  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(loop)
-        ax.set_xlabel("offered load (messages/s, log scale)")
         ax.grid(which="both", alpha=0.3)
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        busy_ax.set_xlabel("offered load (messages/s, log scale)")
+        busy_ax.grid(which="both", alpha=0.3)
+        busy_ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        busy_ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        busy_ax.xaxis.set_minor_formatter(NullFormatter())
     axes[0].set_ylabel("latency (us, log scale)")
     axes[0].set_ylim(top=ceiling * 1.05)
+    busy_axes[0].set_ylabel("server core busy")
+    busy_axes[0].set_ylim(0, 1.05)
+    busy_axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles = [
         Line2D([], [], color=API_COLOURS[api], label=api)
         for api in APIS
         if any(p.api == api and p.loop in LOOP_STYLE for p in points)
     ]
     handles += [
-        *[Line2D([], [], color="black", linestyle="--", label=f"{api} p99: C reference")
+        *[Line2D([], [], color="black", linestyle="--", label=f"{api}: C reference")
           for api in sorted({p.api for p in points if p.loop not in LOOP_STYLE})],
         Line2D([], [], color="0.3", label="p99 (whisker: 95% interval)"),
         Line2D([], [], color="0.3", linestyle="--", label="p50"),
@@ -356,7 +372,7 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     ]  # fmt: skip
     fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=5, frameon=False)
     fig.suptitle("Latency against offered load (open loop, from intended send times)")
-    fig.tight_layout(rect=(0, 0.08 + 0.03 * (len(handles) > 10), 1, 1))
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(handles) > 10), 1, 1))
     fig.savefig(path, dpi=110)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from bench.results import CellResults
 
+CLEAR_LEAD = 0.05  # a lead smaller than this is within the noise of repeated runs here
+
 REQUESTS = "requests/s"
 SERVER_CPU = "server CPU per request"
 

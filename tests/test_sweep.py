@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -15,7 +16,7 @@ import pyperf
 import pytest
 from test_bench import bench
 
-from bench.latency_load import slo_sentences
+from bench.latency_load import by_cell, equal_load_sentences, slo_sentences
 from bench.plan import Cell
 from bench.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
 from bench.report import ranking
@@ -94,6 +95,45 @@ def test_slo_sentence_ranks_and_qualifies_bounds() -> None:
         "Within p99 <= 1 ms on **uvloop**, **protocol** sustains 3,162 msg/s"
     )
     assert "2.24x streams" in sentence
+
+
+def test_bounded_capacities_are_ranked_by_server_cpu_at_equal_load() -> None:
+    """Cells still within the objective when the ladder or the client ran out are ranked by
+    how busy their server was at the highest load all of them met; within 5% is a tie."""
+
+    def line(api: str, busy: list[float], p99s: list[float], top: dict) -> list[SweepPoint]:
+        cell = {**vars(CELL), "api": api}
+        *rates, last = [1000, 2000, 4000, 8000, 16000][: len(busy) + 1]
+        points = [SweepPoint(**cell, rate=r, achieved_rate=r, p99_us=p99, server_cpu=cpu)
+                  for r, cpu, p99 in zip(rates, busy, p99s, strict=True)]  # fmt: skip
+        return [*points, SweepPoint(**cell, rate=last, achieved_rate=last, **top)]
+
+    limited = {"client_limited": True, "p99_us": 500}
+    points = [
+        *line("streams", [0.2, 0.3, 0.5], [100, 100, 100], limited),  # the client ran out first
+        *line("protocol", [0.1, 0.2, 0.3, 0.4], [100, 100, 100, 100], limited),
+        *line("buffered", [0.1, 0.2, 0.31, 0.5], [100, 3000, 100, 100], limited),  # a noisy miss
+        *line("websockets", [0.3, 0.6], [100, 200], {"saturated": True, "p99_us": 1e5}),
+    ]
+    lines = by_cell(points)
+    capacities = {name: (pts[0], slo_capacity(pts, 1000, 16000)) for name, pts in lines.items()}
+    (sentence,) = equal_load_sentences(lines, capacities, 1000)
+    assert sentence.startswith("At 4,000 msg/s on **uvloop**, the highest load at which protocol, "
+                               "buffered and streams all met the objective")  # fmt: skip
+    assert "busy: protocol 30%, buffered 31%, streams 50%." in sentence
+    assert "websockets" not in sentence  # its capacity is exact: the objective ranks it
+    assert "**protocol and buffered** have the most headroom" in sentence
+
+    def miss_everywhere(name: str) -> None:
+        lines[name] = [replace(p, p99_us=3000) for p in lines[name]]
+        capacities[name] = (lines[name][0], slo_capacity(lines[name], 1000, 16000))
+
+    miss_everywhere("tcp/buffered/uvloop/1024B/c10")  # below the ladder: ranked by the objective
+    (sentence,) = equal_load_sentences(lines, capacities, 1000)
+    assert "at which protocol and streams all met" in sentence
+    assert "**protocol** has the most headroom" in sentence
+    miss_everywhere("tcp/streams/uvloop/1024B/c10")
+    assert equal_load_sentences(lines, capacities, 1000) == []  # one bounded cell: no ranking
 
 
 def cell_results(api: str, rps: float, server_us: float, bound: bool) -> CellResults:
