@@ -208,8 +208,9 @@ def latency_section(results: Results, directory: Path) -> list[str]:
     ]
     if limited:
         lines.append(
-            f"- {limited} points were client-limited: the load generator fell behind its schedule, "
-            "so they measured the client, not the server (drawn as x, never ranked)."
+            f"- {limited} points were client-limited: the load generator fell behind its schedule "
+            "or stalled long enough to make the tail its own, so they measured the client, not "
+            "the server (drawn as x, never ranked)."
         )
     lines += [
         "",

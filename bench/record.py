@@ -115,6 +115,8 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
         "sent_rate": client["sent_rate"],
         "scheduled_rate": client["scheduled_rate"],
         "fell_behind": int(client["fell_behind"]),
+        "client_stalled": int(client["client_stalled"]),
+        "late_share": client["late_share"],
         "saturated": int(flags.saturated),
         "unreliable": int(flags.unreliable),
         "schedule_lag_p50_s": lag["p50"] / 1e6,

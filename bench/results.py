@@ -152,7 +152,7 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
                 p999_us=sibling.get("p999", math.nan),
                 p99_ci_us=interval,
                 saturated=bool(run["saturated"]),
-                client_limited=bool(run["fell_behind"]),
+                client_limited=bool(run["fell_behind"] or run.get("client_stalled", 0)),
                 unreliable=bool(run["unreliable"]),
                 server_cpu=run["server_cpu"],
             )

@@ -6,7 +6,8 @@ curves compare at equal load: log-spaced from 5% of the slowest cell's measured 
 110% of the fastest's. Each cell climbs the ladder on one server (started fresh for the
 cell) and stops after its first saturated or client-limited point: higher loads would only
 cost time. A point where the load generator fell behind its schedule is a client limit,
-never a server result.
+never a server result; so is one where it stalled (a passing hiccup of the client or the
+machine that made the tail its own), but the climb goes on past a stall.
 """
 
 import math
@@ -54,12 +55,19 @@ class PointFlags:
     """What one open-loop point can and cannot say."""
 
     saturated: bool  # the server answered under 97% of the arrivals (and 25 messages)
-    client_limited: bool  # the load generator fell behind its schedule
+    fell_behind: bool  # the load generator could not keep to its schedule: its limit
+    stalled: bool  # it kept to it but for a stall long enough to make the tail its own
     unreliable: bool  # the p99's 95% interval is wider than +-10%, or unknown
 
     @property
+    def client_limited(self) -> bool:
+        """The point measured the load generator, not the server."""
+        return self.fell_behind or self.stalled
+
+    @property
     def stops_climbing(self) -> bool:
-        return self.saturated or self.client_limited
+        """A higher load would saturate the server or the client again; a stall passes."""
+        return self.saturated or self.fell_behind
 
     @property
     def names(self) -> list[str]:
@@ -93,7 +101,8 @@ def point_flags(client: dict[str, Any]) -> PointFlags:
     return PointFlags(
         saturated=client["achieved_rate"] < SATURATED_SHARE * arrived
         and backlog >= SATURATED_BACKLOG,
-        client_limited=bool(client["fell_behind"]),
+        fell_behind=bool(client["fell_behind"]),
+        stalled=bool(client["client_stalled"]),
         unreliable=half_width is None or half_width > UNRELIABLE_HALF_WIDTH,
     )
 

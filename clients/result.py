@@ -14,6 +14,10 @@ BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages 
 # late ticks do not lower the offered load, nor matter against a 200 ms stall.)
 BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
+# Open loop: when at least this share of the messages went out that late (a stall of the
+# client, not a lasting lag), half of the messages beyond the p99 may be the client's
+# delay, not the server's: the point's tail is not a server result.
+STALLED_SHARE = 0.005
 
 
 def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
@@ -81,10 +85,20 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
             BEHIND_LAG_US, BEHIND_LAG_SHARE * summary["latency_us"]["p99"]
         )
         summary["fell_behind"] = sent < BEHIND_SHARE * scheduled or lag_matters
+        summary["late_share"] = late_share(results, summary["latency_us"]["p99"], sent)
+        summary["client_stalled"] = summary["late_share"] >= STALLED_SHARE
         # An open-loop client spins between sends by design, so its CPU says nothing;
         # whether it kept to its schedule does.
-        summary["client_bound"] = summary["fell_behind"]
+        summary["client_bound"] = summary["fell_behind"] or summary["client_stalled"]
     return summary
+
+
+def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
+    """The share of the messages sent that went out late by a material part of the p99:
+    BEHIND_LAG_SHARE of it, and at least BEHIND_LAG_US."""
+    threshold_ns = 1000 * max(BEHIND_LAG_US, BEHIND_LAG_SHARE * p99_us)
+    late = sum(1 for r in results for lag in r.late if lag >= threshold_ns)
+    return late / sent if sent else 0.0
 
 
 def p99_interval_us(results: list[WorkerResult]) -> list[float | None]:
@@ -137,6 +151,11 @@ def format_table(summary: dict[str, Any]) -> str:
         if summary["fell_behind"]:
             lines.append(
                 "WARNING: the client fell behind its schedule; the offered load was lower than asked"
+            )
+        elif summary["client_stalled"]:
+            lines.append(
+                f"WARNING: the client stalled: {summary['late_share']:.1%} of the messages went "
+                "out late enough to make the tail its own, not the server's"
             )
     if summary["client_bound"] and summary["mode"] == "closed":
         lines.append(

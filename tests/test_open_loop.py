@@ -1,7 +1,12 @@
 """Open loop: arrival processes, the tail's confidence interval, stalls seen at any rate and
 at the window's end."""
 
+import json
 import random
+import signal
+import subprocess
+import sys
+import time
 from array import array
 
 import numpy as np
@@ -10,6 +15,8 @@ from conftest import ServerPool
 from test_client import client_json
 
 from clients.arrivals import Arrivals
+from clients.result import late_share
+from clients.runner import WorkerResult
 from clients.stats import Counts, percentile_interval
 from clients.workload import EchoMismatch, EchoVerifier, line_workload
 
@@ -83,11 +90,50 @@ def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arriva
         )  # fmt: skip
         assert summary["arrivals"] == arrivals
         assert not summary["fell_behind"]
+        assert not summary["client_stalled"]  # the server's stall, not the client's
         assert summary["achieved_rate"] == pytest.approx(rate, rel=0.15)
         assert summary["scheduled_rate"] == pytest.approx(summary["sent_rate"], rel=0.01)
         assert summary["latency_us"]["p99"] >= 150_000, (rate, summary["latency_us"])
         low, high = summary["p99_ci_us"]
         assert low <= summary["latency_us"]["p99"] <= high
+
+
+def test_late_share_counts_messages_late_by_a_material_part_of_the_p99() -> None:
+    """Late means a tenth of the p99 and at least 100 us, over every worker's messages."""
+    one = WorkerResult(late=array("q", [50_000, 150_000, 2_000_000]))
+    two = WorkerResult(late=array("q", [400_000, 90_000_000]))
+    assert late_share([one, two], p99_us=300.0, sent=1000) == pytest.approx(4 / 1000)
+    assert late_share([one, two], p99_us=3000.0, sent=1000) == pytest.approx(3 / 1000)
+    assert late_share([one, two], p99_us=1e6, sent=1000) == 0.0  # a 1 s tail: 90 ms is not
+    assert late_share([], p99_us=300.0, sent=0) == 0.0
+
+
+def test_a_stalled_client_is_flagged_not_blamed_on_the_server(server_pool: ServerPool) -> None:
+    """The client itself is stopped for 150 ms mid-window: afterwards it sends what fell due
+    in one burst and keeps to its schedule, so it did not fall behind, but the tail is the
+    client's: flagged as a stall (client-bound), with the late share it measured."""
+    server = server_pool.start(
+        [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
+    )
+    command = [sys.executable, "-m", "clients", "tcp", "--connect", str(server.endpoint),
+               "--duration", "2", "--warmup", "0.3", "--rate", "5000", "--json"]  # fmt: skip
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.2)  # start-up, warm-up, part of the window
+        client.send_signal(signal.SIGSTOP)
+        time.sleep(0.15)
+        client.send_signal(signal.SIGCONT)
+        out, err = client.communicate(timeout=30)
+    finally:
+        client.kill()
+    assert client.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["errors"] == 0
+    assert not summary["fell_behind"]  # it caught up: the offered load was kept
+    # 150 ms at 5,000 msg/s is 750 of ~10,000 messages sent up to 150 ms late.
+    assert summary["late_share"] >= 0.03, summary["late_share"]
+    assert summary["client_stalled"] and summary["client_bound"]
+    assert summary["latency_us"]["p99"] >= 50_000  # measured from intended times: it shows
 
 
 def test_stall_at_the_end_of_the_window_is_counted(server_pool: ServerPool) -> None:

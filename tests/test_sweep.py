@@ -175,7 +175,8 @@ def test_unbound_cells_are_ranked_by_requests() -> None:
 
 def test_point_flags() -> None:
     summary = {"target_rate": 1000, "scheduled_rate": 1020, "achieved_rate": 1000, "duration_s": 2.0,
-               "fell_behind": False, "latency_us": {"p99": 100.0}, "p99_ci_us": [95.0, 108.0]}  # fmt: skip
+               "fell_behind": False, "client_stalled": False, "latency_us": {"p99": 100.0},
+               "p99_ci_us": [95.0, 108.0]}  # fmt: skip
     flags = point_flags(summary)
     assert not flags.saturated and not flags.client_limited and not flags.unreliable
     assert point_flags({**summary, "achieved_rate": 980}).saturated  # under 97% of 1020
@@ -183,7 +184,10 @@ def test_point_flags() -> None:
     assert not point_flags({**summary, "achieved_rate": 980, "duration_s": 0.2}).saturated
     assert point_flags({**summary, "p99_ci_us": [80.0, 105.0]}).unreliable
     assert point_flags({**summary, "p99_ci_us": [None, None]}).unreliable
-    assert point_flags({**summary, "fell_behind": True}).stops_climbing
+    behind = point_flags({**summary, "fell_behind": True})
+    assert behind.client_limited and behind.stops_climbing
+    stalled = point_flags({**summary, "client_stalled": True})
+    assert stalled.client_limited and not stalled.stops_climbing  # a stall passes: climb on
 
 
 def test_bad_rates_are_argparse_errors() -> None:
