@@ -97,7 +97,7 @@ def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
     """The share of the messages sent that went out late by a material part of the p99:
     BEHIND_LAG_SHARE of it, and at least BEHIND_LAG_US."""
     threshold_ns = 1000 * max(BEHIND_LAG_US, BEHIND_LAG_SHARE * p99_us)
-    late = sum(1 for r in results for lag in r.late if lag >= threshold_ns)
+    late = sum(1 for r in results for lag in r.late_sends if lag >= threshold_ns)
     return late / sent if sent else 0.0
 
 

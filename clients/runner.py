@@ -96,7 +96,7 @@ class WorkerResult:
     blocks: list[stats.Counts] = field(default_factory=list)  # the same, per time block
     undelivered: int = 0  # messages still unanswered when the drain gave up
     lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
-    late: array = field(default_factory=lambda: array("q"))  # each message >= LATE_NS late (ns)
+    late_sends: array = field(default_factory=lambda: array("q"))  # each sent >= LATE_NS late (ns)
     scheduled: int = 0
     sent: int = 0
     server: ServerUsage | None = None  # over the window, when measured
@@ -153,7 +153,7 @@ class OpenLoopSchedule:
         self.position = 0  # index into due_times of the next message to send
         self.sent = 0
         self.lags = array("q")  # per tick: how late the oldest due message went out
-        self.late = array("q")  # per message sent LATE_NS or more after it was due: how late
+        self.late_sends = array("q")  # per message sent LATE_NS or more after it was due: how late
         self.started_ns = 0
         self.timer: asyncio.Handle | None = None
 
@@ -183,7 +183,7 @@ class OpenLoopSchedule:
             stalled = oldest >= LATE_NS  # rare: then every message of the tick is noted
             while due_times[position] <= elapsed:
                 if stalled:
-                    self.late.append(elapsed - due_times[position])
+                    self.late_sends.append(elapsed - due_times[position])
                 connection = connections[self.sent % count]
                 if not connection.closing:
                     connection.send(started + due_times[position])
@@ -326,7 +326,7 @@ async def run_worker(
     for connection in conns:
         connection.start_window()
     lags_before = len(schedule.lags) if schedule else 0
-    late_before = len(schedule.late) if schedule else 0
+    late_before = len(schedule.late_sends) if schedule else 0
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     due_before = schedule.due(clock.started_ns) if schedule else 0  # only countable while current
@@ -343,7 +343,7 @@ async def run_worker(
         result.scheduled = schedule.due(ended_ns) - due_before
         result.sent = schedule.sent - sent_before
         result.lag = stats.record([schedule.lags[lags_before:]])
-        result.late = schedule.late[late_before:]
+        result.late_sends = schedule.late_sends[late_before:]
     late = await drain(conns, spec.drain)
     result.undelivered = sum(map(len, late))
     blocks[-1] += [connection.take_latencies() for connection in conns] + late
