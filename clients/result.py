@@ -4,7 +4,7 @@ import math
 from typing import Any
 
 from clients import stats
-from clients.runner import LoadSpec, WorkerResult
+from clients.runner import LATE_NS, LoadSpec, WorkerResult
 
 MIB = 1024 * 1024
 CLIENT_BOUND_CPU = 0.9  # CPU seconds per wall second of one worker that mean "client-bound"
@@ -14,9 +14,9 @@ BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages 
 # late ticks do not lower the offered load, nor matter against a 200 ms stall.)
 BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
-# Open loop: when at least this share of the messages went out that late (a stall of the
-# client, not a lasting lag), half of the messages beyond the p99 may be the client's
-# delay, not the server's: the point's tail is not a server result.
+# Open loop: when at least this share of the messages went out late by a millisecond or more
+# and a tenth of the p99 (a stall of the client, not a lasting lag), half of the messages
+# beyond the p99 may owe their latency to the client: the tail is not a server result.
 STALLED_SHARE = 0.005
 
 
@@ -94,9 +94,9 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
 
 
 def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
-    """The share of the messages sent that went out late by a material part of the p99:
-    BEHIND_LAG_SHARE of it, and at least BEHIND_LAG_US."""
-    threshold_ns = 1000 * max(BEHIND_LAG_US, BEHIND_LAG_SHARE * p99_us)
+    """The share of the messages sent that a stall made late by a material part of the p99:
+    BEHIND_LAG_SHARE of it, and at least LATE_NS."""
+    threshold_ns = max(LATE_NS, 1000 * BEHIND_LAG_SHARE * p99_us)
     late = sum(1 for r in results for lag in r.late_sends if lag >= threshold_ns)
     return late / sent if sent else 0.0
 

@@ -99,11 +99,11 @@ def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arriva
 
 
 def test_late_share_counts_messages_late_by_a_material_part_of_the_p99() -> None:
-    """Late means a tenth of the p99 and at least 100 us, over every worker's messages."""
-    one = WorkerResult(late_sends=array("q", [50_000, 150_000, 2_000_000]))
-    two = WorkerResult(late_sends=array("q", [400_000, 90_000_000]))
-    assert late_share([one, two], p99_us=300.0, sent=1000) == pytest.approx(4 / 1000)
-    assert late_share([one, two], p99_us=3000.0, sent=1000) == pytest.approx(3 / 1000)
+    """Late means a tenth of the p99 and at least 1 ms, over every worker's messages."""
+    one = WorkerResult(late_sends=array("q", [1_000_000, 1_500_000, 20_000_000]))
+    two = WorkerResult(late_sends=array("q", [4_000_000, 90_000_000]))
+    assert late_share([one, two], p99_us=300.0, sent=1000) == pytest.approx(5 / 1000)
+    assert late_share([one, two], p99_us=30_000.0, sent=1000) == pytest.approx(3 / 1000)
     assert late_share([one, two], p99_us=1e6, sent=1000) == 0.0  # a 1 s tail: 90 ms is not
     assert late_share([], p99_us=300.0, sent=0) == 0.0
 
