@@ -15,9 +15,9 @@ BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages 
 BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
 # Open loop: when at least this share of the messages went out late by a millisecond or more
-# and a tenth of the p99 (a stall of the client, not a lasting lag), half of the messages
+# and a tenth of the p99 (a stall of the client, not a lasting lag), a fifth of the messages
 # beyond the p99 may owe their latency to the client: the tail is not a server result.
-STALLED_SHARE = 0.005
+STALLED_SHARE = 0.002
 
 
 def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
