@@ -116,11 +116,14 @@ class WsPeer:
                 return "".join(parts) if isinstance(event, ws.TextMessage) else b"".join(parts)
 
     async def close_code(self) -> int:
-        """Read until the server's close frame and return its code."""
+        """Read until the server's close frame and return its code. A message first is a
+        failure: a server that must close has no business echoing (and a test that waited
+        for a close that never comes would only time out later)."""
         while True:
             event = await self.next_event()
             if isinstance(event, ws.CloseConnection):
                 return event.code
+            assert not isinstance(event, ws.Message), f"expected a close, got {event}"
 
     def abort(self) -> None:
         self.writer.transport.abort()

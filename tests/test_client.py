@@ -18,7 +18,7 @@ from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
 from servers import protocol_of
 
-SHORT = ["--duration", "0.5", "--warmup", "0.2"]
+SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
 
 
 def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float = 60):
@@ -80,7 +80,7 @@ def test_json_contract(start_server) -> None:
         "stdev",
         "histogram",
     }
-    assert 0.4 < summary["duration_s"] < 0.7  # measured, not nominal
+    assert 0.25 < summary["duration_s"] < 0.5  # measured, not nominal
     assert summary["rps"] == pytest.approx(summary["requests"] / summary["duration_s"], rel=0.01)
     assert summary["server_cpu_us_per_request"] > 0
 

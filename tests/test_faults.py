@@ -62,7 +62,7 @@ def test_half_close_echoes_everything_then_closes(start_server, api: str, loop: 
         await peer.send(CloseConnection(1000))
         assert await peer.close_code() == 1000
 
-    asyncio.run(asyncio.wait_for(websocket() if api in WEBSOCKET_APIS else tcp(), 5))
+    asyncio.run(asyncio.wait_for(websocket() if api in WEBSOCKET_APIS else tcp(), 3))
 
 
 @pytest.mark.parametrize(("api", "loop"), RESET_API_LOOPS)
