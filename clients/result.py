@@ -3,6 +3,8 @@
 import math
 from typing import Any
 
+from hdrh.histogram import HdrHistogram
+
 from clients import stats
 from clients.runner import LATE_NS, LoadSpec, WorkerResult
 
@@ -14,10 +16,6 @@ BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages 
 # late ticks do not lower the offered load, nor matter against a 200 ms stall.)
 BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
-# Open loop: when at least this share of the messages went out late by a millisecond or more
-# and a tenth of the p99 (a stall of the client, not a lasting lag), a fifth of the messages
-# beyond the p99 may owe their latency to the client: the tail is not a server result.
-STALLED_SHARE = 0.002
 
 
 def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
@@ -86,7 +84,7 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
         )
         summary["fell_behind"] = sent < BEHIND_SHARE * scheduled or lag_matters
         summary["late_share"] = late_share(results, summary["latency_us"]["p99"], sent)
-        summary["client_stalled"] = summary["late_share"] >= STALLED_SHARE
+        summary["client_stalled"] = tail_is_late(summary["latency_us"], summary["late_share"])
         # An open-loop client spins between sends by design, so its CPU says nothing;
         # whether it kept to its schedule does.
         summary["client_bound"] = summary["fell_behind"] or summary["client_stalled"]
@@ -99,6 +97,19 @@ def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
     threshold_ns = max(LATE_NS, 1000 * BEHIND_LAG_SHARE * p99_us)
     late = sum(1 for r in results for lag in r.late_sends if lag >= threshold_ns)
     return late / sent if sent else 0.0
+
+
+def tail_is_late(latency_us: dict[str, Any], share: float) -> bool:
+    """Whether the messages a stall of the client made late carry the p99: if they all sat
+    in the tail, the p99 without them (the quantile `share` lower) would be more than
+    BEHIND_LAG_SHARE lower. A stall during a long server stall does not carry it."""
+    if share <= 0:
+        return False
+    if share >= 0.99:
+        return True
+    histogram = HdrHistogram.decode(latency_us["histogram"])
+    without_us = histogram.get_value_at_percentile(100 * (0.99 - share)) / 1000
+    return without_us < (1 - BEHIND_LAG_SHARE) * latency_us["p99"]
 
 
 def p99_interval_us(results: list[WorkerResult]) -> list[float | None]:

@@ -15,9 +15,9 @@ from conftest import ServerPool
 from test_client import client_json
 
 from clients.arrivals import Arrivals
-from clients.result import late_share
+from clients.result import late_share, tail_is_late
 from clients.runner import WorkerResult
-from clients.stats import Counts, percentile_interval
+from clients.stats import Counts, percentile_interval, record, summary_us
 from clients.workload import EchoMismatch, EchoVerifier, line_workload
 
 
@@ -106,6 +106,19 @@ def test_late_share_counts_messages_late_by_a_material_part_of_the_p99() -> None
     assert late_share([one, two], p99_us=30_000.0, sent=1000) == pytest.approx(3 / 1000)
     assert late_share([one, two], p99_us=1e6, sent=1000) == 0.0  # a 1 s tail: 90 ms is not
     assert late_share([], p99_us=300.0, sent=0) == 0.0
+
+
+def test_late_messages_flag_a_stall_only_when_they_carry_the_tail() -> None:
+    """1.5% of the messages late: if the rest is fast, the p99 is theirs (flagged); if the
+    server stalled 20% of them for up to 200 ms, it is the server's (not flagged)."""
+    fast = [100_000] * 9_900  # 100 us
+    stalled_client = summary_us([record([array("q", fast + [50_000_000] * 150)])])
+    assert tail_is_late(stalled_client, 0.015)
+    assert not tail_is_late(stalled_client, 0.0)
+    server_stall = [int(200e6 * i / 2_000) for i in range(2_000)]  # 0-200 ms, 20% of them
+    stalled_server = summary_us([record([array("q", fast[:8_000] + server_stall)])])
+    assert not tail_is_late(stalled_server, 0.003)
+    assert tail_is_late(stalled_server, 0.995)  # nearly everything late: the client's
 
 
 def test_a_stalled_client_is_flagged_not_blamed_on_the_server(server_pool: ServerPool) -> None:
