@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bench import plots
-from bench.netns import LOOPBACK
+from bench.plan import LOOPBACK
 from bench.results import CellResults
 
 

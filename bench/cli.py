@@ -16,8 +16,8 @@ from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from bench.export import FORMATS
-from bench.netns import LOOPBACK, PATHS, check_paths
-from bench.plan import AUTO, FOUND, PROFILES, TRANSPORTS, Plan, make_plan
+from bench.netns import PATHS, check_paths
+from bench.plan import AUTO, FOUND, LOOPBACK, PROFILES, TRANSPORTS, Plan, make_plan
 from bench.pythons import describe, found, interpreter, server_python, server_pythons
 from bench.record import ResultsFile, suite_commit
 from bench.results import load_suite

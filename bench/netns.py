@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
+from bench.plan import LOOPBACK
 
-LOOPBACK = "loopback"
 # Path -> what it adds to a plain veth pair, on both ends (so in each direction).
 SHAPING: dict[str, list[str]] = {
     "veth": [],

@@ -4,8 +4,9 @@ import itertools
 from dataclasses import dataclass, replace
 
 from aionetbench.loops import LOOPS
-from bench.netns import LOOPBACK
 from servers import APIS, LOOPLESS, protocol_of
+
+LOOPBACK = "loopback"  # the default path: client and server on this host's loopback
 
 TRANSPORTS = ("tcp", "unix", "tls")
 NO_TLS_APIS = ("sockets", "native")  # loop.sock_* has no TLS; nor has the C server

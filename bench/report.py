@@ -11,7 +11,7 @@ from bench.by_python import labels_of, python_section, reference_python, view
 from bench.compare import server_line
 from bench.explain import Explained
 from bench.latency_load import latency_section
-from bench.netns import LOOPBACK
+from bench.plan import LOOPBACK
 from bench.pythons import version_key
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.results import CellResults, Results, load_results
@@ -119,14 +119,13 @@ def results_table(cells: Sequence[CellResults]) -> list[str]:
 
 def environment_table(results: Results) -> list[str]:
     env = results.environment
-    servers = results.server_environments or {"": env}
     rows = [
         ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
         ("pinning", env.get("pinning", "?")),
         *(
             (f"server Python{f' {label}' if label else ''}", server_line(server))
             for label, server in sorted(
-                servers.items(), key=lambda item: version_key(item[0] or "0")
+                results.server_environments.items(), key=lambda item: version_key(item[0] or "0")
             )
         ),
         (

@@ -11,8 +11,7 @@ import pyperf
 from hdrh.histogram import HdrHistogram
 
 from aionetbench.errors import UsageError
-from bench.netns import LOOPBACK
-from bench.plan import Cell
+from bench.plan import LOOPBACK, Cell
 from bench.record import PERCENTILES, SECTION
 from clients.stats import merge
 
@@ -76,8 +75,8 @@ class Results:
     slo_p99_ms: float = 1.0
     explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
     unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
-    # Each server Python's environment (metadata of its first benchmark) by label; only
-    # in runs that compared Pythons.
+    # Each server Python's environment (metadata of its first benchmark) by its label
+    # (`Cell.python`; "" for a run that did not compare Pythons).
     server_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -179,8 +178,7 @@ def load_results(path: Path) -> Results:
             cell.latency_max_us.append(run_metadata["latency_max_s"] * 1e6)
             cell.histograms.append(run_metadata["latency_histogram_ns"])
         environment = environment or metadata
-        if cell.python:
-            server_environments.setdefault(cell.python, metadata)
+        server_environments.setdefault(cell.python, metadata)
         cells[cell.name] = cell
     if not cells:
         raise UsageError(f"{path}: no aionetbench benchmarks in this pyperf file")
