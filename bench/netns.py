@@ -166,12 +166,12 @@ def create(path: str, session: int) -> Hosts:
 def network_paths(paths: Sequence[str]) -> Iterator[dict[str, Hosts]]:
     """Hosts for every path but loopback, made before the session and removed after it,
     however it ends (a SIGTERM must first be turned into an exception, as the session
-    does). A killed earlier session's leftovers are removed first."""
+    does). A killed earlier session's leftovers are removed first. The caller has run
+    `check_paths` before writing anything (the CLI does), so it is not probed twice."""
     wanted = [path for path in paths if path != LOOPBACK]
     if not wanted:
         yield {}
         return
-    check_paths(wanted)
     remove()
     session = os.getpid()
     try:
