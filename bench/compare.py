@@ -22,8 +22,7 @@ import numpy as np
 from scipy.stats import ttest_ind
 
 from aionetbench.errors import UsageError
-from bench.results import load_suite
-from servers.about import LIBRARIES
+from bench.results import load_suite, server_line
 
 BOOTSTRAP_SAMPLES = 2000
 ALPHA = 0.05
@@ -154,18 +153,6 @@ def environments(paths: list[Path]) -> list[str]:
         described = " and ".join(server_line(env) for env in servers.values()) or "?"
         lines.append(f"- `{path.stem}`: servers on {described}")
     return lines
-
-
-def server_line(env: dict) -> str:
-    """`CPython 3.12.1 (/path/python) with uvloop 0.23.0, websockets 17.4, ...`."""
-    free = ", free-threading" if env.get("server_free_threading") else ""
-    libraries = ", ".join(
-        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
-    )
-    return (
-        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free} "
-        f"({env.get('python_executable', '?')}) with {libraries or 'no libraries recorded'}"
-    )
 
 
 def table(comparisons: list[Comparison]) -> list[str]:

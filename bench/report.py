@@ -8,13 +8,12 @@ from pathlib import Path
 from bench import plots
 from bench.by_network import network_section
 from bench.by_python import labels_of, python_section, reference_python, view
-from bench.compare import server_line
 from bench.explain import Explained
 from bench.latency_load import latency_section
 from bench.plan import LOOPBACK
 from bench.pythons import version_key
 from bench.ranking import SERVER_CPU, deciding_metric, margin, rank
-from bench.results import CellResults, Results, load_results
+from bench.results import CellResults, Results, load_results, server_line
 from bench.why import why_section
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK}
@@ -189,7 +188,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     base = reference_python(
         results.cells, results.environment.get("orchestrator_python_version", "")
     )
-    shown = view(results.cells, base) if base else results.cells
+    shown = view(results.cells, base)  # every cell when the run compared no Pythons
     on = f", Python {base}" if base else ""
     figures = write_figures(shown, directory)
     headline = headline_group(shown)

@@ -14,6 +14,7 @@ from aionetbench.errors import UsageError
 from bench.plan import LOOPBACK, Cell
 from bench.record import PERCENTILES, SECTION
 from clients.stats import merge
+from servers.about import LIBRARIES
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,18 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
             )
         )
     return points
+
+
+def server_line(env: dict) -> str:
+    """`CPython 3.12.1 (/path/python) with uvloop 0.23.0, websockets 17.4, ...`."""
+    free = ", free-threading" if env.get("server_free_threading") else ""
+    libraries = ", ".join(
+        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
+    )
+    return (
+        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free} "
+        f"({env.get('python_executable', '?')}) with {libraries or 'no libraries recorded'}"
+    )
 
 
 def load_results(path: Path) -> Results:
