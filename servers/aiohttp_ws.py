@@ -13,6 +13,8 @@ from servers import WS_CLOSE_TIMEOUT, WS_MAX_MESSAGE, ServerOptions
 
 expect_faults(HttpProcessingError)  # a request that is not HTTP
 
+OPEN = web.AppKey("open", set[web.WebSocketResponse])  # the WebSockets to close at shutdown
+
 
 async def echo(request: web.Request) -> web.WebSocketResponse:
     """Echo every message as it came (text stays text, binary stays binary)."""
@@ -33,9 +35,6 @@ async def echo(request: web.Request) -> web.WebSocketResponse:
     finally:
         request.app[OPEN].discard(websocket)
     return websocket
-
-
-OPEN = web.AppKey("open", set[web.WebSocketResponse])
 
 
 @contextlib.asynccontextmanager

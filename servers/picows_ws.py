@@ -38,8 +38,7 @@ class Echo(WSListener):
         if frame.rsv1:
             self.close(transport, WSCloseCode.PROTOCOL_ERROR)
         elif kind == WSMsgType.CLOSE:
-            transport.send_close(frame.get_close_code())
-            transport.disconnect()
+            self.close(transport, frame.get_close_code())
         elif kind in DATA and frame.fin and self.kind is None:  # the usual, unfragmented case
             transport.send(kind, frame.get_payload_as_memoryview())
         elif kind in DATA and self.kind is None:
@@ -61,7 +60,8 @@ class Echo(WSListener):
         else:
             self.parts.append(frame.get_payload_as_bytes())
 
-    def close(self, transport: WSTransport, code: WSCloseCode) -> None:
+    def close(self, transport: WSTransport, code: int) -> None:
+        """Answer or start the closing handshake with `code`, then drop the connection."""
         transport.send_close(code)
         transport.disconnect()
 
