@@ -17,8 +17,12 @@ def split_cpus(server_cpus: int = 1) -> tuple[set[int], set[int]]:
 def spawn_pinned(
     command: Sequence[str], cpus: Iterable[int] | None, **popen: object
 ) -> subprocess.Popen:
-    """Start `command` and pin it (and the processes it starts later) to `cpus`."""
-    process = subprocess.Popen(command, **popen)  # type: ignore[call-overload]
+    """Start `command` and pin it (and the processes it starts later) to `cpus`.
+
+    It runs in a session of its own, so a Ctrl-C at the terminal reaches only the process
+    that started it, which stops its children itself and says it was interrupted, instead
+    of seeing them die first and reporting their deaths as failures."""
+    process = subprocess.Popen(command, start_new_session=True, **popen)  # type: ignore[call-overload]
     if cpus is not None:
         os.sched_setaffinity(process.pid, set(cpus))
     return process

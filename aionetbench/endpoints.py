@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aionetbench.errors import UsageError
 
 UNIX_PREFIX = "unix:"
+PORTS = range(1, 65536)  # the ports a client can connect to
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Endpoint:
         host, sep, port = text.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise UsageError(f"expected HOST:PORT or unix:PATH, got {text!r}")
+        if int(port) not in PORTS:
+            raise UsageError(f"port {port} is outside 1-65535")
         return cls(host=host.removeprefix("[").removesuffix("]"), port=int(port))
 
     @classmethod

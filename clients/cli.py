@@ -6,17 +6,20 @@ import sys
 
 from aionetbench.argtypes import non_negative_float, positive_float, positive_int
 from aionetbench.endpoints import Endpoint
-from aionetbench.errors import run_command
+from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from clients.arrivals import ARRIVALS
+from clients.contract import PROTOCOLS, LoadSpec
 from clients.result import format_table, summarize
-from clients.runner import DRAIN_S, LoadSpec, WorkerFailed, run
+from clients.runner import WorkerFailed, run
+
+DEFAULT = LoadSpec("tcp", Endpoint())  # the defaults of every option
 
 
 def endpoint_arg(text: str) -> Endpoint:
     try:
         return Endpoint.parse(text)
-    except Exception as error:
+    except UsageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -32,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
     )
     parser.add_argument(
         "protocol",
-        choices=("tcp", "ws", "line"),
+        choices=PROTOCOLS,
         help="raw TCP echo, WebSocket, or line-framed TCP (each message ends in its only newline)",
     )
     target = parser.add_mutually_exclusive_group(required=True)
@@ -40,30 +43,39 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
     target.add_argument("--unix", metavar="PATH", help="Unix socket server")
     parser.add_argument("--tls", action="store_true", help="TLS (the certificate is not verified)")
     parser.add_argument(
-        "--loop", choices=LOOPS, default="uvloop", help="client event loop (default %(default)s)"
+        "--loop",
+        choices=LOOPS,
+        default=DEFAULT.loop,
+        help="client event loop (default %(default)s)",
     )
     parser.add_argument(
-        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+        "--size",
+        type=positive_int,
+        default=DEFAULT.size,
+        help="payload bytes (default %(default)s)",
     )
     parser.add_argument(
-        "--concurrency", type=positive_int, default=10, help="connections (default %(default)s)"
+        "--concurrency",
+        type=positive_int,
+        default=DEFAULT.concurrency,
+        help="connections (default %(default)s)",
     )
     parser.add_argument(
         "--pipeline",
         type=positive_int,
-        default=1,
+        default=DEFAULT.pipeline,
         help="closed loop: messages in flight per connection (default %(default)s)",
     )
     parser.add_argument(
         "--duration",
         type=positive_float,
-        default=5.0,
+        default=DEFAULT.duration,
         help="measured seconds (default %(default)s)",
     )
     parser.add_argument(
         "--warmup",
         type=non_negative_float,
-        default=1.0,
+        default=DEFAULT.warmup,
         help="discarded seconds first (default %(default)s)",
     )
     parser.add_argument(
@@ -79,21 +91,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
     parser.add_argument(
         "--arrivals",
         choices=ARRIVALS,
-        default="poisson",
+        default=DEFAULT.arrivals,
         help="open loop: exponential gaps (poisson, as mutilate and Lancet) or constant ones "
         "(uniform, as wrk2) (default %(default)s)",
     )
     parser.add_argument(
         "--drain",
         type=non_negative_float,
-        default=DRAIN_S,
+        default=DEFAULT.drain,
         help="seconds to wait after the window for replies still in flight; those that do not "
         "come count with their latency so far (default %(default)s)",
     )
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=1,
+        default=DEFAULT.workers,
         help="processes to split connections over (default %(default)s)",
     )
     parser.add_argument(
@@ -142,8 +154,8 @@ def run_and_report(spec: LoadSpec, as_json: bool) -> int:
         return 1
     summary = summarize(spec, outcomes)
     if as_json:
-        json.dump(summary, sys.stdout)
+        json.dump(summary.to_json(), sys.stdout)
         print()
     else:
         print(format_table(summary))
-    return 1 if summary["errors"] else 0
+    return 1 if summary.errors else 0

@@ -1,12 +1,13 @@
-"""The load generator's output: its JSON contract and a short table for people."""
+"""The load generator's output: the workers' windows merged into a Summary, and a short
+table for people."""
 
 import math
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
 from clients import stats
-from clients.runner import LATE_NS, LoadSpec, WorkerResult
+from clients.contract import Latency, LoadSpec, Schedule, ServerCost, Summary, WorkerShare
+from clients.runner import LATE_NS, ServerUsage, WorkerResult
 
 MIB = 1024 * 1024
 CLIENT_BOUND_CPU = 0.9  # CPU seconds per wall second of one worker that mean "client-bound"
@@ -18,77 +19,91 @@ BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
 
 
-def summarize(spec: LoadSpec, results: list[WorkerResult]) -> dict[str, Any]:
-    """Merge the workers' windows into the stable JSON object the orchestrator reads."""
+def summarize(spec: LoadSpec, results: list[WorkerResult]) -> Summary:
+    """Merge the workers' windows into the summary the orchestrator reads."""
     duration = sum(r.window_s for r in results) / len(results)
     rps = sum(r.rps for r in results)
     requests = sum(r.requests for r in results)
     errors = [error for r in results for error in r.errors]
-    summary: dict[str, Any] = {
-        "protocol": spec.protocol,
-        "endpoint": str(spec.endpoint),
-        "tls": spec.tls,
-        "loop": spec.loop,
-        "size": spec.size,
-        "concurrency": spec.concurrency,
-        "pipeline": spec.pipeline,
-        "workers": spec.workers,
-        "mode": "open" if spec.rate else "closed",
-        "requests": requests,
-        "duration_s": duration,
-        "rps": rps,
-        "mib_s": rps * spec.size / MIB,
-        "errors": len(errors),
-        "error_messages": errors[:10],
-        "client_cpu": sum(r.cpu for r in results),
-        "client_cpu_us_per_request": per_request_us(sum(r.cpu_s for r in results), requests),
-        "client_bound": any(r.cpu >= CLIENT_BOUND_CPU for r in results),
-        "latency_us": stats.summary_us(r.latency for r in results if r.latency),
-        "latency_samples": sum(r.latency.count for r in results if r.latency),
-        "undelivered": sum(r.undelivered for r in results),
-        "per_worker": [
-            {
-                "connections": r.connections,
-                "requests": r.requests,
-                "rps": r.rps,
-                "client_cpu": r.cpu,
-                "histogram": r.latency.histogram if r.latency else "",
-            }
-            for r in results
-        ],
-    }
+    latency = Latency(**stats.summary_us(r.latency for r in results if r.latency))  # type: ignore[arg-type]
     server = next((r.server for r in results if r.server is not None), None)
-    if server is not None:
-        summary["server_cpu"] = server.cpu_s / duration
-        summary["server_cpu_us_per_request"] = per_request_us(server.cpu_s, requests)
-        summary["server_user_us_per_request"] = per_request_us(server.user_s, requests)
-        summary["server_system_us_per_request"] = per_request_us(server.system_s, requests)
-        summary["server_context_switches_per_request"] = {
-            "voluntary": server.voluntary / requests if requests else 0.0,
-            "involuntary": server.involuntary / requests if requests else 0.0,
-        }
-    if spec.rate:
-        sent = sum(r.sent for r in results)
-        scheduled = sum(r.scheduled for r in results)
-        lag = stats.summary_us(r.lag for r in results if r.lag)
-        summary["target_rate"] = spec.rate
-        summary["arrivals"] = spec.arrivals
-        summary["p99_ci_us"] = p99_interval_us(results)
-        summary["achieved_rate"] = rps
-        summary["sent_rate"] = sent / duration if duration else 0.0
-        # The arrivals the schedule really drew (a Poisson count varies around the rate).
-        summary["scheduled_rate"] = scheduled / duration if duration else 0.0
-        summary["schedule_lag_us"] = {k: lag[k] for k in ("p50", "p99", "max")}
-        lag_matters = lag["p99"] > max(
-            BEHIND_LAG_US, BEHIND_LAG_SHARE * summary["latency_us"]["p99"]
-        )
-        summary["fell_behind"] = sent < BEHIND_SHARE * scheduled or lag_matters
-        summary["late_share"] = late_share(results, summary["latency_us"]["p99"], sent)
-        summary["client_stalled"] = tail_is_late(summary["latency_us"], summary["late_share"])
+    schedule = open_loop_schedule(spec, results, duration, latency) if spec.rate else None
+    client_bound = any(r.cpu >= CLIENT_BOUND_CPU for r in results)
+    if schedule is not None:
         # An open-loop client spins between sends by design, so its CPU says nothing;
         # whether it kept to its schedule does.
-        summary["client_bound"] = summary["fell_behind"] or summary["client_stalled"]
-    return summary
+        client_bound = schedule.fell_behind or schedule.client_stalled
+    return Summary(
+        protocol=spec.protocol,
+        endpoint=str(spec.endpoint),
+        tls=spec.tls,
+        loop=spec.loop,
+        size=spec.size,
+        concurrency=spec.concurrency,
+        pipeline=spec.pipeline,
+        workers=spec.workers,
+        mode="open" if spec.rate else "closed",
+        requests=requests,
+        duration_s=duration,
+        rps=rps,
+        mib_s=rps * spec.size / MIB,
+        errors=len(errors),
+        error_messages=errors[:10],
+        client_cpu=sum(r.cpu for r in results),
+        client_cpu_us_per_request=per_request_us(sum(r.cpu_s for r in results), requests),
+        client_bound=client_bound,
+        latency=latency,
+        latency_samples=sum(r.latency.count for r in results if r.latency),
+        undelivered=sum(r.undelivered for r in results),
+        per_worker=[
+            WorkerShare(
+                r.connections, r.requests, r.rps, r.cpu, r.latency.histogram if r.latency else ""
+            )
+            for r in results
+        ],
+        server=None if server is None else server_cost(server, duration, requests),
+        schedule=schedule,
+    )
+
+
+def server_cost(server: ServerUsage, duration: float, requests: int) -> ServerCost:
+    def per_request(count: int) -> float:
+        return count / requests if requests else 0.0
+
+    return ServerCost(
+        cpu=server.cpu_s / duration,
+        cpu_us=per_request_us(server.cpu_s, requests),
+        user_us=per_request_us(server.user_s, requests),
+        system_us=per_request_us(server.system_s, requests),
+        voluntary_switches=per_request(server.voluntary),
+        involuntary_switches=per_request(server.involuntary),
+    )
+
+
+def open_loop_schedule(
+    spec: LoadSpec, results: list[WorkerResult], duration: float, latency: Latency
+) -> Schedule:
+    """How the workers kept to their schedule, and whether the client made the tail."""
+    sent = sum(r.sent for r in results)
+    scheduled = sum(r.scheduled for r in results)
+    lag = stats.summary_us(r.lag for r in results if r.lag)
+    lag_matters = lag["p99"] > max(BEHIND_LAG_US, BEHIND_LAG_SHARE * latency.p99)  # type: ignore[operator]
+    share = late_share(results, latency.p99, sent)
+    low, high = p99_interval_us(results)
+    return Schedule(
+        target_rate=spec.rate or 0.0,
+        arrivals=spec.arrivals,
+        p99_ci_us=(low, high),
+        achieved_rate=sum(r.rps for r in results),
+        sent_rate=sent / duration if duration else 0.0,
+        scheduled_rate=scheduled / duration if duration else 0.0,
+        lag_p50_us=lag["p50"],  # type: ignore[arg-type]
+        lag_p99_us=lag["p99"],  # type: ignore[arg-type]
+        lag_max_us=lag["max"],  # type: ignore[arg-type]
+        fell_behind=sent < BEHIND_SHARE * scheduled or lag_matters,
+        late_share=share,
+        client_stalled=tail_is_late(latency, share),
+    )
 
 
 def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
@@ -99,7 +114,7 @@ def late_share(results: list[WorkerResult], p99_us: float, sent: int) -> float:
     return late / sent if sent else 0.0
 
 
-def tail_is_late(latency_us: dict[str, Any], share: float) -> bool:
+def tail_is_late(latency: Latency, share: float) -> bool:
     """Whether the messages a stall of the client made late carry the p99: if they all sat
     in the tail, the p99 without them (the quantile `share` lower) would be more than
     BEHIND_LAG_SHARE lower. A stall during a long server stall does not carry it."""
@@ -107,71 +122,70 @@ def tail_is_late(latency_us: dict[str, Any], share: float) -> bool:
         return False
     if share >= 0.99:
         return True
-    histogram = HdrHistogram.decode(latency_us["histogram"])
+    histogram = HdrHistogram.decode(latency.histogram)
     without_us = histogram.get_value_at_percentile(100 * (0.99 - share)) / 1000
-    return without_us < (1 - BEHIND_LAG_SHARE) * latency_us["p99"]
+    return without_us < (1 - BEHIND_LAG_SHARE) * latency.p99
 
 
-def p99_interval_us(results: list[WorkerResult]) -> list[float | None]:
+def p99_interval_us(results: list[WorkerResult]) -> tuple[float | None, float | None]:
     """The p99's 95% confidence interval in us, from the workers' time blocks merged by
     index (block i of every worker covers the same slice of the window); None if unknown."""
     blocks = [stats.Counts.merge(parts) for parts in zip(*(r.blocks for r in results), strict=True)]
     low, high = stats.percentile_interval(blocks, 99.0)
-    return [None if math.isnan(v) else v / 1000 for v in (low, high)]
+    return (None if math.isnan(low) else low / 1000, None if math.isnan(high) else high / 1000)
 
 
 def per_request_us(cpu_s: float, requests: int) -> float:
     return cpu_s / requests * 1e6 if requests else 0.0
 
 
-def format_table(summary: dict[str, Any]) -> str:
+def format_table(summary: Summary) -> str:
     """A few aligned lines: what ran, throughput, latency, client CPU, and any warnings."""
-    latency = summary["latency_us"]
+    latency, schedule = summary.latency, summary.schedule
     mode = (
-        f"open loop at {summary['target_rate']:,.0f} msg/s"
-        if summary["mode"] == "open"
-        else f"closed loop, depth {summary['pipeline']}"
+        f"open loop at {schedule.target_rate:,.0f} msg/s"
+        if schedule
+        else f"closed loop, depth {summary.pipeline}"
     )
     lines = [
-        f"{summary['protocol']} {summary['endpoint']}{' (TLS)' if summary['tls'] else ''}, "
-        f"{summary['loop']} client x {summary['workers']} worker(s)",
-        f"{summary['size']} B x {summary['concurrency']} connections, {mode}, "
-        f"{summary['duration_s']:.2f} s measured",
-        f"  requests   {summary['requests']:,}  ({summary['errors']} errors)",
-        f"  throughput {summary['rps']:,.0f} req/s  {summary['mib_s']:,.1f} MiB/s",
+        f"{summary.protocol} {summary.endpoint}{' (TLS)' if summary.tls else ''}, "
+        f"{summary.loop} client x {summary.workers} worker(s)",
+        f"{summary.size} B x {summary.concurrency} connections, {mode}, "
+        f"{summary.duration_s:.2f} s measured",
+        f"  requests   {summary.requests:,}  ({summary.errors} errors)",
+        f"  throughput {summary.rps:,.0f} req/s  {summary.mib_s:,.1f} MiB/s",
         "  latency us "
-        + "  ".join(f"{k} {latency[k]:,.1f}" for k in ("p50", "p90", "p99", "p999", "max")),
-        f"  client CPU {summary['client_cpu']:.2f} cores, {summary['client_cpu_us_per_request']:.2f} us/request",
+        + "  ".join(f"{k} {latency.at(k):,.1f}" for k in ("p50", "p90", "p99", "p999", "max")),
+        f"  client CPU {summary.client_cpu:.2f} cores, {summary.client_cpu_us_per_request:.2f} us/request",
     ]
-    if "server_cpu" in summary:
+    if summary.server:
         lines.append(
-            f"  server CPU {summary['server_cpu']:.2f} cores, {summary['server_cpu_us_per_request']:.2f} us/request"
+            f"  server CPU {summary.server.cpu:.2f} cores, {summary.server.cpu_us:.2f} us/request"
         )
-    if summary["mode"] == "open":
-        lag = summary["schedule_lag_us"]
-        low, high = summary["p99_ci_us"]
-        interval = f"{low:,.1f}-{high:,.1f}" if low is not None else "unknown"
+    if schedule:
+        low, high = schedule.p99_ci_us
+        interval = f"{low:,.1f}-{high:,.1f}" if low is not None and high is not None else "unknown"
         lines.append(
-            f"  achieved   {summary['achieved_rate']:,.0f} replies/s, sent {summary['sent_rate']:,.0f} msg/s"
-            f" ({summary['arrivals']}), schedule lag p99 {lag['p99']:,.0f} us"
+            f"  achieved   {schedule.achieved_rate:,.0f} replies/s, sent {schedule.sent_rate:,.0f} msg/s"
+            f" ({schedule.arrivals}), schedule lag p99 {schedule.lag_p99_us:,.0f} us"
         )
         lines.append(
-            f"  p99 95% CI {interval} us; {summary['undelivered']} of {summary['latency_samples']:,} "
+            f"  p99 95% CI {interval} us; {summary.undelivered} of {summary.latency_samples:,} "
             "messages unanswered after the drain"
         )
-        if summary["fell_behind"]:
+        if schedule.fell_behind:
             lines.append(
                 "WARNING: the client fell behind its schedule; the offered load was lower than asked"
             )
-        elif summary["client_stalled"]:
+        elif schedule.client_stalled:
             lines.append(
-                f"WARNING: the client stalled: {summary['late_share']:.1%} of the messages went "
+                f"WARNING: the client stalled: {schedule.late_share:.1%} of the messages went "
                 "out late enough to make the tail its own, not the server's"
             )
-    if summary["client_bound"] and summary["mode"] == "closed":
+    if summary.client_bound and not schedule:
         lines.append(
             "WARNING: client-bound: a worker used >= 90% of a core, so this measures the client, "
             "not the server; add --workers or lower the load"
         )
-    lines.extend(f"ERROR: {message}" for message in summary["error_messages"])
+    lines.extend(f"ERROR: {message}" for message in summary.error_messages)
     return "\n".join(lines)

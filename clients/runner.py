@@ -21,6 +21,7 @@ from aionetbench.tls import client_context
 from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
+from clients.contract import LoadSpec
 from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
 
@@ -41,28 +42,7 @@ WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 # The measured window is cut into this many consecutive blocks; resampling them gives the
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
-# After the window, seconds to wait for the replies still in flight (see run_worker).
-DRAIN_S = 1.0
 COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
-
-
-@dataclass(frozen=True)
-class LoadSpec:
-    protocol: str  # "tcp", "ws" or "line" (newline-terminated messages)
-    endpoint: Endpoint
-    tls: bool = False
-    loop: str = "asyncio"
-    size: int = 1024
-    concurrency: int = 10
-    pipeline: int = 1
-    duration: float = 5.0
-    warmup: float = 1.0
-    rate: float | None = None  # messages per second over all connections: open loop
-    requests: int | None = None  # closed loop: exactly this many echoes, then stop (no warm-up)
-    arrivals: str = "poisson"  # open loop: "poisson" or "uniform" (clients.arrivals)
-    drain: float = DRAIN_S
-    workers: int = 1
-    server_pid: int | None = None  # when set, the server's CPU time is measured over the window
 
 
 @dataclass(frozen=True)

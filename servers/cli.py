@@ -22,7 +22,7 @@ from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS, loop_factory
 from aionetbench.tls import server_context
-from servers import APIS, ServerOptions
+from servers import SERVERS, ServerOptions
 from servers.about import about
 
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="Run one echo server variant. Prints 'READY <address>' once listening; "
         "SIGTERM or SIGINT stops it with exit status 0.",
     )
-    parser.add_argument("api", nargs="?", choices=APIS, metavar="API", help="API under test")
+    parser.add_argument("api", nargs="?", choices=SERVERS, metavar="API", help="API under test")
     parser.add_argument("--list", action="store_true", help="list the APIs and exit")
     parser.add_argument(
         "--about",
@@ -69,8 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def list_apis() -> None:
     """Print each API with the first line of its module's docstring."""
-    for name, module in APIS.items():
-        summary = (importlib.import_module(module).__doc__ or "").strip().splitlines()[0]
+    for name, server in SERVERS.items():
+        summary = (importlib.import_module(server.module).__doc__ or "").strip().splitlines()[0]
         print(f"{name:<11} {summary}")
 
 
@@ -86,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
     if args.about:
         print(json.dumps(about()))
         return 0
-    module = importlib.import_module(APIS[args.api])
-    if args.tls and getattr(module, "TLS_UNSUPPORTED", None):
-        raise UsageError(f"{args.api} --tls: {module.TLS_UNSUPPORTED}")
+    server = SERVERS[args.api]
+    if args.tls and server.no_tls:
+        raise UsageError(f"{args.api} --tls: {server.no_tls}")
     factory = loop_factory(args.loop)
-    if args.unix and getattr(module, "UNIX_UNSUPPORTED", None):
-        raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket: {module.UNIX_UNSUPPORTED}")
-    if args.unix and args.api != "sockets" and args.loop in NO_UNIX_TRANSPORTS:
+    if args.unix and server.no_unix:
+        raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket: {server.no_unix}")
+    if args.unix and server.on_transports and args.loop in NO_UNIX_TRANSPORTS:
         gap = NO_UNIX_TRANSPORTS[args.loop]
         raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket on {args.loop}: {gap}")
     endpoint = Endpoint(path=args.unix) if args.unix else Endpoint(args.host, args.port)
@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         tls=server_context() if args.tls else None,
         compression=None if args.compression == "none" else args.compression,
     )
+    module = importlib.import_module(server.module)
     listener = listen(endpoint)
     if hasattr(module, "exec_server"):  # the native server takes over this process
         try:

@@ -10,7 +10,6 @@ from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_
 from servers import WS_MAX_MESSAGE, ServerOptions
 
 DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
-UNIX_UNSUPPORTED = "picows sets TCP options on every connection, which a Unix socket refuses"
 
 
 class Echo(WSListener):

@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from aionetbench.faults import expected_faults_ignored
 from servers import READ_SIZE, ServerOptions, set_nodelay
 
-TLS_UNSUPPORTED = "loop.sock_* methods work on plain sockets only; asyncio offers no TLS for them"
-
 
 async def echo(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
     """Echo until the peer half-closes (recv returns 0) or goes away."""

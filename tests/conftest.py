@@ -9,20 +9,29 @@ from pathlib import Path
 import pytest
 
 from aionetbench.endpoints import Endpoint
-from aionetbench.loops import LOOPS
+from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS
 from aionetbench.serverproc import ServerProcess, server_command
-from servers import APIS, LOOPLESS, WEBSOCKET_APIS
-from servers.native import BINARY
+from servers import SERVERS
 
-NATIVE_MISSING = pytest.mark.skipif(
-    not os.access(BINARY, os.X_OK), reason="native server not built (no C compiler?)"
-)
-# Every API on every loop; an API without a loop (native) once, skipped if it is not built.
+
+def unbuilt(api: str) -> list[pytest.MarkDecorator]:
+    """A skip for a server whose native program is not built (no C compiler)."""
+    binary = SERVERS[api].binary
+    if binary is None or os.access(binary, os.X_OK):
+        return []
+    return [pytest.mark.skip(reason=f"{api}: {binary.name} not built (no C compiler?)")]
+
+
+# Every API on every loop; a reference without a loop (native) once, skipped if not built.
 API_LOOPS = [
-    pytest.param(api, loop, id=f"{api}-{loop}")
-    for api, loop in itertools.product(APIS, LOOPS)
-    if api not in LOOPLESS
-] + [pytest.param(api, LOOPS[0], id=api, marks=NATIVE_MISSING) for api in LOOPLESS]
+    pytest.param(api, loop, id=f"{api}-{loop}", marks=unbuilt(api))
+    for api, loop in itertools.product(SERVERS, LOOPS)
+    if not SERVERS[api].reference
+] + [
+    pytest.param(api, LOOPS[0], id=api, marks=unbuilt(api))
+    for api, server in SERVERS.items()
+    if server.reference
+]
 
 
 # rloop has no TLS: its servers exit 2 as unsupported (tests/test_cli.py checks that).
@@ -37,12 +46,14 @@ def with_rloop_gap(mark: pytest.MarkDecorator, apis: tuple[str, ...]) -> list:
     ]
 
 
-RLOOP_TRANSPORTS = ("streams", "readline", "protocol", "buffered", *WEBSOCKET_APIS)
+RLOOP_TRANSPORTS = tuple(
+    api for api, server in SERVERS.items() if server.on_transports and not server.reference
+)
 # rloop 0.5's transports never finish a half-close: the echo after the peer's EOF and the
 # server's own close do not come (a WebSocket closes with its handshake and is not affected).
 HALF_CLOSE_API_LOOPS = with_rloop_gap(
     pytest.mark.xfail(strict=True, reason="rloop 0.5: no half-close on its transports"),
-    ("streams", "readline", "protocol", "buffered"),
+    tuple(api for api in RLOOP_TRANSPORTS if SERVERS[api].framing != "ws"),
 )
 # rloop 0.5's transports let a reader that never reads grow the server by 20-90 MiB
 # (measured), past this suite's 64 MiB bound; the figure varies run to run.
@@ -57,16 +68,18 @@ RESET_API_LOOPS = with_rloop_gap(
     pytest.mark.skip(reason="aiohttp 3.14 on rloop 0.5: a reset logs a TypeError traceback"),
     ("aiohttp",),
 )
-# rloop serves Unix sockets only through sock_*, and picows none: they exit 2 as unsupported.
+# What the registry and the loops say cannot serve a Unix socket exits 2 as unsupported
+# (tests/test_cli.py checks that), and so does what has no TLS; rloop has no TLS at all.
 UNIX_API_LOOPS = [
     param
     for param in API_LOOPS
-    if (param.values[1] != "rloop" or param.values[0] == "sockets") and param.values[0] != "picows"
+    if not SERVERS[param.values[0]].no_unix
+    and not (SERVERS[param.values[0]].on_transports and param.values[1] in NO_UNIX_TRANSPORTS)
 ]
 TLS_API_LOOPS = [
     param
     for param in API_LOOPS
-    if param.values[0] not in ("sockets", "native") and param.values[1] != "rloop"
+    if not SERVERS[param.values[0]].no_tls and param.values[1] != "rloop"
 ]
 FAULTY_SERVER = str(Path(__file__).with_name("faulty_server.py"))
 

@@ -4,9 +4,11 @@ import random
 from array import array
 from pathlib import Path
 
-from bench.plan import Cell, Plan
-from bench.record import ResultsFile
-from bench.run import Measurement, Pinning
+from bench.plan.cells import Cell
+from bench.plan.profiles import Plan
+from bench.store.schema import Measurement
+from bench.store.writer import ResultsFile
+from clients.contract import Latency, ServerCost, Summary
 from clients.stats import record, summary_us
 
 
@@ -15,12 +17,15 @@ def measurement(
 ) -> Measurement:
     """A run at `rps` whose latencies spread around `latency_us`."""
     samples = array("q", (int(latency_us * 1000 * rng.lognormvariate(0, 0.3)) for _ in range(2000)))
-    latency = summary_us([record([samples])])
-    client = {
-        "requests": int(rps * 4), "duration_s": 4.0, "rps": rps, "mib_s": rps / 1024,
-        "errors": 0, "error_messages": [], "client_cpu": 0.5, "client_bound": client_bound,
-        "latency_us": latency, "server_cpu": 0.9, "server_cpu_us_per_request": 0.9e6 / rps,
-    }  # fmt: skip
+    latency = Latency(**summary_us([record([samples])]))  # type: ignore[arg-type]
+    server = ServerCost(0.9, 0.9e6 / rps, 0.45e6 / rps, 0.45e6 / rps, 0.0, 0.0)
+    client = Summary(
+        protocol="tcp", endpoint="127.0.0.1:1", tls=False, loop="uvloop", size=1024,
+        concurrency=10, pipeline=1, workers=1, mode="closed", requests=int(rps * 4),
+        duration_s=4.0, rps=rps, mib_s=rps / 1024, errors=0, error_messages=[],
+        client_cpu=0.5, client_cpu_us_per_request=0.5e6 / rps, client_bound=client_bound,
+        latency=latency, latency_samples=len(samples), undelivered=0, server=server,
+    )  # fmt: skip
     return Measurement(client=client, server_peak_rss=30 << 20)
 
 
@@ -30,7 +35,7 @@ def write_results(
     """Record each cell's repeats at the given req/s (times `scale`), latency ~ 1/req/s."""
     rng = random.Random(seed)
     plan = Plan(repeats=max(map(len, table.values())))
-    results = ResultsFile(path, plan, Pinning(frozenset({0}), frozenset({1})), "test")
+    results = ResultsFile(path, plan, "server:0 client:1", "test")
     for cell, rates in table.items():
         for repeat, rps in enumerate(rates, 1):
             rps *= scale

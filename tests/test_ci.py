@@ -11,7 +11,7 @@ import pyperf
 import pytest
 from synthetic import QUICK, cell, write_results
 
-from bench.compare import compare_family, holm
+from bench.analyse.compare import compare_family, holm
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

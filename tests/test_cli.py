@@ -15,7 +15,7 @@ from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
 from aionetbench.endpoints import Endpoint
-from servers import APIS
+from servers import SERVERS
 
 
 def servers_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -41,7 +41,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def test_list_names_every_api() -> None:
     result = servers_cli("--list")
     assert result.returncode == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == list(APIS)
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(SERVERS)
 
 
 def test_readiness_line_shows_the_real_port(start_server) -> None:

@@ -16,7 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
-from servers import protocol_of
+from servers import framing_of
 
 SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
 
@@ -42,7 +42,7 @@ def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
 @pytest.mark.parametrize(("api", "loop"), API_LOOPS)
 def test_verified_echo_against_every_server(start_server, api, loop, client_loop) -> None:
     server = start_server(api, loop)
-    protocol = protocol_of(api)
+    protocol = framing_of(api)
     for size in ("1", "70000"):
         summary = client_json(
             server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol

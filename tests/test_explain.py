@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 from test_client import client_json
 
-from bench.explain import (
-    Explained,
-    ExplainFailed,
+from bench.analyse.claims import verdict_sentences, verdicts
+from bench.measure.explain.driver import ExplainFailed
+from bench.measure.explain.syscalls import (
     parse_perf_counts,
     parse_strace_summary,
     perf_events,
     syscall_counter,
     syscall_numbers,
 )
-from bench.why import verdict_sentences, verdicts
+from bench.store.explained import Explained
 
 needs_counter = pytest.mark.skipif(
     syscall_counter() is None, reason="neither perf nor strace can count here"

@@ -14,7 +14,7 @@ import pyperf
 import pytest
 from test_bench import bench
 
-from bench.netns import PREFIX, namespaces
+from bench.measure.netns import PREFIX, namespaces
 
 
 def namespaces_work() -> str | None:

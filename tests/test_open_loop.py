@@ -15,6 +15,7 @@ from conftest import ServerPool
 from test_client import client_json
 
 from clients.arrivals import Arrivals
+from clients.contract import Latency
 from clients.result import late_share, tail_is_late
 from clients.runner import WorkerResult
 from clients.stats import Counts, percentile_interval, record, summary_us
@@ -112,11 +113,11 @@ def test_late_messages_flag_a_stall_only_when_they_carry_the_tail() -> None:
     """1.5% of the messages late: if the rest is fast, the p99 is theirs (flagged); if the
     server stalled 20% of them for up to 200 ms, it is the server's (not flagged)."""
     fast = [100_000] * 9_900  # 100 us
-    stalled_client = summary_us([record([array("q", fast + [50_000_000] * 150)])])
+    stalled_client = Latency(**summary_us([record([array("q", fast + [50_000_000] * 150)])]))
     assert tail_is_late(stalled_client, 0.015)
     assert not tail_is_late(stalled_client, 0.0)
     server_stall = [int(200e6 * i / 2_000) for i in range(2_000)]  # 0-200 ms, 20% of them
-    stalled_server = summary_us([record([array("q", fast[:8_000] + server_stall)])])
+    stalled_server = Latency(**summary_us([record([array("q", fast[:8_000] + server_stall)])]))
     assert not tail_is_late(stalled_server, 0.003)
     assert tail_is_late(stalled_server, 0.995)  # nearly everything late: the client's
 

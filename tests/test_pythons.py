@@ -11,8 +11,8 @@ import pytest
 from test_bench import bench
 
 from aionetbench.errors import UsageError
-from bench.plan import Plan
-from bench.pythons import found, pyenv_root, resolve, version_of
+from bench.measure.pythons import found, pyenv_root, resolve, version_of
+from bench.plan.profiles import Plan
 
 PYENV_312 = sorted(pyenv_root().glob("versions/3.12.*/bin/python3.12"))
 needs_312 = pytest.mark.skipif(not PYENV_312, reason="no Python 3.12 in pyenv here")

@@ -16,13 +16,14 @@ import pyperf
 import pytest
 from test_bench import bench
 
-from bench.latency_load import by_cell, equal_load_sentences, slo_sentences
-from bench.plan import Cell
-from bench.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
-from bench.report import ranking
-from bench.results import CellResults, SweepPoint, load_results
-from bench.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
-from bench.sweep import ladder, point_flags, round_rate
+from bench.analyse.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
+from bench.analyse.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
+from bench.measure.sweep import ladder, round_rate
+from bench.plan.cells import Cell
+from bench.report.latency_load import by_cell, equal_load_sentences, slo_sentences
+from bench.report.report import ranking
+from bench.store.reader import CellResults, SweepPoint, load_results
+from clients.contract import PointFlags, Summary
 
 CELL = Cell("protocol", "uvloop", "tcp", 1024, 10, 1)
 SWEEP = ["--repeats", "1", "--duration", "0.4", "--warmup", "0.2", "--quiet",
@@ -171,6 +172,22 @@ def test_unbound_cells_are_ranked_by_requests() -> None:
     slow = cell_results("streams", 80_000, 8.0, bound=False)
     assert rank([slow, fast])[0] is fast  # less CPU per request does not matter: req/s does
     assert "decided" not in ranking([slow, fast])[0]
+
+
+def point_flags(fields: dict) -> PointFlags:
+    """The flags of an open-loop summary with these fields, the others filled in."""
+    latency = {"p50": 50.0, "p90": 80.0, "p999": 200.0, "max": 300.0, "mean": 60.0,
+               "stdev": 10.0, "histogram": "", **fields["latency_us"]}  # fmt: skip
+    summary = {
+        "protocol": "tcp", "endpoint": "127.0.0.1:1", "tls": False, "loop": "uvloop",
+        "size": 1024, "concurrency": 10, "pipeline": 1, "workers": 1, "mode": "open",
+        "requests": 2000, "rps": 1000.0, "mib_s": 1.0, "errors": 0, "error_messages": [],
+        "client_cpu": 1.0, "client_cpu_us_per_request": 1.0, "client_bound": False,
+        "latency_samples": 2000, "undelivered": 0, "arrivals": "poisson", "sent_rate": 1020.0,
+        "schedule_lag_us": {"p50": 1.0, "p99": 5.0, "max": 9.0}, "late_share": 0.0,
+        **fields, "latency_us": latency,
+    }  # fmt: skip
+    return Summary.from_json(summary).flags
 
 
 def test_point_flags() -> None:

@@ -8,22 +8,23 @@ server's PID stays the same, so pinning, CPU time and strace see the C process.
 
 import os
 import socket
-from pathlib import Path
 from typing import NoReturn
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
-
-BINARY = Path(__file__).with_name("echo")
-TLS_UNSUPPORTED = "the native reference server has no TLS"
+from servers import NATIVE_BINARY
 
 
 def exec_server(listener: socket.socket, endpoint: Endpoint) -> NoReturn:
     """Replace this process with the native server, serving on `listener`."""
-    if not os.access(BINARY, os.X_OK):
+    if not os.access(NATIVE_BINARY, os.X_OK):
         raise UsageError("the native server is not built: run `make native` (needs a C compiler)")
     listener.set_inheritable(True)
-    arguments = [str(BINARY), str(listener.fileno()), f"READY {Endpoint.of_listener(listener)}"]
+    arguments = [
+        str(NATIVE_BINARY),
+        str(listener.fileno()),
+        f"READY {Endpoint.of_listener(listener)}",
+    ]
     if endpoint.path is not None:
         arguments.append(endpoint.path)  # it removes the socket file when it exits
-    os.execv(BINARY, arguments)
+    os.execv(NATIVE_BINARY, arguments)

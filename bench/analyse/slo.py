@@ -1,0 +1,81 @@
+"""SLO capacity: the highest offered load a cell sustains within a p99 objective.
+
+One number that ranks APIs by throughput *within* a latency objective, which peak
+throughput cannot: a server can be fast at saturation and still miss a 1 ms p99 long
+before it gets there. Computed from a cell's open-loop points (bench.measure.sweep).
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.store.reader import SweepPoint
+from clients.contract import SATURATED_SHARE
+
+# How a capacity was found.
+INTERPOLATED = "interpolated"
+BELOW = "below the ladder"  # the lowest load measured already missed the objective
+ABOVE = "above the ladder"  # even the highest load of the ladder met it
+AT_LEAST = "at least"  # met it up to here; the climb stopped (client limit, failure)
+
+
+@dataclass(frozen=True)
+class SloCapacity:
+    rate: float | None  # messages/s; for BELOW the lowest load measured, for ABOVE the highest
+    bound: str
+    limit: str = ""  # what stopped a climb that ended AT_LEAST
+
+    def __str__(self) -> str:
+        if self.rate is None:
+            return "no data"
+        if self.bound == INTERPOLATED:
+            return f"{self.rate:,.0f}"
+        if self.bound == BELOW:
+            return f"< {self.rate:,.0f} (below the ladder)"
+        why = f" ({self.limit})" if self.limit else f" ({self.bound})"
+        return f">= {self.rate:,.0f}{why}"
+
+
+def meets(point: SweepPoint, slo_us: float) -> bool:
+    return not point.saturated and not point.client_limited and point.p99_us <= slo_us
+
+
+def crossing(good: SweepPoint, bad: SweepPoint, slo_us: float) -> float:
+    """The load between a point that met the objective and the next that did not, where the
+    first criterion to fail fails: p99 interpolated in log-log (latency grows roughly as a
+    power of load near the knee), the achieved share linearly in log load."""
+    fractions = []
+    if bad.p99_us > slo_us:
+        fractions.append(math.log(slo_us / good.p99_us) / math.log(bad.p99_us / good.p99_us))
+    if bad.saturated:
+        good_share, bad_share = good.achieved_rate / good.rate, bad.achieved_rate / bad.rate
+        if good_share > bad_share:
+            fractions.append((good_share - SATURATED_SHARE) / (good_share - bad_share))
+    fraction = min(1.0, max(0.0, min(fractions, default=1.0)))
+    return math.exp(math.log(good.rate) + fraction * math.log(bad.rate / good.rate))
+
+
+def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float) -> SloCapacity:
+    """The highest offered load with p99 <= `slo_us` and >= 97% of the arrivals answered,
+    interpolated towards the next point up; out of range is said, not extrapolated.
+
+    Client-limited points are not server results: a climb that reaches one ends AT_LEAST the
+    last good load, as does one that stopped for a failure below the ladder's top."""
+    points = sorted(points, key=lambda p: p.rate)
+    if not points:
+        return SloCapacity(None, BELOW)
+    good = [i for i, point in enumerate(points) if meets(point, slo_us)]
+    if not good:
+        if points[0].client_limited:
+            return SloCapacity(None, AT_LEAST, "client-limited at every load")
+        return SloCapacity(points[0].rate, BELOW)
+    highest = good[-1]
+    best = points[highest]
+    if highest + 1 < len(points):
+        above = points[highest + 1]
+        if above.client_limited:
+            return SloCapacity(best.rate, AT_LEAST, "client-limited above")
+        return SloCapacity(crossing(best, above, slo_us), INTERPOLATED)
+    if best.rate >= ladder_top:
+        return SloCapacity(best.rate, ABOVE)
+    return SloCapacity(best.rate, AT_LEAST, "not measured above")

@@ -1,0 +1,181 @@
+"""The options every measuring command shares, and the checks made before anything runs:
+the plan is sound, its servers are built, its paths can be made, its output can be written."""
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
+from aionetbench.cpus import split_cpus
+from aionetbench.errors import UsageError
+from aionetbench.loops import LOOPS
+from bench.measure.netns import PATHS, check_paths
+from bench.measure.run import Pinning
+from bench.plan.cells import LOOPBACK, TRANSPORTS
+from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
+from clients.arrivals import ARRIVALS
+from servers import SERVERS
+
+
+def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> None:
+    """What to run: a profile, overrides of its matrix, pinning and where results go."""
+    add_matrix_options(parser)
+    add_timing_options(parser)
+    parser.add_argument(
+        "--server-cpus",
+        type=positive_int,
+        default=1,
+        help="CPUs pinned to the server; the client gets the rest (default %(default)s)",
+    )
+    parser.add_argument(
+        "-o", "--output", type=Path, default=default_output, help="default %(default)s"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
+
+
+def add_matrix_options(parser: argparse.ArgumentParser) -> None:
+    """Which cells: the profile and what overrides its matrix."""
+    parser.add_argument("--profile", choices=PROFILES, default="quick", help="default %(default)s")
+    parser.add_argument("--apis", type=list_of(str, tuple(SERVERS)), help="e.g. protocol,streams")
+    parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
+    parser.add_argument("--client-loop", choices=LOOPS, help="the load generator's loop")
+    parser.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
+    parser.add_argument(
+        "--network",
+        type=list_of(str, PATHS),
+        metavar="LIST",
+        help="paths between load generator and server, each its own cells: loopback "
+        "(default), veth (two network namespaces, MTU 1500), gbit (veth at 1 Gbit/s each way), "
+        "lan / wan (veth with 0.1 / 10 ms netem delay each way; need sch_netem). All but "
+        "loopback need root",
+    )
+    parser.add_argument(
+        "--sizes", type=list_of(positive_int), help="payload bytes, e.g. 1024,102400"
+    )
+    parser.add_argument(
+        "--concurrency", type=list_of(positive_int), help="connections, e.g. 1,10,100"
+    )
+    parser.add_argument(
+        "--pipeline", type=list_of(positive_int), help="messages in flight per connection"
+    )
+    parser.add_argument("--repeats", type=positive_int, help="runs per cell")
+
+
+def add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """How long each run and sweep point lasts, the sweep's loads, and the objective."""
+    parser.add_argument("--duration", type=positive_float, help="measured seconds per run")
+    parser.add_argument(
+        "--warmup", type=non_negative_float, help="discarded seconds before each window"
+    )
+    parser.add_argument(
+        "--rates",
+        type=rates_arg,
+        metavar="LIST|auto|none",
+        help="open-loop sweep after the matrix: offered loads in messages/s (e.g. 1000,5k,20k), "
+        "or auto: one ladder for all cells from the capacities just measured, 5%% of the "
+        "slowest to 110%% of the fastest (quick and full default to auto)",
+    )
+    parser.add_argument(
+        "--arrivals",
+        choices=ARRIVALS,
+        help="sweep arrivals: poisson (default; as mutilate and Lancet) or uniform (as wrk2)",
+    )
+    parser.add_argument(
+        "--sweep-duration", type=positive_float, help="measured seconds per sweep point"
+    )
+    parser.add_argument(
+        "--sweep-warmup", type=non_negative_float, help="discarded seconds before each point"
+    )
+    parser.add_argument(
+        "--slo-p99",
+        type=positive_float,
+        metavar="MS",
+        help="the latency objective for SLO capacity in the report (default 1 ms)",
+    )
+
+
+def rates_arg(text: str) -> tuple[float, ...] | str:
+    """`auto`, `none`, or positive messages/s separated by commas (`k` means thousands)."""
+    if text.strip() in (AUTO, "none"):
+        return AUTO if text.strip() == AUTO else ()
+
+    def rate(item: str) -> float:
+        scale = 1000 if item.lower().endswith("k") else 1
+        try:
+            value = float(item[:-1] if scale == 1000 else item) * scale
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a rate: {item!r}") from None
+        if not math.isfinite(value) or value < 1:
+            raise argparse.ArgumentTypeError(f"rates must be at least 1 message/s, got {item!r}")
+        return value
+
+    return tuple(sorted(set(list_of(rate)(text))))
+
+
+def add_echo_count_options(parser: argparse.ArgumentParser, requests: int) -> None:
+    """The size and number of the echoes a per-request count is made of."""
+    parser.add_argument(
+        "--size", type=positive_int, default=1024, help="payload bytes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--requests", type=positive_int, default=requests, help="N (default %(default)s)"
+    )
+
+
+def plan_from(args: argparse.Namespace) -> Plan:
+    return make_plan(
+        args.profile,
+        apis=args.apis,
+        loops=args.loops,
+        client_loop=args.client_loop,
+        transports=(args.transport,) if args.transport else None,
+        networks=args.network,
+        sizes=args.sizes,
+        concurrency=args.concurrency,
+        pipeline=args.pipeline,
+        repeats=args.repeats,
+        duration=args.duration,
+        warmup=args.warmup,
+        rates=args.rates,
+        arrivals=args.arrivals,
+        sweep_duration=args.sweep_duration,
+        sweep_warmup=args.sweep_warmup,
+        slo_p99_ms=args.slo_p99,
+    )
+
+
+def pinning_from(args: argparse.Namespace) -> Pinning:
+    try:
+        server_cpus, client_cpus = split_cpus(args.server_cpus)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return Pinning(frozenset(server_cpus), frozenset(client_cpus))
+
+
+def without_unbuilt(plan: Plan) -> Plan:
+    """The plan without the cells of servers whose native program is not built (one line)."""
+    unbuilt = [
+        api
+        for api in plan.apis
+        if (binary := SERVERS[api].binary) is not None and not os.access(binary, os.X_OK)
+    ]
+    for api in unbuilt:
+        print(
+            f"bench: the {api} server is not built (`make native` needs a C compiler); its cells are skipped",
+            file=sys.stderr,
+        )
+    return replace(plan, apis=tuple(api for api in plan.apis if api not in unbuilt))
+
+
+def checked_plan(args: argparse.Namespace) -> Plan:
+    """The plan the options ask for, after every check that can fail before a run."""
+    plan = without_unbuilt(plan_from(args))
+    if set(plan.transports) == {"unix"} and LOOPBACK not in plan.networks:
+        raise UsageError("a Unix socket crosses no network: use --network with tcp or tls")
+    check_paths(plan.networks)  # root, iproute2 and netem, before anything is written or run
+    if not plan.cells:
+        raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
+    return plan

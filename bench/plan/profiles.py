@@ -1,0 +1,148 @@
+"""Profiles: whole matrices by name, their cells, and the interleaved order of their runs."""
+
+import itertools
+from dataclasses import dataclass, replace
+
+from aionetbench.loops import LOOPS
+from bench.plan.cells import LOOPBACK, Cell
+from servers import SERVERS
+
+# Seconds a run costs beyond its warm-up and measured window: starting the server and the
+# client, connecting, and stopping (measured on the 2-core machine the suite is built on).
+RUN_OVERHEAD_S = 0.7
+# The same for one open-loop point on a server already running, and for starting the one
+# server each cell's sweep uses.
+POINT_OVERHEAD_S = 0.3
+SWEEP_SERVER_S = 0.4
+AUTO = "auto"
+FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
+LADDER_POINTS = 8  # offered loads in an `auto` ladder
+
+
+# The APIs of the quick profile (and the default of every profile): the five asyncio APIs
+# and the native reference. The others (readline, aiohttp, picows) are in the wide profile.
+CORE_APIS = ("sockets", "streams", "protocol", "buffered", "websockets", "native")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A matrix and how to measure it."""
+
+    apis: tuple[str, ...] = CORE_APIS
+    loops: tuple[str, ...] = ("asyncio", "uvloop")
+    transports: tuple[str, ...] = ("tcp",)
+    sizes: tuple[int, ...] = (1024,)
+    concurrency: tuple[int, ...] = (10,)
+    pipeline: tuple[int, ...] = (1,)
+    repeats: int = 3
+    duration: float = 4.0
+    warmup: float = 1.0
+    client_loop: str = "uvloop"
+    # Server Pythons compared in one run (versions, e.g. ("3.11", "3.13"), or (FOUND,));
+    # () runs the servers on the orchestrator's own interpreter.
+    pythons: tuple[str, ...] = ()
+    # Network paths (bench.netns.PATHS), each its own cells; the others than loopback only
+    # for TCP and TLS (a Unix socket crosses no network), and for sizes of at least
+    # `network_min_size` bytes.
+    networks: tuple[str, ...] = (LOOPBACK,)
+    network_min_size: int = 0
+    # Open-loop sweep after the throughput matrix: offered loads in messages/s, or AUTO for
+    # a ladder built from the capacities just measured (bench.sweep); () for none.
+    rates: tuple[float, ...] | str = ()
+    arrivals: str = "poisson"
+    sweep_duration: float = 1.5
+    sweep_warmup: float = 0.3
+    slo_p99_ms: float = 1.0
+
+    @property
+    def ladder_length(self) -> int:
+        """Offered loads per cell at most: each cell stops climbing when it saturates."""
+        return LADDER_POINTS if self.rates == AUTO else len(self.rates)
+
+    @property
+    def cells(self) -> list[Cell]:
+        """Every combination, except TLS for APIs that have none; an API that runs on no
+        asyncio loop (the reference) once per combination, with its own loop label and no Python.
+        Network paths vary fastest, then Pythons, so the schedule interleaves both."""
+        combinations = itertools.product(
+            self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
+        )
+        return [
+            Cell(api, loop, transport, size, concurrency, depth, python, network)
+            for transport, size, concurrency, depth, api in combinations
+            if not (transport == "tls" and SERVERS[api].no_tls)
+            for loop in self.loops_of(api)
+            for python in (("",) if SERVERS[api].reference else (self.pythons or ("",)))
+            for network in self.cell_networks(transport, size)
+        ]
+
+    def loops_of(self, api: str) -> tuple[str, ...]:
+        """The plan's loops, or a reference server's own label (it runs on none)."""
+        own = SERVERS[api].own_loop
+        return (own,) if own else self.loops
+
+    def cell_networks(self, transport: str, size: int) -> list[str]:
+        """The paths a transport and size are measured on."""
+        return [
+            path
+            for path in self.networks
+            if path == LOOPBACK or (transport != "unix" and size >= self.network_min_size)
+        ]
+
+    def schedule(self) -> list[tuple[int, Cell]]:
+        """(repeat, cell) pairs: every cell once, then every cell again, so that drift in
+        a noisy machine hits all variants alike instead of one cell's repeats."""
+        cells = self.cells
+        return [(repeat, cell) for repeat in range(1, self.repeats + 1) for cell in cells]
+
+    def point_seconds(self) -> float:
+        return self.sweep_warmup + self.sweep_duration + POINT_OVERHEAD_S
+
+    def sweep_seconds(self) -> float:
+        """The sweep's cost if no cell stops climbing early (an upper bound)."""
+        if not self.ladder_length:
+            return 0.0
+        return len(self.cells) * (SWEEP_SERVER_S + self.ladder_length * self.point_seconds())
+
+    def estimated_seconds(self) -> float:
+        closed = len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
+        return closed + self.sweep_seconds()
+
+
+PROFILES: dict[str, Plan] = {
+    # Closed windows of 2.5 s (not 4) and sweep points of 1 s leave room in `make bench`'s
+    # 360 s for the sweep and `bench explain`.
+    "quick": Plan(duration=2.5, warmup=0.5, rates=AUTO, sweep_duration=1.0),
+    # For CI gates: few cells, more repeats (a t-test needs them), short runs.
+    "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
+    # Everything a user chooses between, at the headline load: every API x every loop x every
+    # Python found, 3 interleaved repeats of 2 s. No sweep: ~100 cells would not fit in
+    # 20 minutes with one.
+    "wide": Plan(
+        apis=tuple(SERVERS),
+        loops=LOOPS,
+        pythons=(FOUND,),
+        repeats=3,
+        duration=2.0,
+        warmup=0.5,
+    ),
+    # Off loopback (veth, and veth at 1 Gbit/s) for the sizes where segments and bandwidth
+    # matter: 10 and 100 KiB.
+    "full": Plan(
+        transports=("tcp", "unix"),
+        sizes=(1024, 10 * 1024, 100 * 1024),
+        networks=(LOOPBACK, "veth", "gbit"),
+        network_min_size=10 * 1024,
+        concurrency=(1, 10, 100),
+        repeats=5,
+        duration=5.0,
+        rates=AUTO,
+        sweep_duration=2.0,
+        sweep_warmup=0.5,
+    ),
+}
+
+
+def make_plan(profile: str, **overrides: object) -> Plan:
+    """A profile's plan with the given settings (those not None) replaced."""
+    return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,258 @@
+"""`bench report`: a Markdown report and its PNG figures from any results file."""
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from bench.analyse.order import ordered_apis, ordered_loops
+from bench.analyse.ranking import SERVER_CPU, deciding_metric, margin, rank
+from bench.plan.cells import LOOPBACK, version_key
+from bench.report.by_network import network_section
+from bench.report.by_python import labels_of, python_section, reference_python, view
+from bench.report.latency_load import latency_section
+from bench.report.plots import matrix as plots
+from bench.report.why import why_section
+from bench.store.explained import Explained
+from bench.store.reader import CellResults, Results, load_results, server_line
+
+HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK}
+GroupKey = tuple[str, int, int, int, str]
+EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
+
+
+def group_key(cell: CellResults) -> GroupKey:
+    return (cell.transport, cell.size, cell.concurrency, cell.pipeline, cell.network)
+
+
+def describe(key: GroupKey) -> str:
+    transport, size, concurrency, pipeline, network = key
+    path = "" if network == LOOPBACK else f", over {network}"
+    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}{path}"
+
+
+def groups(cells: Sequence[CellResults]) -> dict[GroupKey, list[CellResults]]:
+    grouped: dict[GroupKey, list[CellResults]] = {}
+    for cell in cells:
+        grouped.setdefault(group_key(cell), []).append(cell)
+    return grouped
+
+
+def headline_group(cells: Sequence[CellResults]) -> list[CellResults]:
+    """The 1 KiB / 10 connections / TCP cells if present, else the first group."""
+    grouped = groups(cells)
+    wanted = tuple(HEADLINE.values())
+    return grouped.get(wanted) or next(iter(grouped.values()))  # type: ignore[arg-type]
+
+
+def ranking(cells: Sequence[CellResults]) -> list[str]:
+    """Sentences: fastest API per loop and by how much (on the metric that can decide:
+    bench.ranking), the expected order, uvloop's gain."""
+    sentences = []
+    for loop in ordered_loops(cells):
+        on_loop = rank([c for c in cells if c.loop == loop])
+        best, *rest = on_loop
+        caveat = " (client-bound: it may be faster still)" if best.is_client_bound else ""
+        comparisons = ", ".join(margin(best, c) for c in rest)
+        decided = ""
+        if rest and deciding_metric(best, rest[0]) == SERVER_CPU:
+            decided = (
+                f" Both {best.api} and {rest[0].api} were client-bound, so their req/s measured "
+                "the load generator; server CPU per request, which it cannot cap, decided."
+            )
+        sentences.append(
+            f"On **{loop}**, the fastest API is **{best.api}** at {best.median_rps:,.0f} req/s{caveat}"
+            + (f": {comparisons}." if comparisons else ".")
+            + decided
+        )
+        by_api = {c.api: c for c in on_loop}
+        if all(api in by_api for api in EXPECTED_ORDER):
+            ordered = [c.api for c in on_loop if c.api in EXPECTED_ORDER]
+            holds = tuple(ordered) == EXPECTED_ORDER
+            sentences.append(
+                f"Protocol > Streams > raw sockets {'holds' if holds else 'does **not** hold'} on {loop}: "
+                + ", ".join(f"{api} {by_api[api].median_rps:,.0f}" for api in EXPECTED_ORDER)
+                + ("." if holds else f" (measured order: {' > '.join(ordered)}).")
+            )
+    by_key = {(c.api, c.loop): c for c in cells}
+    pairs = [
+        (api, by_key[(api, "uvloop")], by_key[(api, "asyncio")])
+        for api in ordered_apis(cells)
+        if (api, "uvloop") in by_key and (api, "asyncio") in by_key
+    ]
+    gains = [
+        f"{api} {fast.median_rps / slow.median_rps:.2f}x"
+        + ("*" if fast.is_client_bound and slow.is_client_bound else "")
+        for api, fast, slow in pairs
+    ]
+    if gains:
+        bound = any(g.endswith("*") for g in gains)
+        note = (
+            " (* both client-bound: the ratio of what the load generator reached, not of the servers)"
+            if bound
+            else ""
+        )
+        sentences.append("uvloop over asyncio, requests/s: " + ", ".join(gains) + "." + note)
+    return sentences
+
+
+def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def results_table(cells: Sequence[CellResults]) -> list[str]:
+    rows = [
+        "| cell | req/s median (min-max) | MiB/s | p50 us at saturation | p99 us at saturation | max us | server us/req | client-bound |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        server = f"{statistics.median(c.server_us):.2f}" if c.server_us else "-"
+        bound = f"{sum(c.client_bound)}/{len(c.client_bound)}" if any(c.client_bound) else "no"
+        rows.append(
+            f"| `{c.name}` | {spread(c.rps)} | {statistics.median(c.mib_s):,.1f} "
+            f"| {statistics.median(c.percentiles_us['p50']):,.1f} | {statistics.median(c.percentiles_us['p99']):,.1f} "
+            f"| {max(c.latency_max_us):,.0f} | {server} | {bound} |"
+        )
+    return rows
+
+
+def environment_table(results: Results) -> list[str]:
+    env = results.environment
+    rows = [
+        ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
+        ("pinning", env.get("pinning", "?")),
+        *(
+            (f"server Python{f' {label}' if label else ''}", server_line(server))
+            for label, server in sorted(
+                results.server_environments.items(), key=lambda item: version_key(item[0] or "0")
+            )
+        ),
+        (
+            "load generator Python / pyperf",
+            f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
+        ),
+        ("kernel", env.get("kernel", "?")),
+        ("client loop", env.get("client_loop", "?")),
+        (
+            "profile",
+            f"{env.get('profile', '?')}: {env.get('warmup_s', '?')} s warm-up + {env.get('duration_s', '?')} s per run",
+        ),
+        ("suite commit", env.get("suite_commit", "?")),
+        ("date", " to ".join(results.dates) if results.dates else "?"),
+    ]
+    return ["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[str, str]]:
+    """Make the figures; return (caption, file name) pairs in report order."""
+    headline = headline_group(cells)
+    figures = [
+        ("Throughput", "throughput.png", lambda p: plots.grouped_bars(
+            headline, lambda c: c.rps, "requests/s (median, min-max)", f"Throughput ({describe(group_key(headline[0]))})", p, mark_client_bound=True)),
+        ("uvloop speed-up", "speedup.png", lambda p: plots.speedup(headline, p)),
+        ("Latency percentile spectrum at saturation", "latency-spectrum.png", lambda p: plots.latency_spectrum(headline, p)),
+        ("Latency distribution at saturation", "latency-distribution.png", lambda p: plots.latency_boxes(headline, p)),
+        ("Server CPU per request", "server-cpu.png", lambda p: plots.grouped_bars(
+            [c for c in headline if c.server_us], lambda c: c.server_us, "server CPU us per request (median, min-max)", "Server CPU time per request (lower is better)", p)),
+    ]  # fmt: skip
+    cells = [c for c in cells if c.network == LOOPBACK]  # the lines against size: loopback's
+    if len({c.size for c in cells}) > 1:
+        figures.append(
+            (
+                "Throughput against size",
+                "throughput-size.png",
+                lambda p: plots.throughput_against(cells, "size", p),
+            )
+        )
+    if len({c.concurrency for c in cells}) > 1:
+        figures.append(
+            (
+                "Throughput against concurrency",
+                "throughput-concurrency.png",
+                lambda p: plots.throughput_against(cells, "concurrency", p),
+            )
+        )
+    made = []
+    for caption, name, draw in figures:
+        draw(directory / name)
+        made.append((caption, name))
+    return made
+
+
+def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None = None) -> Path:
+    results = load_results(results_path)
+    if slo_p99_ms is not None:
+        results.slo_p99_ms = slo_p99_ms
+    directory.mkdir(parents=True, exist_ok=True)
+    # With several server Pythons, the single-Python sections show the reference one.
+    base = reference_python(
+        results.cells, results.environment.get("orchestrator_python_version", "")
+    )
+    shown = view(results.cells, base)  # every cell when the run compared no Pythons
+    on = f", Python {base}" if base else ""
+    figures = write_figures(shown, directory)
+    headline = headline_group(shown)
+    lines = [
+        "# aionetbench report",
+        "",
+        f"From `{results_path}`. Every figure is the median of interleaved repeats with its min-max spread; "
+        "a client-bound run measured the load generator, not the server.",
+        "",
+        f"## Ranking ({describe(group_key(headline[0]))}{on})",
+        "",
+        *(f"- {sentence}" for sentence in ranking(headline)),
+        "",
+    ]
+    for key, cells in groups(shown).items():
+        if key != group_key(headline[0]):
+            lines += [f"### {describe(key)}{on}", "", *(f"- {s}" for s in ranking(cells)), ""]
+    for python in labels_of(results.cells):
+        if python != base:
+            lines += [f"### {describe(group_key(headline[0]))}, Python {python}", ""]
+            lines += [f"- {s}" for s in ranking(headline_group(view(results.cells, python)))]
+            lines.append("")
+    lines += python_section(results.cells, base, directory)
+    lines += network_section(shown)
+    lines += [
+        "## Results (closed loop)",
+        "",
+        *results_table(results.cells),
+        "",
+        "Closed-loop latencies are at saturation: each connection waits for its reply before "
+        "sending again, so mean latency = connections x depth / throughput (Little's law) and "
+        "they restate throughput. Latency at a given load is under *Latency under load*.",
+        "",
+        *latency_section(
+            # One curve per API and loop: the reference Python's, on loopback.
+            replace(
+                results,
+                points=[
+                    p for p in results.points if p.python in (base, "") and p.network == LOOPBACK
+                ],
+            ),
+            directory,
+        ),
+        *why_section([Explained.from_json(row) for row in results.explained], directory),
+    ]
+    if results.unsupported:
+        lines += [
+            "## Unsupported cells",
+            "",
+            "Servers that cannot run on their loop (they exit 2 naming what the loop lacks); not failures.",
+            "",
+            "| cell | what is missing |",
+            "| --- | --- |",
+            *(f"| `{u['cell']}` | {u['reason']} |" for u in results.unsupported),
+            "",
+        ]
+    if results.failures:
+        lines += ["## Failed runs", "", "| cell | repeat | reason |", "| --- | --- | --- |"]
+        lines += [f"| `{f['cell']}` | {f['repeat']} | {f['reason']} |" for f in results.failures]
+        lines.append("")
+    lines += ["## Figures", ""]
+    for caption, name in figures:
+        lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
+    lines += ["## Environment", "", *environment_table(results), ""]
+    report = directory / "report.md"
+    report.write_text("\n".join(lines))
+    return report

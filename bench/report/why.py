@@ -1,0 +1,70 @@
+"""The report's "Why" section: per-request costs from `bench explain`, the kernel floor, and
+the verdicts on the claims (bench.analyse.claims), with two figures."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.analyse.claims import by_kind, calls, floor_us, verdict_sentences, verdicts
+from bench.report.plots.costs import cpu_split, syscall_kinds
+from bench.store.explained import Explained, syscall_total
+from servers import SERVERS
+
+
+def table(rows: Sequence[Explained]) -> list[str]:
+    floor = floor_us(rows)
+    header = (
+        "| API / loop | server CPU us/request (user + system) | over the kernel floor | system calls "
+        "| loop passes | epoll_ctl | context switches (vol/invol) | Python calls | RSS per idle connection |"
+    )
+    lines = [header, "|" + " --- |" * header.count(" |")]
+
+    def shown(value: float | None, spec: str, unit: str = "") -> str:
+        return "-" if value is None else f"{value:{spec}}{unit}"
+
+    for row in rows:
+        over = "-"
+        if floor and not SERVERS[row.api].reference:
+            over = f"+{row.cpu_us - floor:.2f} ({row.cpu_us / floor:.1f}x)"
+        ctl = calls(row, ["epoll_ctl"]) if row.syscalls is not None else None
+        rss = row.rss_per_connection_bytes
+        lines.append(
+            f"| {row.api} / {row.loop} | {row.cpu_us:.2f} ({row.user_us:.2f} + {row.system_us:.2f}) | {over} "
+            f"| {shown(syscall_total(row), '.2f')} | {shown(row.loop_passes, '.3f')} | {shown(ctl, '.2f')} "
+            f"| {row.voluntary_switches:.3f} / {row.involuntary_switches:.3f} "
+            f"| {shown(row.python_calls, '.1f')} | {shown(None if rss is None else rss / 1024, '.1f', ' KiB')} |"
+        )
+    return lines
+
+
+def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
+    """Markdown for the Why section, plus syscalls.png and cpu-split.png."""
+    if not rows:
+        return []
+    floor = floor_us(rows)
+    lines = [
+        "## Why: per-request costs",
+        "",
+        f"From `bench explain`: {rows[0].requests:,} and {2 * rows[0].requests:,} verified echoes per cell "
+        f"(10 connections, depth 1), system calls counted with {rows[0].counter or 'nothing (no counter found)'} "
+        "and differenced so that set-up cancels out; CPU and context switches from an untraced 1 s run; "
+        f"memory from {rows[0].idle_connections:,} idle connections.",
+        "",
+        *(f"- {sentence}" for sentence in verdict_sentences(verdicts(rows))),
+    ]
+    if floor:
+        lines.append(
+            f"- The kernel floor, the native C server's CPU per request, is {floor:.2f} us: "
+            "the table splits every API's cost into that floor and what the API and loop add."
+        )
+    lines += ["", *table(rows), ""]
+    if any(row.syscalls for row in rows):
+        syscall_kinds([(f"{r.api} / {r.loop}", by_kind(r.syscalls)) for r in rows if r.syscalls],
+                            directory / "syscalls.png")  # fmt: skip
+        lines += ["![System calls per request](syscalls.png)", ""]
+    cpu_split(
+        [(f"{r.api} / {r.loop}", r.user_us, r.system_us) for r in rows],
+        floor,
+        directory / "cpu-split.png",
+    )
+    lines += ["![CPU per request, user and system](cpu-split.png)", ""]
+    return lines

@@ -1,0 +1,81 @@
+"""`bench explain`'s figures for one cell, as stored in a results file's section and read
+back by the report."""
+
+from dataclasses import dataclass
+from typing import Any
+
+LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")  # the calls that are loop passes
+
+
+@dataclass
+class Explained:
+    """One cell's per-request costs (None where the tool or option was missing)."""
+
+    api: str
+    loop: str
+    requests: int
+    syscalls: dict[str, float] | None
+    failed_syscalls: dict[str, float] | None
+    user_us: float
+    system_us: float
+    voluntary_switches: float
+    involuntary_switches: float
+    python_calls: float | None
+    rss_per_connection_bytes: float | None
+    idle_connections: int
+    counter: str | None = None  # what counted the system calls: perf, strace or nothing
+
+    @property
+    def loop_passes(self) -> float | None:
+        if self.syscalls is None:
+            return None
+        return sum(self.syscalls.get(name, 0.0) for name in LOOP_PASSES)
+
+    @property
+    def cpu_us(self) -> float:
+        return self.user_us + self.system_us
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "api": self.api,
+            "loop": self.loop,
+            "requests": self.requests,
+            "per_request": {
+                "syscalls": self.syscalls,
+                "failed_syscalls": self.failed_syscalls,
+                "loop_passes": self.loop_passes,
+                "context_switches": {
+                    "voluntary": self.voluntary_switches,
+                    "involuntary": self.involuntary_switches,
+                },
+                "user_us": self.user_us,
+                "system_us": self.system_us,
+                "python_calls": self.python_calls,
+            },
+            "rss_per_connection_bytes": self.rss_per_connection_bytes,
+            "idle_connections": self.idle_connections,
+            "counted_with": self.counter,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Explained":
+        per = data["per_request"]
+        return cls(
+            api=data["api"],
+            loop=data["loop"],
+            requests=data["requests"],
+            syscalls=per["syscalls"],
+            failed_syscalls=per.get("failed_syscalls"),
+            user_us=per["user_us"],
+            system_us=per["system_us"],
+            voluntary_switches=per["context_switches"]["voluntary"],
+            involuntary_switches=per["context_switches"]["involuntary"],
+            python_calls=per["python_calls"],
+            rss_per_connection_bytes=data["rss_per_connection_bytes"],
+            idle_connections=data.get("idle_connections", 0),
+            counter=data.get("counted_with"),
+        )
+
+
+def syscall_total(explained: Explained) -> float | None:
+    return sum(explained.syscalls.values()) if explained.syscalls is not None else None

@@ -1,0 +1,210 @@
+"""Reads a results file back into cells and points: what `writer` stored, typed again."""
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyperf
+from hdrh.histogram import HdrHistogram
+
+from aionetbench.errors import UsageError
+from bench.plan.cells import Cell
+from bench.store.schema import PERCENTILES, SECTION, cell_fields
+from clients.stats import merge
+from servers.about import LIBRARIES
+
+
+@dataclass(frozen=True)
+class CellResults(Cell):
+    """Every repeat of one cell (the lists fill as runs are read)."""
+
+    rps: list[float] = field(default_factory=list)
+    mib_s: list[float] = field(default_factory=list)
+    server_us: list[float] = field(default_factory=list)
+    client_bound: list[bool] = field(default_factory=list)
+    latency_max_us: list[float] = field(default_factory=list)
+    histograms: list[str] = field(default_factory=list)
+    percentiles_us: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def median_rps(self) -> float:
+        return statistics.median(self.rps)
+
+    @property
+    def is_client_bound(self) -> bool:
+        """At least half its repeats measured the load generator rather than the server."""
+        return 2 * sum(self.client_bound) >= len(self.client_bound) > 0
+
+    @property
+    def median_server_us(self) -> float | None:
+        return statistics.median(self.server_us) if self.server_us else None
+
+    def latency(self) -> HdrHistogram:
+        """All repeats' latencies in one histogram (nanoseconds)."""
+        return merge(self.histograms)
+
+
+@dataclass(frozen=True)
+class SweepPoint(Cell):
+    """One open-loop point: a cell at one offered load (latencies in us)."""
+
+    rate: float = 0.0  # offered, messages/s
+    arrivals: str = ""
+    achieved_rate: float = 0.0
+    p50_us: float = 0.0
+    p99_us: float = 0.0
+    p999_us: float = 0.0
+    p99_ci_us: tuple[float, float] | None = None  # 95% interval
+    saturated: bool = False
+    client_limited: bool = False
+    unreliable: bool = False
+    server_cpu: float = 0.0  # cores
+
+
+@dataclass
+class Results:
+    cells: list[CellResults]
+    environment: dict[str, Any]
+    failures: list[dict[str, Any]]
+    path: Path
+    dates: tuple[str, str] | None = None  # first and last run
+    points: list[SweepPoint] = field(default_factory=list)
+    ladder: list[float] = field(default_factory=list)
+    slo_p99_ms: float = 1.0
+    explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
+    unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
+    # Each server Python's environment (metadata of its first benchmark) by its label
+    # (`Cell.python`; "" for a run that did not compare Pythons).
+    server_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Series:
+    """One benchmark across history: a point per file that has it."""
+
+    name: str
+    unit: str
+    labels: list[str] = field(default_factory=list)
+    values: list[list[float]] = field(default_factory=list)
+    regressions: list[int] = field(default_factory=list)  # indexes into labels
+
+    @property
+    def medians(self) -> list[float]:
+        return [statistics.median(v) for v in self.values]
+
+
+def load_suite(path: Path) -> pyperf.BenchmarkSuite:
+    """Load a pyperf file, turning every way it can be wrong into a one-line UsageError."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        return pyperf.BenchmarkSuite.load(str(path))
+    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path}: not a pyperf results file ({error})") from None
+
+
+def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
+    """Every open-loop point, from its `/p99` benchmark (which holds the run metadata) and
+    its `/p50` and `/p999` siblings."""
+    points = []
+    names = set(suite.get_benchmark_names())
+    for benchmark in suite.get_benchmarks():
+        metadata = benchmark.get_metadata()
+        if metadata.get("mode") != "open" or not benchmark.get_name().endswith("/p99"):
+            continue
+        run = benchmark.get_runs()[0].get_metadata()
+        prefix = benchmark.get_name().removesuffix("/p99")
+        sibling = {
+            p: suite.get_benchmark(f"{prefix}/{p}").get_values()[0] * 1e6
+            for p in ("p50", "p999")
+            if f"{prefix}/{p}" in names
+        }
+        interval = (
+            (run["p99_ci_low_s"] * 1e6, run["p99_ci_high_s"] * 1e6)
+            if "p99_ci_low_s" in run
+            else None
+        )
+        points.append(
+            SweepPoint(
+                **cell_fields(metadata),
+                rate=metadata["offered_rate"],
+                arrivals=metadata["arrivals"],
+                achieved_rate=run["achieved_rate"],
+                p50_us=sibling.get("p50", math.nan),
+                p99_us=benchmark.get_values()[0] * 1e6,
+                p999_us=sibling.get("p999", math.nan),
+                p99_ci_us=interval,
+                saturated=bool(run["saturated"]),
+                client_limited=bool(run["fell_behind"] or run.get("client_stalled", 0)),
+                unreliable=bool(run["unreliable"]),
+                server_cpu=run["server_cpu"],
+            )
+        )
+    return points
+
+
+def server_line(env: dict) -> str:
+    """`CPython 3.12.1 (/path/python) with uvloop 0.23.0, websockets 17.4, ...`."""
+    free = ", free-threading" if env.get("server_free_threading") else ""
+    libraries = ", ".join(
+        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
+    )
+    return (
+        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free} "
+        f"({env.get('python_executable', '?')}) with {libraries or 'no libraries recorded'}"
+    )
+
+
+def load_results(path: Path) -> Results:
+    """The cells of an aionetbench results file, in the order they were run."""
+    suite = load_suite(path)
+    cells: dict[str, CellResults] = {}
+    environment: dict[str, Any] = {}
+    server_environments: dict[str, dict[str, Any]] = {}
+    for benchmark in suite.get_benchmarks():
+        metadata = benchmark.get_metadata()
+        if metadata.get("metric") != "time per request":
+            continue
+        cell = CellResults(**cell_fields(metadata))
+        for run in benchmark.get_runs():
+            run_metadata = run.get_metadata()
+            cell.rps.append(run_metadata["rps"])
+            cell.mib_s.append(run_metadata["mib_s"])
+            cell.client_bound.append(bool(run_metadata["client_bound"]))
+            cell.latency_max_us.append(run_metadata["latency_max_s"] * 1e6)
+            cell.histograms.append(run_metadata["latency_histogram_ns"])
+        environment = environment or metadata
+        server_environments.setdefault(cell.python, metadata)
+        cells[cell.name] = cell
+    if not cells:
+        raise UsageError(f"{path}: no aionetbench benchmarks in this pyperf file")
+    for name, cell in cells.items():
+        for percentile in PERCENTILES:
+            cell.percentiles_us[percentile] = [
+                v * 1e6 for v in suite.get_benchmark(f"{name}/{percentile}").get_values()
+            ]
+        if f"{name}/server-cpu" in suite.get_benchmark_names():
+            cell.server_us.extend(
+                v * 1e6 for v in suite.get_benchmark(f"{name}/server-cpu").get_values()
+            )
+    section = json.loads(path.read_text()).get(SECTION, {})
+    dates = suite.get_dates()
+    span = (
+        (dates[0].isoformat(" ", "seconds"), dates[1].isoformat(" ", "seconds")) if dates else None
+    )
+    return Results(
+        list(cells.values()),
+        environment,
+        section.get("failed", []),
+        path,
+        span,
+        points=load_points(suite),
+        ladder=section.get("ladder", []),
+        slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
+        explained=section.get("explain", []),
+        unsupported=section.get("unsupported", []),
+        server_environments=server_environments,
+    )

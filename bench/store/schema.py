@@ -1,0 +1,57 @@
+"""What a results file holds: the records a session hands the writer, and how a cell is
+stored in a benchmark's metadata and read back from it (both directions here, in one place)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.plan.cells import LOOPBACK, Cell
+from clients.contract import Summary
+
+SECTION = "aionetbench"  # our top-level section of the pyperf file, which pyperf ignores
+PERCENTILES = ("p50", "p90", "p99")  # stored per closed-loop repeat
+OPEN_PERCENTILES = ("p50", "p99", "p999")  # stored per open-loop point
+
+
+@dataclass
+class Measurement:
+    """A good run: the load generator's summary, plus what only the orchestrator can see."""
+
+    client: Summary
+    server_peak_rss: int
+
+
+@dataclass
+class Failure:
+    """A run that did not measure: why, and the end of the server's stderr."""
+
+    reason: str
+    stderr_tail: str = ""
+    unsupported: bool = False  # the server's loop lacks what its API needs: not a fault
+
+
+def cell_metadata(cell: Cell) -> dict[str, Any]:
+    """A cell as benchmark metadata (read back by `cell_fields`)."""
+    return {
+        "api": cell.api,
+        "server_loop": cell.loop,
+        "transport": cell.transport,
+        "size": cell.size,
+        "concurrency": cell.concurrency,
+        "pipeline": cell.pipeline,
+        **({"server_python": cell.python} if cell.python else {}),
+        "network": cell.network,
+    }
+
+
+def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The Cell fields of a benchmark, from its metadata (`cell_metadata`)."""
+    return {
+        "api": metadata["api"],
+        "loop": metadata["server_loop"],
+        "transport": metadata["transport"],
+        "size": metadata["size"],
+        "concurrency": metadata["concurrency"],
+        "pipeline": metadata["pipeline"],
+        "python": metadata.get("server_python", ""),
+        "network": metadata.get("network", LOOPBACK),  # files from before paths: loopback
+    }

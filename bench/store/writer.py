@@ -1,0 +1,323 @@
+"""Records runs as a pyperf BenchmarkSuite, saved atomically after every run.
+
+One benchmark per cell and metric, one pyperf run per repeat. Every metric is stored so that
+larger means slower, as `pyperf compare_to` assumes: time per request (not requests/s),
+latency percentiles and server CPU per request, all in seconds. Failed cells cannot be pyperf
+runs (a run needs values), so they go in an extra top-level "aionetbench" section that
+pyperf ignores when it reads the file.
+"""
+
+import io
+import json
+import os
+import platform
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyperf
+
+from aionetbench.errors import UsageError
+from bench.plan.cells import Cell
+from bench.plan.profiles import Plan
+from bench.store.schema import (
+    OPEN_PERCENTILES,
+    PERCENTILES,
+    SECTION,
+    Failure,
+    Measurement,
+    cell_metadata,
+)
+from servers.about import about
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def metric_values(measurement: Measurement) -> dict[str, tuple[str, float]]:
+    """Benchmark-name suffix -> (what it is, value in seconds) for one good run."""
+    client = measurement.client
+    values = {"": ("time per request", 1 / client.rps)}
+    for percentile in PERCENTILES:
+        values[f"/{percentile}"] = (f"latency {percentile}", client.latency.at(percentile) / 1e6)
+    if client.server is not None and client.server.cpu_us > 0:
+        values["/server-cpu"] = ("server CPU per request", client.server.cpu_us / 1e6)
+    return values
+
+
+def suite_commit() -> str:
+    """The suite's git commit, `-dirty` when tracked files changed, or `unknown`."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def environment_metadata(
+    plan: Plan, pinning: str, profile: str, server: dict[str, Any]
+) -> dict[str, Any]:
+    """What every benchmark of a run shares; pyperf adds CPU model and count, date.
+
+    `python_*` and the library versions are the *server's* (from `servers --about`, run on
+    the server's interpreter): the servers are what is measured. The orchestrator's own
+    Python is `orchestrator_python_version`."""
+    libraries = server["libraries"]
+    return {
+        "python_version": server["python_version"],
+        "python_implementation": server["python_implementation"],
+        "python_executable": server["python_executable"],
+        "server_free_threading": int(server["free_threading"]),
+        "orchestrator_python_version": platform.python_version(),
+        "client_loop": plan.client_loop,
+        "pinning": pinning,
+        "profile": profile,
+        "kernel": platform.release(),
+        **{f"{name}_version": version or "not installed" for name, version in libraries.items()},
+        "pyperf_version": pyperf.__version__,
+        "suite_commit": suite_commit(),
+        "warmup_s": plan.warmup,
+        "duration_s": plan.duration,
+    }
+
+
+def point_metadata(measurement: Measurement) -> dict[str, Any]:
+    """What an open-loop point measured besides its percentiles (bools as 0/1 for pyperf)."""
+    client = measurement.client
+    schedule, flags = client.schedule, client.flags
+    assert schedule is not None, "an open-loop point has a schedule"
+    metadata = {
+        **measured_metadata(measurement),
+        "achieved_rate": schedule.achieved_rate,
+        "sent_rate": schedule.sent_rate,
+        "scheduled_rate": schedule.scheduled_rate,
+        "fell_behind": int(schedule.fell_behind),
+        "client_stalled": int(schedule.client_stalled),
+        "late_share": schedule.late_share,
+        "saturated": int(flags.saturated),
+        "unreliable": int(flags.unreliable),
+        "schedule_lag_p50_s": schedule.lag_p50_us / 1e6,
+        "schedule_lag_p99_s": schedule.lag_p99_us / 1e6,
+        "schedule_lag_max_s": schedule.lag_max_us / 1e6,
+        "latency_samples": client.latency_samples,
+        "undelivered": client.undelivered,
+    }
+    low, high = schedule.p99_ci_us
+    if low is not None and high is not None:
+        metadata |= {"p99_ci_low_s": low / 1e6, "p99_ci_high_s": high / 1e6}
+    return metadata
+
+
+def measured_metadata(measurement: Measurement) -> dict[str, Any]:
+    """What every run records, closed loop or open: window, work, CPU, memory, latencies."""
+    client = measurement.client
+    return {
+        "duration": client.duration_s,  # pyperf's own key: the measured window
+        "requests": client.requests,
+        "client_cpu": client.client_cpu,
+        "server_cpu": client.server.cpu if client.server else 0.0,
+        "server_peak_rss": measurement.server_peak_rss,
+        "latency_max_s": client.latency.max / 1e6,
+        "latency_histogram_ns": client.latency.histogram,
+        "load_generator": client.generator,
+    }
+
+
+def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
+    """What one closed-loop repeat measured besides the metric values (bools as 0/1)."""
+    client = measurement.client
+    return {
+        "repeat": repeat,
+        **measured_metadata(measurement),
+        "rps": client.rps,
+        "mib_s": client.mib_s,
+        "client_bound": int(client.client_bound),
+    }
+
+
+class ResultsFile:
+    """Collects runs and failures and rewrites the file after each, so an interrupted run
+    leaves every completed cell on disk in a valid file.
+
+    `servers` describes each server interpreter (`servers --about`) by the Python label its
+    cells carry (`Cell.python`); "" is the default one, this interpreter unless given."""
+
+    def __init__(
+        self,
+        path: Path,
+        plan: Plan,
+        pinning: str,
+        profile: str,
+        servers: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.path = path
+        self.plan = plan
+        servers = dict(servers or {})
+        if "" not in servers:
+            servers[""] = about()
+        self.environments = {
+            label: environment_metadata(plan, pinning, profile, server)
+            for label, server in servers.items()
+        }
+        self.environment = self.environments[""]
+        self.runs: dict[str, list[pyperf.Run]] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.ladder: list[float] = []  # the sweep's offered loads, once known
+        self.unsupported: dict[str, str] = {}  # cell name -> what its loop lacks
+        self.completed = 0
+        self.interrupted = False
+
+    def add(self, cell: Cell, repeat: int, measurement: Measurement) -> None:
+        """One closed-loop repeat of a cell."""
+        entries = {}
+        for suffix, (metric, value) in metric_values(measurement).items():
+            extra = run_metadata(measurement, repeat) if suffix == "" else {"repeat": repeat}
+            entries[cell.name + suffix] = (value, {"metric": metric, "mode": "closed", **extra})
+        self._add_runs(cell, entries)
+
+    def add_point(self, cell: Cell, rate: float, measurement: Measurement) -> None:
+        """One open-loop point: `<cell>/open<RATE>/p50`, `/p99` and `/p999` (the full run
+        metadata is on `/p99`)."""
+        latency = measurement.client.latency
+        entries = {}
+        for percentile in OPEN_PERCENTILES:
+            metadata = {
+                "metric": f"open-loop latency {percentile}",
+                "mode": "open",
+                "offered_rate": rate,
+                "arrivals": self.plan.arrivals,
+                "repeat": 1,
+                **(point_metadata(measurement) if percentile == "p99" else {}),
+            }
+            name = f"{cell.point_name(rate)}/{percentile}"
+            entries[name] = (latency.at(percentile) / 1e6, metadata)
+        self._add_runs(cell, entries)
+
+    def _add_runs(self, cell: Cell, entries: dict[str, tuple[float, dict[str, Any]]]) -> None:
+        """Add one pyperf run per benchmark name, then save the file."""
+        system: dict[str, Any] | None = None
+        for name, (value, extra) in entries.items():
+            metadata = {
+                "name": name,
+                "unit": "second",
+                **self.environments.get(cell.python, self.environment),
+                **cell_metadata(cell),
+                **extra,
+            }
+            if system is None:  # collect the machine's state once, not per benchmark
+                run = pyperf.Run([value], metadata=metadata)
+                system = {k: v for k, v in run.get_metadata().items() if k not in metadata}
+            else:
+                run = pyperf.Run([value], metadata={**system, **metadata}, collect_metadata=False)
+            self.runs.setdefault(name, []).append(run)
+        self.completed += 1
+        self.save()
+
+    def add_unsupported(self, cell: Cell, reason: str) -> None:
+        """A cell whose server cannot run on its loop (recorded once, not a failure)."""
+        self.unsupported.setdefault(cell.name, reason)
+        self.save()
+
+    def add_failure(
+        self, cell: Cell, repeat: int, failure: Failure, rate: float | None = None
+    ) -> None:
+        """A failed run, or with `rate` a failed open-loop point."""
+        name = cell.name if rate is None else cell.point_name(rate)
+        self.failures.append({"cell": name, "repeat": repeat, **asdict(failure)})
+        self.save()
+
+    def save(self) -> None:
+        benchmarks = [pyperf.Benchmark(runs) for runs in self.runs.values()]
+        section = {
+            "plan": asdict(self.plan),
+            "environment": self.environment,
+            "failed": self.failures,
+            "ladder": self.ladder,
+            "unsupported": [{"cell": c, "reason": r} for c, r in self.unsupported.items()],
+            "interrupted": self.interrupted,
+            "completed_runs": self.completed,
+        }
+        write_suite(self.path, benchmarks, section)
+
+
+def results_target(path: Path) -> Path:
+    """Where a results file at `path` is written: the file itself, or the file a symlink
+    names (the link is kept). UsageError, one line, for anything that is not a regular
+    file or nothing yet (a device, a pipe, a directory): those are never written over."""
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        what = "a directory" if target.is_dir() else "not a regular file"
+        shown = f"{path} ({target})" if target != path.absolute() else str(path)
+        raise UsageError(f"{shown} is {what}: results go to a regular file (or a new one)")
+    return target
+
+
+def check_writable(path: Path) -> None:
+    """Before anything is measured: UsageError, one line, if results cannot be written at
+    `path` (not a regular file, or a directory this user cannot create or write to)."""
+    target = results_target(path)
+    probe = target.with_name(f".{target.name}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"cannot write results to {path}: {error.strerror or error}") from None
+
+
+def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[str, Any]) -> None:
+    """Write benchmarks plus our section atomically: a crash or Ctrl-C never leaves half a
+    file, and only a regular file is ever replaced (`results_target`)."""
+    data: dict[str, Any] = {"version": "1.0", "benchmarks": []}
+    if benchmarks:
+        text = io.StringIO()
+        pyperf.BenchmarkSuite(benchmarks).dump(text)
+        data = json.loads(text.getvalue())
+    data[SECTION] = section
+    target = results_target(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
+    os.replace(temporary, target)
+
+
+def read_suite(path: Path) -> tuple[list[pyperf.Benchmark], dict[str, Any]]:
+    """A results file's benchmarks and our section (both empty if there is no file yet)."""
+    if not path.is_file():
+        return [], {}
+    data = json.loads(path.read_text())
+    benchmarks = (
+        pyperf.BenchmarkSuite.load(str(path)).get_benchmarks() if data.get("benchmarks") else []
+    )
+    return benchmarks, data.get(SECTION, {})
+
+
+def record_explanations(path: Path, explained: list[dict[str, Any]]) -> None:
+    """Put `bench explain`'s per-request figures in a results file's section, keeping the rest."""
+    benchmarks, section = read_suite(path)
+    write_suite(path, benchmarks, {**section, "explain": explained})
+
+
+def record_counts(path: Path, name: str, counts: list[float], metadata: dict[str, Any]) -> None:
+    """Add (or replace) an instruction-count benchmark in a results file, keeping the rest."""
+    benchmarks, section = read_suite(path)
+    benchmarks = [b for b in benchmarks if b.get_name() != name]
+    runs = [
+        pyperf.Run(
+            [round(count)], metadata={"name": name, "unit": "integer", **metadata, "repeat": repeat}
+        )
+        for repeat, count in enumerate(counts, 1)
+    ]
+    write_suite(path, [*benchmarks, pyperf.Benchmark(runs)], section)
