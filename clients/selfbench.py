@@ -30,6 +30,7 @@ import psutil
 from aionetbench.cpus import spawn_pinned, split_cpus
 from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
+from clients.contract import LoadSpec, Summary, python_generator
 from clients.stats import record
 
 
@@ -41,6 +42,11 @@ def run_json(command: list[str], cpus: set[int]) -> dict:
     return json.loads(out)
 
 
+def run_load(spec: LoadSpec, cpus: set[int]) -> Summary:
+    """Our load generator, through the same contract the orchestrator uses."""
+    return Summary.from_json(run_json(python_generator().command(spec), cpus))
+
+
 def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
     return ServerProcess(
         server_command(api, loop="uvloop"), cpus=cpus, stderr_path=directory / f"{api}.err"
@@ -48,11 +54,10 @@ def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
 
 
 def our_client(
-    protocol: str, server: ServerProcess, cpus: set[int], duration: float, *extra: str
-) -> dict:
-    command = [sys.executable, "-m", "clients", protocol, "--connect", str(server.endpoint)]
-    command += ["--duration", str(duration), "--server-pid", str(server.pid), "--json", *extra]
-    return run_json(command, cpus)
+    protocol: str, server: ServerProcess, cpus: set[int], duration: float, **load: object
+) -> Summary:
+    spec = LoadSpec(protocol, server.endpoint, duration=duration, server_pid=server.pid, **load)  # type: ignore[arg-type]
+    return run_load(spec, cpus)
 
 
 # Offered loads tried for target 5, msg/s: 1.2x apart around where one core runs out.
@@ -68,11 +73,11 @@ def open_loop_capacity(
     kept = 0.0
     with uvloop_server("buffered", server_cpus, directory) as server:
         for rate in OPEN_LOOP_RATES:
-            result = our_client("tcp", server, client_cpus, duration, "--rate", str(rate),
-                                "--loop", client_loop, "--warmup", "0.5")  # fmt: skip
-            if result["fell_behind"]:
+            result = our_client("tcp", server, client_cpus, duration, rate=float(rate),
+                                loop=client_loop, warmup=0.5)  # fmt: skip
+            if result.flags.fell_behind:
                 return kept, f"fell behind at {rate:,}"
-            if result["achieved_rate"] < 0.97 * result["scheduled_rate"]:
+            if result.flags.saturated:
                 return kept, f"the server saturated at {rate:,}"
             kept = rate
     return kept, "kept up at every rate tried"
@@ -136,19 +141,18 @@ def main() -> None:
                 classic = classic_client(server, client_cpus, args.duration)
             with uvloop_server("websockets", server_cpus, Path(tmp)) as server:
                 ws = our_client("ws", server, client_cpus, args.duration)
-            cpu = ours["client_cpu_us_per_request"] / ours["server_cpu_us_per_request"]
-            ws_cpu = ws["client_cpu_us_per_request"] / ws["server_cpu_us_per_request"]
-            rows["tcp"].append(ours["rps"] / 1000)
+            assert ours.server is not None and ws.server is not None  # --server-pid was given
+            rows["tcp"].append(ours.rps / 1000)
             rows["classic"].append(classic["rps"] / 1000)
-            rows["cpu"].append(cpu)
-            rows["ratio"].append(ours["rps"] / classic["rps"])
-            rows["ws"].append(ws_cpu)
+            rows["cpu"].append(ours.client_cpu_us_per_request / ours.server.cpu_us)
+            rows["ratio"].append(ours.rps / classic["rps"])
+            rows["ws"].append(ws.client_cpu_us_per_request / ws.server.cpu_us)
             print(
-                f"round {round_number}: tcp {ours['rps']:,.0f} req/s (client {ours['client_cpu']:.2f}, "
-                f"server {ours['server_cpu']:.2f} cores; {ours['client_cpu_us_per_request']:.2f} vs "
-                f"{ours['server_cpu_us_per_request']:.2f} us/req) | classic {classic['rps']:,.0f} req/s "
-                f"(server {classic['server_cpu']:.2f} cores) | ws {ws['rps']:,.0f} req/s "
-                f"({ws['client_cpu_us_per_request']:.2f} vs {ws['server_cpu_us_per_request']:.2f} us/req)",
+                f"round {round_number}: tcp {ours.rps:,.0f} req/s (client {ours.client_cpu:.2f}, "
+                f"server {ours.server.cpu:.2f} cores; {ours.client_cpu_us_per_request:.2f} vs "
+                f"{ours.server.cpu_us:.2f} us/req) | classic {classic['rps']:,.0f} req/s "
+                f"(server {classic['server_cpu']:.2f} cores) | ws {ws.rps:,.0f} req/s "
+                f"({ws.client_cpu_us_per_request:.2f} vs {ws.server.cpu_us:.2f} us/req)",
                 flush=True,
             )
             time.sleep(0.5)

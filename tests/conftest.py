@@ -93,9 +93,9 @@ class ServerPool:
         self.directory = directory
         self.started: list[ServerProcess] = []
 
-    def start(self, command: list[str]) -> ServerProcess:
+    def start(self, command: list[str], env: dict[str, str] | None = None) -> ServerProcess:
         server = ServerProcess(
-            command, stderr_path=self.directory / f"server{len(self.started)}.err"
+            command, stderr_path=self.directory / f"server{len(self.started)}.err", env=env
         )
         self.started.append(server)
         return server

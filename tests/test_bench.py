@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,3 +118,49 @@ def test_bad_input() -> None:
     result = bench("run", "--apis", "sockets", "--transport", "tls")
     assert result.returncode == 2
     assert result.stderr.strip().startswith("bench: the plan has no cells")
+
+
+def test_output_that_is_not_a_regular_file_is_refused_before_measuring(tmp_path: Path) -> None:
+    """As root, an atomic write once renamed a JSON file over the device node /dev/full."""
+    for target in ("/dev/full", "/dev/stdout", str(tmp_path)):
+        result = bench("run", "--apis", "protocol", "--loops", "uvloop", *TINY, "-o", target)
+        assert result.returncode == 2, (target, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and ("regular file" in lines[0] or "a directory" in lines[0]), lines
+    assert Path("/dev/full").is_char_device()
+
+
+def test_results_through_a_symlink_keep_the_link(tmp_path: Path) -> None:
+    target, link = tmp_path / "real.json", tmp_path / "link.json"
+    link.symlink_to(target)
+    result = bench("run", "--apis", "protocol", "--loops", "uvloop", *TINY, "--repeats", "1",
+                   "-o", str(link))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and pyperf.BenchmarkSuite.load(str(target)).get_benchmark_names()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+def test_unwritable_output_is_one_line_before_measuring(tmp_path: Path) -> None:
+    """As a user who may not write there (root without the capability to override file
+    permissions is one): one line, exit 2, before anything is measured."""
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+    result = subprocess.run(
+        [*drop, sys.executable, "-m", "bench", "run", "--apis", "protocol", *TINY,
+         "-o", str(locked / "out.json")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot write results to" in lines[0], lines
+    assert "Permission denied" in lines[0]
+
+
+def test_durations_must_be_positive() -> None:
+    for args in (["--duration", "0"], ["--warmup", "-1"], ["--sweep-duration", "0"],
+                 ["--sweep-warmup", "-0.5"], ["--duration", "-2"]):  # fmt: skip
+        result = bench("run", *args)
+        assert result.returncode == 2 and "usage:" in result.stderr, args
+        assert "Traceback" not in result.stderr

@@ -3,15 +3,20 @@
 import json
 import random
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pyperf
 import pytest
 from synthetic import QUICK, cell, write_results
 
+from aionetbench.endpoints import Endpoint
 from bench.analyse.compare import compare_family, holm
+from bench.measure.count import CountFailed, echo_exactly
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -129,3 +134,28 @@ def test_export_formats(tmp_path: Path) -> None:
         and measure["lower_value"] <= measure["upper_value"]
     )
     assert "latency-p99-ns" in bmf["tcp/protocol/uvloop/1024B/c10/p99"]
+
+
+@pytest.mark.parametrize("api", ["picows", "aiohttp", "readline", "protocol"])
+def test_counted_echoes_speak_each_servers_framing(start_server, api: str) -> None:
+    """`bench count` once sent raw TCP to the WebSocket servers: picows waited forever and
+    aiohttp answered with an HTTP error. The framing comes from the registry now."""
+    server = start_server(api, "asyncio")
+    echo_exactly(server.endpoint, api, 1024, 50)
+
+
+def test_a_server_that_closes_is_one_line_not_a_spin() -> None:
+    """A read of 0 bytes (the server closed) ends the count with a reason, at once."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def accept_and_close() -> None:
+            connection, _ = listener.accept()
+            connection.close()
+
+        closer = threading.Thread(target=accept_and_close, daemon=True)
+        closer.start()
+        started = time.monotonic()
+        with pytest.raises(CountFailed, match="closed the connection after 0 of 10 echoes"):
+            echo_exactly(Endpoint(port=listener.getsockname()[1]), "protocol", 1024, 10)
+        assert time.monotonic() - started < 5
+        closer.join(timeout=5)

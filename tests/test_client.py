@@ -16,6 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
+from clients.contract import Summary
 from servers import framing_of
 
 SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
@@ -83,6 +84,16 @@ def test_json_contract(start_server) -> None:
     assert 0.25 < summary["duration_s"] < 0.5  # measured, not nominal
     assert summary["rps"] == pytest.approx(summary["requests"] / summary["duration_s"], rel=0.01)
     assert summary["server_cpu_us_per_request"] > 0
+    assert Summary.from_json(summary).to_json() == summary  # typed without loss
+
+
+def test_open_loop_json_is_typed_without_loss(start_server) -> None:
+    server = start_server("protocol", "uvloop")
+    summary = client_json(server.endpoint, *SHORT, "--rate", "2000")
+    parsed = Summary.from_json(summary)
+    assert parsed.to_json() == summary
+    assert parsed.schedule is not None and parsed.schedule.target_rate == 2000
+    assert not parsed.flags.saturated and not parsed.flags.client_limited
 
 
 def test_open_loop_sees_server_stalls(server_pool: ServerPool) -> None:
@@ -210,3 +221,14 @@ def test_bad_arguments(args: list[str]) -> None:
     result = client(Endpoint(port=1), *args)
     assert result.returncode == 2
     assert "usage:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:99999", "127.0.0.1:0", "[::1]:65536"])
+def test_a_port_outside_the_range_is_an_argparse_error(target: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "clients", "tcp", "--connect", target],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "outside 1-65535" in result.stderr
+    assert "Traceback" not in result.stderr and "refused" not in result.stderr

@@ -2,8 +2,11 @@
 synthetic numbers, each claim both ways."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -182,3 +185,27 @@ def test_exact_request_count(start_server) -> None:
     assert summary["errors"] == 0
     split = summary["server_user_us_per_request"] + summary["server_system_us_per_request"]
     assert split == pytest.approx(summary["server_cpu_us_per_request"])
+
+
+def test_ctrl_c_keeps_the_cells_explained(tmp_path: Path) -> None:
+    """Ctrl-C at a terminal signals the whole foreground process group: explain says it was
+    interrupted, exits 130 and keeps every cell it finished (once it blamed the load
+    generator, which had died of the same Ctrl-C first, and exited 1)."""
+    output = tmp_path / "explain.json"
+    command = [sys.executable, "-m", "bench", "explain", "--apis", "protocol,streams,sockets",
+               "--loops", "asyncio", "--requests", "300", "--idle-connections", "10",
+               "-o", str(output)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not output.exists() and process.poll() is None:
+        time.sleep(0.05)
+    assert output.exists(), "no cell was explained"
+    time.sleep(0.5)  # into the next cell
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "FAILED" not in stderr and "Traceback" not in stderr
+    saved = json.loads(output.read_text())["aionetbench"]["explain"]
+    assert 1 <= len(saved) < 3
+    assert f"bench: interrupted; {len(saved)} cells explained saved to {output}" in stderr

@@ -22,6 +22,7 @@ from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.store.writer import record_counts
 from clients.workload import as_line
 from clients.wsframes import (
+    HandshakeError,
     client_frame,
     handshake_request,
     new_key,
@@ -57,6 +58,8 @@ def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None
                 receive_exactly(sock, buffer, f"after {done} of {requests} echoes")
                 if buffer != reply:
                     raise CountFailed("the server under valgrind echoed something else")
+    except HandshakeError as error:
+        raise CountFailed(f"the server refused the WebSocket handshake: {error}") from None
     except TimeoutError:
         raise CountFailed(
             f"the server under valgrind did not answer within {ECHO_TIMEOUT_S:g} s"

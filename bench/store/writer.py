@@ -11,6 +11,7 @@ import io
 import json
 import os
 import platform
+import stat
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -256,12 +257,16 @@ def results_target(path: Path) -> Path:
     """Where a results file at `path` is written: the file itself, or the file a symlink
     names (the link is kept). UsageError, one line, for anything that is not a regular
     file or nothing yet (a device, a pipe, a directory): those are never written over."""
-    target = Path(os.path.realpath(path))
-    if target.exists() and not target.is_file():
-        what = "a directory" if target.is_dir() else "not a regular file"
-        shown = f"{path} ({target})" if target != path.absolute() else str(path)
-        raise UsageError(f"{shown} is {what}: results go to a regular file (or a new one)")
-    return target
+    try:
+        mode = os.stat(path).st_mode  # through symlinks: /dev/stdout is a pipe or a tty
+    except FileNotFoundError:
+        return Path(os.path.realpath(path))
+    except OSError as error:
+        raise UsageError(f"cannot write results to {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise UsageError(f"{path} is {what}: results go to a regular file (or a new one)")
+    return Path(os.path.realpath(path))
 
 
 def check_writable(path: Path) -> None:
