@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NATIVE := servers/native/echo
 CC ?= cc
 
-.PHONY: test lint bench bench-smoke ci-bench native clean
+.PHONY: test check lint bench bench-smoke ci-bench native clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 test: lint native
 	$(PY) -m pytest -q
+
+# The inner loop: the linters and the tests that start no server or command (under 30 s).
+check: lint
+	$(PY) -m pytest -q -m "not live"
 
 # The quick profile: the throughput matrix, the open-loop sweep and `bench explain` (within
 # 6 minutes on 2 cores); a timestamped copy keeps each run's results, and the report with its

@@ -2,6 +2,7 @@
 
 import itertools
 import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,3 +139,45 @@ def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
         )
 
     return start
+
+
+# `make check` runs the tests that start no process of the suite (`-m "not live"`), for a
+# fast inner loop. A test is live when it uses the server fixtures, or says so with the
+# `live` mark; a test that starts a server, client or bench process without saying so
+# fails at once, so the fast selection can be trusted.
+SERVER_FIXTURES = {"start_server", "server_pool"}
+SUITE_MODULES = {"servers", "clients", "clients.selfbench", "clients.classic", "bench"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "live: starts servers, clients or bench commands")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
+
+def starts_the_suite(command: object) -> bool:
+    """Whether a command line runs one of the suite's programs (a module or a test script)."""
+    words = [str(word) for word in command] if isinstance(command, list | tuple) else []
+    modules = {words[i + 1] for i, word in enumerate(words[:-1]) if word == "-m"}
+    scripts = any(
+        word.endswith(".py") and Path(word).parent == Path(__file__).parent for word in words
+    )
+    return bool(modules & SUITE_MODULES) or scripts
+
+
+@pytest.fixture(autouse=True)
+def live_tests_say_so(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("live"):
+        return
+    popen = subprocess.Popen.__init__
+
+    def checked(self: subprocess.Popen, args: object, *rest: object, **options: object) -> None:
+        if starts_the_suite(args):
+            raise AssertionError(f"{request.node.nodeid} starts {args}: mark it live")
+        popen(self, args, *rest, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", checked)

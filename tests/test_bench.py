@@ -13,6 +13,8 @@ import psutil
 import pyperf
 import pytest
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 TINY = ["--duration", "0.4", "--warmup", "0.2", "--repeats", "2", "--rates", "none", "--quiet"]
 
 

@@ -48,6 +48,7 @@ def test_holm_steps() -> None:
     assert holm([0.001, 0.02, 0.04], alpha=0.05) == [True, True, True]
 
 
+@pytest.mark.live
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instruction_count_repeats_within_one_percent(tmp_path: Path) -> None:
     output = tmp_path / "counts.json"
@@ -65,6 +66,7 @@ def smoke_cell_baseline(path: Path, rps: float) -> Path:
     return write_results(path, {cell("protocol", "uvloop"): [rps * f for f in (0.99, 1.0, 1.01)]})
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(
     ("baseline_rps", "status"), [(5_000_000.0, 1), (1_000.0, 0)], ids=["slower", "faster"]
 )
@@ -95,6 +97,7 @@ def test_ci_gate_against_a_stored_baseline(
     )
 
 
+@pytest.mark.live
 def test_ci_needs_exactly_one_baseline(tmp_path: Path) -> None:
     result = bench("ci", "-o", str(tmp_path))
     assert result.returncode == 2 and "--baseline FILE or --base-python PATH" in result.stderr
@@ -102,6 +105,7 @@ def test_ci_needs_exactly_one_baseline(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no such file" in result.stderr
 
 
+@pytest.mark.live
 def test_history_marks_regressions(tmp_path: Path) -> None:
     history = tmp_path / "history"
     for name, scale in (
@@ -117,6 +121,7 @@ def test_history_marks_regressions(tmp_path: Path) -> None:
     assert (tmp_path / "plots" / "tcp-protocol-uvloop-1024B-c10.png").read_bytes().startswith(PNG)
 
 
+@pytest.mark.live
 def test_export_formats(tmp_path: Path) -> None:
     results = write_results(
         tmp_path / "r.json", {cell("protocol", "uvloop"): [100_000.0, 100_000.0, 100_000.0]}

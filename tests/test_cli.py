@@ -17,6 +17,8 @@ from wsproto.extensions import PerMessageDeflate
 from aionetbench.endpoints import Endpoint
 from servers import SERVERS
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 
 def servers_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(

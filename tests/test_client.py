@@ -19,6 +19,8 @@ from aionetbench.serverproc import ServerProcess
 from clients.contract import Summary
 from servers import framing_of
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
 
 

@@ -9,6 +9,8 @@ from peers import echo_exact
 
 from aionetbench.endpoints import Endpoint
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 SIZES = (1, 1024, 64 * 1024, 1024 * 1024)
 CONNECTIONS = 50
 

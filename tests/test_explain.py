@@ -39,6 +39,7 @@ def explain(*args: str) -> list[dict]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.live
 @needs_counter
 def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "1000",
@@ -62,6 +63,7 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     assert [row["api"] for row in saved] == [row["api"] for row in rows]
 
 
+@pytest.mark.live
 @needs_counter
 def test_counts_are_per_request() -> None:
     """Doubling N leaves per-request counts where they were: set-up cancels out. Loop passes
@@ -187,6 +189,7 @@ def test_exact_request_count(start_server) -> None:
     assert split == pytest.approx(summary["server_cpu_us_per_request"])
 
 
+@pytest.mark.live
 def test_ctrl_c_keeps_the_cells_explained(tmp_path: Path) -> None:
     """Ctrl-C at a terminal signals the whole foreground process group: explain says it was
     interrupted, exits 130 and keeps every cell it finished (once it blamed the load

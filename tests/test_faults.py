@@ -23,6 +23,8 @@ from wsproto.events import BytesMessage, CloseConnection
 from aionetbench.endpoints import Endpoint
 from servers import WEBSOCKET_APIS
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 MIB = 1024 * 1024
 PUSH_LIMIT = 512 * MIB  # what the slow reader tries to push without reading anything back
 RSS_GROWTH_LIMIT = 64 * MIB

@@ -30,7 +30,7 @@ def namespaces_work() -> str | None:
 
 
 WHY_NOT = namespaces_work()
-pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
+pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or ""), pytest.mark.live]
 TINY = ["--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none", "--quiet"]
 
 

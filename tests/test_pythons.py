@@ -43,6 +43,7 @@ def test_found_via_pyenv(bare_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_p
     assert resolve("3.12") == str(fake / "python3.12")
 
 
+@pytest.mark.live
 def test_not_found_is_one_line_and_exit_2(bare_path: Path) -> None:
     with pytest.raises(UsageError, match=r"no Python 3\.99 found"):
         resolve("3.99")
@@ -64,6 +65,7 @@ def test_a_broken_pyenv_shim_is_not_taken(bare_path: Path) -> None:
         resolve("3.98")
 
 
+@pytest.mark.live
 @needs_312
 def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
     """`bench ab` with servers on 3.12 and on this Python (3.11): each file says which."""
@@ -99,6 +101,7 @@ def test_a_plan_over_pythons_interleaves_them_and_runs_native_once() -> None:
     ]
 
 
+@pytest.mark.live
 def test_an_unknown_python_stops_the_run_before_anything_runs(tmp_path: Path) -> None:
     output = tmp_path / "r.json"
     result = bench("run", "--pythons", "3.11,3.99", "--apis", "protocol", "-o", str(output))
@@ -108,6 +111,7 @@ def test_an_unknown_python_stops_the_run_before_anything_runs(tmp_path: Path) ->
     assert not output.exists()
 
 
+@pytest.mark.live
 @needs_312
 def test_one_run_over_two_pythons_names_and_describes_each(tmp_path: Path) -> None:
     own = f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from synthetic import QUICK, cell, write_results
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

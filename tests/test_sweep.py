@@ -207,6 +207,7 @@ def test_point_flags() -> None:
     assert stalled.client_limited and not stalled.stops_climbing  # a stall passes: climb on
 
 
+@pytest.mark.live
 def test_bad_rates_are_argparse_errors() -> None:
     for rates in ("0", "-5", "abc", "1000,0", "inf", ""):
         result = bench("run", f"--rates={rates}")
@@ -218,6 +219,7 @@ def test_bad_rates_are_argparse_errors() -> None:
         )
 
 
+@pytest.mark.live
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
@@ -270,6 +272,7 @@ def dying_servers(tmp_path: Path, after_s: float) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
 
+@pytest.mark.live
 def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     output = tmp_path / "dying.json"
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
@@ -291,6 +294,7 @@ def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     assert len(points) < 10  # the climbs stopped
 
 
+@pytest.mark.live
 def test_interrupt_mid_sweep_keeps_completed_points(tmp_path: Path) -> None:
     output = tmp_path / "interrupted.json"
     # Two cells: if the first stops climbing after one point (a busy machine can make it

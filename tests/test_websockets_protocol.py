@@ -11,6 +11,8 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessag
 from aionetbench.endpoints import Endpoint
 from servers import WEBSOCKET_APIS, WS_MAX_MESSAGE
 
+pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
+
 
 @pytest.fixture(
     params=[(api, loop) for api in WEBSOCKET_APIS for loop in ("asyncio", "uvloop")],

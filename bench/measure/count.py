@@ -54,8 +54,12 @@ def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None
                 handshake(sock, endpoint)
             buffer = bytearray(len(reply))
             for done in range(requests):
-                sock.sendall(request)
-                receive_exactly(sock, buffer, f"after {done} of {requests} echoes")
+                when = f"after {done} of {requests} echoes"
+                try:
+                    sock.sendall(request)
+                    receive_exactly(sock, buffer, when)
+                except (ConnectionResetError, BrokenPipeError):
+                    raise CountFailed(f"the server closed the connection {when}") from None
                 if buffer != reply:
                     raise CountFailed("the server under valgrind echoed something else")
     except HandshakeError as error:
