@@ -7,13 +7,13 @@ contexts outside loopback benchmarking.
 
 import ssl
 
-import trustme
-
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def server_context() -> ssl.SSLContext:
     """A server context holding a fresh certificate for the loopback names."""
+    import trustme  # only servers that serve TLS pay for importing it (~65 ms)
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     trustme.CA().issue_cert(*SERVER_NAMES).configure_cert(context)
     return context

@@ -41,15 +41,44 @@ def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("client_loop", ["asyncio", "uvloop"])
 @pytest.mark.parametrize(("api", "loop"), API_LOOPS)
-def test_verified_echo_against_every_server(start_server, api, loop, client_loop) -> None:
+def test_verified_echo_against_every_server(start_server, api, loop) -> None:
+    """Both client loops, at 1 B and 70,000 B, against one server: run side by side (it is
+    correctness, not speed), each checked on its own."""
     server = start_server(api, loop)
     protocol = framing_of(api)
-    for size in ("1", "70000"):
-        summary = client_json(
-            server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol
-        )
+    target = (
+        ["--unix", server.endpoint.path]
+        if server.endpoint.path
+        else ["--connect", str(server.endpoint)]
+    )
+    runs = {
+        (client_loop, size): subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "clients",
+                protocol,
+                *target,
+                *SHORT,
+                "--loop",
+                client_loop,
+                "--size",
+                size,
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        for client_loop in ("asyncio", "uvloop")
+        for size in ("1", "70000")
+    }
+    for (client_loop, size), run in runs.items():
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 0, (client_loop, size, err)
+        summary = json.loads(out)
         assert summary["errors"] == 0
         assert summary["requests"] > 0
         assert summary["latency_us"]["p50"] > 0
