@@ -35,6 +35,15 @@ def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float
     )
 
 
+def start_client(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> subprocess.Popen:
+    """The load generator started with --json, not waited for."""
+    target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
+    command = [sys.executable, "-m", "clients", protocol, *target, *args, "--json"]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+
+
 def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
     result = client(endpoint, *args, "--json", protocol=protocol)
     assert result.returncode == 0, result.stderr
@@ -47,31 +56,10 @@ def test_verified_echo_against_every_server(start_server, api, loop) -> None:
     correctness, not speed), each checked on its own."""
     server = start_server(api, loop)
     protocol = framing_of(api)
-    target = (
-        ["--unix", server.endpoint.path]
-        if server.endpoint.path
-        else ["--connect", str(server.endpoint)]
-    )
     runs = {
-        (client_loop, size): subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "clients",
-                protocol,
-                *target,
-                *SHORT,
-                "--loop",
-                client_loop,
-                "--size",
-                size,
-                "--json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        (client_loop, size): start_client(
+            server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol
+        )
         for client_loop in ("asyncio", "uvloop")
         for size in ("1", "70000")
     }
