@@ -5,6 +5,7 @@ Benchmarks measure the cost of TLS, not of a PKI, so the server makes a fresh ce
 contexts outside loopback benchmarking.
 """
 
+import functools
 import ssl
 
 SERVER_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -19,9 +20,13 @@ def server_context() -> ssl.SSLContext:
     return context
 
 
+@functools.cache
 def client_context() -> ssl.SSLContext:
-    """A client context that accepts the server's self-signed certificate."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    """A client context that accepts the server's self-signed certificate, made once and
+    shared by every connection. It loads no CA certificates: it verifies nothing, and
+    loading the system's (what `ssl.create_default_context` does) took 38 ms per
+    connection, most of a 50-connection TLS test's time."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context

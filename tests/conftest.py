@@ -1,9 +1,12 @@
 """Fixtures that start real server processes and check they never print a traceback."""
 
+import contextlib
+import fcntl
 import itertools
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -145,18 +148,31 @@ def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
 # fast inner loop. A test is live when it uses the server fixtures, or says so with the
 # `live` mark; a test that starts a server, client or bench process without saying so
 # fails at once, so the fast selection can be trusted.
+#
+# `make test` runs the live tests three at a time (pytest-xdist), except the `serial` ones,
+# which run alone afterwards: those whose assertions depend on timing (open-loop stalls and
+# schedules, loop passes, a sweep's flags). Every live test of SERIAL_MODULES is serial.
+# Tests that share state of the machine (network namespaces, the server Pythons'
+# environments) say so with `shares(NAME)`: they hold a lock on NAME while they run, so no
+# two of them ever overlap, whichever worker runs them.
 SERVER_FIXTURES = {"start_server", "server_pool"}
 SUITE_MODULES = {"servers", "clients", "clients.selfbench", "clients.classic", "bench"}
+SERIAL_MODULES = {"test_open_loop", "test_explain"}
+LOCKS = Path(tempfile.gettempdir())
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "live: starts servers, clients or bench commands")
+    config.addinivalue_line("markers", "serial: live, and must not share the machine")
+    config.addinivalue_line("markers", "shares(name): one test at a time holds this resource")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+        if item.get_closest_marker("live") and item.module.__name__ in SERIAL_MODULES:  # type: ignore[attr-defined]
+            item.add_marker(pytest.mark.serial)
 
 
 def starts_the_suite(command: object) -> bool:
@@ -181,3 +197,13 @@ def live_tests_say_so(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
         popen(self, args, *rest, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(subprocess.Popen, "__init__", checked)
+
+
+@pytest.fixture(autouse=True)
+def one_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hold the lock of every resource the test `shares`, across pytest-xdist workers."""
+    with contextlib.ExitStack() as held:
+        for mark in request.node.iter_markers("shares"):
+            lock = held.enter_context(open(LOCKS / f"aionetbench-tests-{mark.args[0]}.lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -22,6 +22,9 @@ from servers import framing_of
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
 SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
+# Shorter still for the matrix of every server and both client loops: thousands of verified
+# echoes each, a hundred client runs in all.
+GLANCE = ["--duration", "0.15", "--warmup", "0.05"]
 
 
 def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float = 60):
@@ -58,7 +61,7 @@ def test_verified_echo_against_every_server(start_server, api, loop) -> None:
     protocol = framing_of(api)
     runs = {
         (client_loop, size): start_client(
-            server.endpoint, *SHORT, "--loop", client_loop, "--size", size, protocol=protocol
+            server.endpoint, *GLANCE, "--loop", client_loop, "--size", size, protocol=protocol
         )
         for client_loop in ("asyncio", "uvloop")
         for size in ("1", "70000")
@@ -106,6 +109,7 @@ def test_json_contract(start_server) -> None:
     assert Summary.from_json(summary).to_json() == summary  # typed without loss
 
 
+@pytest.mark.serial  # its assertions depend on timing
 def test_open_loop_json_is_typed_without_loss(start_server) -> None:
     server = start_server("protocol", "uvloop")
     summary = client_json(server.endpoint, *SHORT, "--rate", "2000")
@@ -115,6 +119,7 @@ def test_open_loop_json_is_typed_without_loss(start_server) -> None:
     assert not parsed.flags.saturated and not parsed.flags.client_limited
 
 
+@pytest.mark.serial  # its assertions depend on timing
 def test_open_loop_sees_server_stalls(server_pool: ServerPool) -> None:
     """A server that blocks 200 ms each second: measured from intended send times, p99 shows
     the stall; a closed-loop client stops sending during it and barely notices."""
@@ -164,6 +169,7 @@ def test_an_unknown_host_is_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.serial  # its assertions depend on timing
 def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
     server = start_server("protocol")
     load = subprocess.Popen(
@@ -193,6 +199,7 @@ def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
     assert "crashed (exit code -9)" in err and "Traceback" not in err
 
 
+@pytest.mark.serial  # its assertions depend on timing
 @pytest.mark.parametrize("protocol", ["tcp", "ws"])
 def test_server_death_mid_run(start_server, protocol: str) -> None:
     server: ServerProcess = start_server("websockets" if protocol == "ws" else "protocol")
@@ -210,6 +217,7 @@ def test_server_death_mid_run(start_server, protocol: str) -> None:
     assert "connection lost" in summary["error_messages"][0]
 
 
+@pytest.mark.serial  # its assertions depend on timing
 def test_workers_merge_exactly(start_server) -> None:
     server = start_server("protocol", "uvloop")
     summary = client_json(server.endpoint, *SHORT, "--workers", "2", "--concurrency", "5")

@@ -30,7 +30,11 @@ def namespaces_work() -> str | None:
 
 
 WHY_NOT = namespaces_work()
-pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or ""), pytest.mark.live]
+pytestmark = [
+    pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or ""),
+    pytest.mark.live,
+    pytest.mark.shares("netns"),  # each checks what namespaces are left behind
+]
 TINY = ["--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none", "--quiet"]
 
 

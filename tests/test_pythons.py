@@ -17,6 +17,9 @@ from bench.plan.profiles import Plan
 PYENV_312 = sorted(pyenv_root().glob("versions/3.12.*/bin/python3.12"))
 needs_312 = pytest.mark.skipif(not PYENV_312, reason="no Python 3.12 in pyenv here")
 
+# The tests that set up .venvs/3.12 run one after another.
+pytestmark = pytest.mark.shares("pythons")
+
 
 @pytest.fixture
 def bare_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
