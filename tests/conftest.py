@@ -157,7 +157,7 @@ def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
 # two of them ever overlap, whichever worker runs them.
 SERVER_FIXTURES = {"start_server", "server_pool"}
 SUITE_MODULES = {"servers", "clients", "clients.selfbench", "clients.classic", "bench"}
-SERIAL_MODULES = {"test_open_loop", "test_explain"}
+SERIAL_MODULES = {"test_open_loop"}
 LOCKS = Path(tempfile.gettempdir())
 
 

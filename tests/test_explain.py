@@ -40,6 +40,7 @@ def explain(*args: str) -> list[dict]:
 
 
 @pytest.mark.live
+@pytest.mark.serial  # how often sock_* must wait and register depends on timing
 @needs_counter
 def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "1000",
@@ -64,6 +65,7 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
+@pytest.mark.serial  # loop passes per request depend on timing
 @needs_counter
 def test_counts_are_per_request() -> None:
     """Doubling N leaves per-request counts where they were: set-up cancels out. Loop passes
