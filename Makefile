@@ -10,11 +10,9 @@ CC ?= cc
 
 .PHONY: test check lint bench bench-smoke ci-bench native clean
 
-# --no-compile: modules are byte-compiled when first imported, not all 11,000 of them now
-# (a third of the install's time).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --editable '.[bench,dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[bench,dev]'
 	touch $(STAMP)
 
 # The native reference server, built from source with the system C compiler. Without one
