@@ -31,10 +31,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/zizmor --offline .github/workflows/
 
-# Three at a time (most wait on processes), then the serial tests alone (tests/conftest.py
-# says which and why).
+# Four at a time (they spend much of their time waiting on processes), then the serial
+# tests alone (tests/conftest.py says which and why).
 test: lint native
-	$(PY) -m pytest -q -n 3 -m "not serial"
+	$(PY) -m pytest -q -n 4 -m "not serial"
 	$(PY) -m pytest -q -m serial
 
 # The inner loop: the linters and the tests that start no server or command (under 30 s).

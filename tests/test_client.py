@@ -217,7 +217,6 @@ def test_server_death_mid_run(start_server, protocol: str) -> None:
     assert "connection lost" in summary["error_messages"][0]
 
 
-@pytest.mark.serial  # its assertions depend on timing
 def test_workers_merge_exactly(start_server) -> None:
     server = start_server("protocol", "uvloop")
     summary = client_json(server.endpoint, *SHORT, "--workers", "2", "--concurrency", "5")
