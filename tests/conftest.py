@@ -150,7 +150,7 @@ def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
 # fails at once, so the fast selection can be trusted.
 #
 # `make test` runs the live tests four at a time (pytest-xdist), except the `serial` ones,
-# which run alone afterwards: those whose assertions depend on timing (open-loop stalls and
+# which run alone first: those whose assertions depend on timing (open-loop stalls and
 # schedules, loop passes, a sweep's flags). Every live test of SERIAL_MODULES is serial.
 # Tests that share state of the machine (network namespaces, the server Pythons'
 # environments) say so with `shares(NAME)`: they hold a lock on NAME while they run, so no
