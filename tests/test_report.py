@@ -145,3 +145,20 @@ def test_report_compares_pythons(tmp_path: Path) -> None:
     assert "| protocol / asyncio | 100,000 (9.00) | 80,000 (11.25) | +25% |" in report
     assert "| sockets / asyncio | 40,000 (22.50) | 50,000 (18.00) | -20% |" in report
     assert (tmp_path / "report" / "pythons.png").read_bytes().startswith(PNG)
+
+
+def test_the_report_imports_no_measuring_code(tmp_path: Path) -> None:
+    """`bench report` loads the reader and the report, not the measuring wing, the explain
+    driver or the TLS library the servers use."""
+    results = write_results(tmp_path / "quick.json", QUICK)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bench", "report", str(results),
+         "-o", str(tmp_path / "report")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if "|" in line}
+    assert "bench.report.report" in loaded and "bench.store.reader" in loaded
+    unwanted = {m for m in loaded if m.startswith(("bench.measure", "bench.gate", "trustme"))}
+    assert not unwanted, unwanted
+    assert "servers.cli" not in loaded
