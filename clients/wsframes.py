@@ -1,4 +1,5 @@
-"""The client side of RFC 6455, just enough to benchmark an echo server, with no I/O.
+"""The client side of RFC 6455, just enough to benchmark an echo server, with no I/O (but
+for `blocking_handshake`, for the tools that talk to one server over blocking sockets).
 
 Frames are built once per workload (masked with a fresh random key each), so sending a
 message costs no masking work; the server's unmasked replies are deterministic too, which
@@ -8,6 +9,7 @@ lets the workload verify them as a plain byte stream.
 import base64
 import hashlib
 import os
+import socket
 import struct
 
 from clients.workload import Workload, build_workload
@@ -84,3 +86,15 @@ def parse_handshake_response(buffer: bytes, key: bytes) -> int | None:
     if fields.get("sec-websocket-extensions"):
         raise HandshakeError(f"unrequested extensions: {fields['sec-websocket-extensions']}")
     return end + 4
+
+
+def blocking_handshake(sock: socket.socket, host: str) -> None:
+    """The opening handshake on a blocking socket; HandshakeError if refused or closed."""
+    key = new_key()
+    sock.sendall(handshake_request(host, key))
+    response = b""
+    while parse_handshake_response(response, key) is None:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise HandshakeError("the server closed the connection during the handshake")
+        response += chunk

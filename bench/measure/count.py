@@ -23,14 +23,7 @@ from aionetbench.errors import UsageError
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.store.writer import record_counts
 from clients.workload import as_line
-from clients.wsframes import (
-    HandshakeError,
-    client_frame,
-    handshake_request,
-    new_key,
-    parse_handshake_response,
-    server_frame,
-)
+from clients.wsframes import HandshakeError, blocking_handshake, client_frame, server_frame
 from servers import framing_of
 
 VALGRIND_READY_TIMEOUT = 120.0  # Python starts about 50x slower under callgrind
@@ -53,7 +46,7 @@ def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None
         ) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if framing == "ws":
-                handshake(sock, endpoint)
+                blocking_handshake(sock, endpoint.host)
             buffer = bytearray(len(reply))
             for done in range(requests):
                 when = f"after {done} of {requests} echoes"
@@ -74,18 +67,6 @@ def echo_exactly(endpoint: Endpoint, api: str, size: int, requests: int) -> None
         raise CountFailed(
             f"the connection to the server failed: {error.strerror or error}"
         ) from None
-
-
-def handshake(sock: socket.socket, endpoint: Endpoint) -> None:
-    """The client side of the WebSocket opening handshake on a blocking socket."""
-    key = new_key()
-    sock.sendall(handshake_request(endpoint.host, key))
-    response = b""
-    while parse_handshake_response(response, key) is None:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise CountFailed("the server closed the connection during the WebSocket handshake")
-        response += chunk
 
 
 def receive_exactly(sock: socket.socket, buffer: bytearray, when: str) -> None:

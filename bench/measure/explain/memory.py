@@ -10,7 +10,7 @@ from aionetbench.endpoints import Endpoint, connect
 from aionetbench.limits import raise_fd_limit
 from aionetbench.serverproc import ServerProcess
 from bench.measure.explain.driver import ExplainFailed
-from clients.wsframes import handshake_request, new_key, parse_handshake_response
+from clients.wsframes import HandshakeError, blocking_handshake
 
 IDLE_SETTLE_S = 0.2  # for the server to set up the last idle connections
 IDLE_BATCH = 64  # idle connections opened at a time, below asyncio's listen backlog of 100
@@ -31,7 +31,12 @@ def open_idle(
                 sock = connect(endpoint)
                 sockets.append(sock)
                 if protocol == "ws":
-                    handshake(sock, endpoint)
+                    try:
+                        blocking_handshake(sock, endpoint.host)
+                    except HandshakeError as error:
+                        raise ExplainFailed(
+                            f"an idle connection's handshake failed: {error}"
+                        ) from None
             deadline = time.monotonic() + 5
             while server.num_fds() < fds + batch and time.monotonic() < deadline:
                 time.sleep(0.001)
@@ -40,18 +45,6 @@ def open_idle(
             sock.close()
         raise
     return sockets
-
-
-def handshake(sock: socket.socket, endpoint: Endpoint) -> None:
-    """The client side of a WebSocket opening handshake on a blocking socket."""
-    key = new_key()
-    sock.sendall(handshake_request(endpoint.host, key))
-    response = b""
-    while parse_handshake_response(response, key) is None:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ExplainFailed("the server closed an idle connection during its handshake")
-        response += chunk
 
 
 def rss_per_connection(
