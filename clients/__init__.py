@@ -1,5 +1,7 @@
 """The load generator: closed- and open-loop echo load over TCP or WebSocket, with verification.
 
-Sans-I/O pieces (`workload`, `wsframes`, `stats`) are plain code that tests call directly;
-`connection` and `runner` are the thin asyncio layer; `cli` is the command line.
+`contract` is what the orchestrator asks of it and what it answers (a LoadSpec in, a Summary
+out). Sans-I/O pieces (`workload`, `wsframes`, `stats`, `arrivals`) are plain code that tests
+call directly; `connection` and `runner` are the thin asyncio layer; `result` merges the
+workers' windows into a Summary; `cli` is the command line.
 """

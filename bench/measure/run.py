@@ -24,7 +24,8 @@ WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 @dataclass(frozen=True)
 class Pinning:
     """Where the server and the load generator run: their CPUs and, off loopback, the
-    network namespaces of each path (bench.netns), by `Cell.network`."""
+    network namespaces of each path (bench.measure.netns), by `Cell.network`; and which
+    load generator drives the server (any that keeps clients.contract)."""
 
     server_cpus: frozenset[int]
     client_cpus: frozenset[int]

@@ -13,7 +13,7 @@ from aionetbench.serverproc import ServerProcess
 from bench.measure.run import Pinning, start_server
 from bench.plan.cells import Cell
 from bench.store.schema import Failure
-from clients.contract import LoadSpec, Summary, python_generator
+from clients.contract import LoadSpec, Summary
 from servers.cli import COUNT_CALLS_ENV
 
 CLIENT_TIMEOUT_S = 120.0
@@ -44,7 +44,7 @@ class Driver:
             **load,  # type: ignore[arg-type]
         )
         client = spawn_pinned(
-            python_generator().command(spec),
+            self.pinning.generator.command(spec),
             self.pinning.client_cpus,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
