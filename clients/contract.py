@@ -47,10 +47,6 @@ class LoadSpec:
     workers: int = 1
     server_pid: int | None = None  # when set, the server's CPU time is measured over the window
 
-    @property
-    def open_loop(self) -> bool:
-        return self.rate is not None
-
     def to_argv(self) -> list[str]:
         """The command-line arguments that `clients.cli.parse_args` turns back into this spec
         (without `--json`, which is how to print, not what to do)."""

@@ -139,6 +139,9 @@ def start_server(
         return Failure(
             f"server did not accept a connection: {error.strerror or error}", server.stderr_tail()
         )
+    except BaseException:  # Ctrl-C or SIGTERM while warming: no server may outlive the run
+        server.kill()
+        raise
     return server
 
 
