@@ -1,5 +1,6 @@
 """CPU pinning: the server gets one CPU, the load generator the others."""
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -26,3 +27,18 @@ def spawn_pinned(
     if cpus is not None:
         os.sched_setaffinity(process.pid, set(cpus))
     return process
+
+
+def stop_children() -> None:
+    """Kill every process this one started that is still running, and their children.
+
+    After Ctrl-C or SIGTERM: a child started in its own session (see `spawn_pinned`) does
+    not get the terminal's signal, and one whose start the interrupt cut short (between
+    the fork and the Popen object) has no one else to stop it."""
+    import psutil  # the orchestrator's dependency, not the servers'
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(children, timeout=5)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from aionetbench.cpus import stop_children
 from bench.measure.netns import network_paths
 from bench.measure.run import Pinning, run_cell
 from bench.measure.sweep import ladder, sweep_cell
@@ -117,6 +118,7 @@ def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -
             run_sweep(plan, pinning, sides, progress)
     except KeyboardInterrupt:
         progress.close()
+        stop_children()
         for side in sides:
             side.results.interrupted = True
             side.results.save()

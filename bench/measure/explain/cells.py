@@ -5,6 +5,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from aionetbench.cpus import stop_children
 from aionetbench.serverproc import ServerFailed
 from bench.measure.explain.driver import Driver, ExplainFailed, python_calls, started
 from bench.measure.explain.memory import idle_connection_count, rss_per_connection
@@ -122,6 +123,7 @@ def explain_all(
                     print(f"FAILED {cell.name}: {error}", file=sys.stderr)
             on_done(done)
     except KeyboardInterrupt:
+        stop_children()
         raise Interrupted(done) from None
     return done, failures
 
