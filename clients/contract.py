@@ -10,7 +10,7 @@ driven the same way (`Generator`): the Python one here, a native one beside it.
 
 import math
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -230,75 +230,70 @@ class Summary:
     def to_json(self) -> dict[str, Any]:
         """The JSON object, flat as the load generators print it."""
         data: dict[str, Any] = {
-            f.name: getattr(self, f.name)
-            for f in fields(self)
-            if f.name not in ("latency", "per_worker", "server", "schedule")
+            f.name: getattr(self, f.name) for f in fields(self) if f.name not in NESTED
         }
         data["latency_us"] = asdict(self.latency)
         data["per_worker"] = [asdict(worker) for worker in self.per_worker]
-        if self.server is not None:
-            s = self.server
-            data |= {
-                "server_cpu": s.cpu,
-                "server_cpu_us_per_request": s.cpu_us,
-                "server_user_us_per_request": s.user_us,
-                "server_system_us_per_request": s.system_us,
-                "server_context_switches_per_request": {
-                    "voluntary": s.voluntary_switches,
-                    "involuntary": s.involuntary_switches,
-                },
-            }
-        if self.schedule is not None:
-            o = self.schedule
-            data |= {
-                "target_rate": o.target_rate,
-                "arrivals": o.arrivals,
-                "p99_ci_us": list(o.p99_ci_us),
-                "achieved_rate": o.achieved_rate,
-                "sent_rate": o.sent_rate,
-                "scheduled_rate": o.scheduled_rate,
-                "schedule_lag_us": {"p50": o.lag_p50_us, "p99": o.lag_p99_us, "max": o.lag_max_us},
-                "fell_behind": o.fell_behind,
-                "late_share": o.late_share,
-                "client_stalled": o.client_stalled,
-            }
+        for part, keys in ((self.server, SERVER_KEYS), (self.schedule, SCHEDULE_KEYS)):
+            if part is not None:
+                for name, path in keys.items():
+                    *outer, last = path
+                    place = data
+                    for key in outer:
+                        place = place.setdefault(key, {})
+                    value = getattr(part, name)
+                    place[last] = list(value) if isinstance(value, tuple) else value
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Summary":
         """Parse the JSON object; KeyError or TypeError if it is not one."""
         plain = {
-            f.name: data[f.name]
+            f.name: data[f.name] if f.default is MISSING else data.get(f.name, f.default)
             for f in fields(cls)
-            if f.name not in ("latency", "per_worker", "server", "schedule", "generator")
+            if f.name not in NESTED
         }
-        server = schedule = None
-        if "server_cpu" in data:
-            switches = data["server_context_switches_per_request"]
-            server = ServerCost(
-                data["server_cpu"],
-                data["server_cpu_us_per_request"],
-                data["server_user_us_per_request"],
-                data["server_system_us_per_request"],
-                switches["voluntary"],
-                switches["involuntary"],
-            )
-        if data["mode"] == "open":
-            lag = data["schedule_lag_us"]
-            low, high = data["p99_ci_us"]
-            schedule = Schedule(
-                data["target_rate"], data["arrivals"], (low, high), data["achieved_rate"],
-                data["sent_rate"], data["scheduled_rate"], lag["p50"], lag["p99"], lag["max"],
-                bool(data["fell_behind"]), data["late_share"], bool(data["client_stalled"]),
-            )  # fmt: skip
         return cls(
             **plain,
             latency=Latency(**data["latency_us"]),
             per_worker=[WorkerShare(**worker) for worker in data.get("per_worker", [])],
-            server=server,
-            schedule=schedule,
-            generator=data.get("generator", "python"),
+            server=parsed(ServerCost, SERVER_KEYS, data) if "server_cpu" in data else None,
+            schedule=parsed(Schedule, SCHEDULE_KEYS, data) if data["mode"] == "open" else None,
         )
+
+
+# Where each field of the nested parts sits in the flat JSON object (one table for both
+# directions): field -> key path.
+SERVER_KEYS = {
+    "cpu": ("server_cpu",),
+    "cpu_us": ("server_cpu_us_per_request",),
+    "user_us": ("server_user_us_per_request",),
+    "system_us": ("server_system_us_per_request",),
+    "voluntary_switches": ("server_context_switches_per_request", "voluntary"),
+    "involuntary_switches": ("server_context_switches_per_request", "involuntary"),
+}
+PLAIN_SCHEDULE_KEYS = (
+    "target_rate", "arrivals", "p99_ci_us", "achieved_rate", "sent_rate", "scheduled_rate",
+    "fell_behind", "late_share", "client_stalled",
+)  # fmt: skip
+SCHEDULE_KEYS = {
+    **{name: (name,) for name in PLAIN_SCHEDULE_KEYS},
+    "lag_p50_us": ("schedule_lag_us", "p50"),
+    "lag_p99_us": ("schedule_lag_us", "p99"),
+    "lag_max_us": ("schedule_lag_us", "max"),
+}
+NESTED = ("latency", "per_worker", "server", "schedule")  # not plain JSON keys
+
+
+def parsed(part: type, keys: dict[str, tuple[str, ...]], data: dict[str, Any]) -> Any:
+    """One nested part of a Summary, read from the flat JSON object by its key table."""
+    values = {}
+    for name, path in keys.items():
+        value: Any = data
+        for key in path:
+            value = value[key]
+        values[name] = tuple(value) if isinstance(value, list) else value
+    return part(**values)
 
 
 def p99_half_width(p99: float, interval: tuple[float | None, float | None]) -> float | None:
