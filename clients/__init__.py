@@ -2,6 +2,7 @@
 
 `contract` is what the orchestrator asks of it and what it answers (a LoadSpec in, a Summary
 out). Sans-I/O pieces (`workload`, `wsframes`, `stats`, `arrivals`) are plain code that tests
-call directly; `connection` and `runner` are the thin asyncio layer; `result` merges the
-workers' windows into a Summary; `cli` is the command line.
+call directly; `connection`, `schedule` (open loop) and `runner` (one worker's window) are
+the thin asyncio layer; `workers` runs several processes; `result` merges their windows into
+a Summary; `cli` is the command line.
 """

@@ -11,7 +11,7 @@ from aionetbench.loops import LOOPS
 from clients.arrivals import ARRIVALS
 from clients.contract import PROTOCOLS, LoadSpec
 from clients.result import format_table, summarize
-from clients.runner import WorkerFailed, run
+from clients.workers import WorkerFailed, run
 
 DEFAULT = LoadSpec("tcp", Endpoint())  # the defaults of every option
 

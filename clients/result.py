@@ -7,7 +7,8 @@ from hdrh.histogram import HdrHistogram
 
 from clients import stats
 from clients.contract import Latency, LoadSpec, Schedule, ServerCost, Summary, WorkerShare
-from clients.runner import LATE_NS, ServerUsage, WorkerResult
+from clients.runner import ServerUsage, WorkerResult
+from clients.schedule import LATE_NS
 
 MIB = 1024 * 1024
 CLIENT_BOUND_CPU = 0.9  # CPU seconds per wall second of one worker that mean "client-bound"

@@ -1,13 +1,9 @@
-"""Runs a load: connect, warm up, measure one window, and merge the workers' results."""
+"""One worker's load: connect, warm up, measure one window, drain (`workers` runs several)."""
 
 import asyncio
-import multiprocessing
-import queue
 import socket
-import threading
 import time
 from array import array
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 
@@ -15,30 +11,19 @@ import psutil
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
-from aionetbench.limits import raise_fd_limit
-from aionetbench.loops import loop_factory
 from aionetbench.tls import client_context
 from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.contract import LoadSpec
+from clients.schedule import OpenLoopSchedule
 from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
-
-# Open loop: when the next message is due sooner than this, keep the loop spinning instead of
-# sleeping, because both loops sleep in whole milliseconds and the oversleep would be
-# measured as latency. So open-loop clients use a full core by design.
-SPIN_BELOW_S = 0.002
-# Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
-# of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
-# a burst of replies, which stays under about 0.6 ms here up to 120,000 msg/s.
-LATE_NS = 1_000_000
 
 # Connection i starts at message i * STRIDE of the cycle, so no two connections send the same
 # bytes at the same time and a reply crossing connections is caught.
 STRIDE = 7
 CONNECT_TIMEOUT = 10.0
-WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 # The measured window is cut into this many consecutive blocks; resampling them gives the
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
@@ -122,70 +107,6 @@ class CpuClock:
             return time.process_time(), None
         usage = ServerUsage(times.user, times.system, switches.voluntary, switches.involuntary)
         return time.process_time(), usage
-
-
-class OpenLoopSchedule:
-    """Sends on a schedule of due times, round-robin over connections, stamping each message
-    with the time it was due (not when it went out), so client lag and server stalls both
-    count."""
-
-    def __init__(self, connections: list[EchoConnection], arrivals: Arrivals) -> None:
-        self.connections = connections
-        self.arrivals = arrivals
-        self.due_times = arrivals.next_block()
-        self.position = 0  # index into due_times of the next message to send
-        self.sent = 0
-        self.lags = array("q")  # per tick: how late the oldest due message went out
-        self.late_sends = array("q")  # per message sent LATE_NS or more after it was due: how late
-        self.started_ns = 0
-        self.timer: asyncio.Handle | None = None
-
-    def due(self, now_ns: int) -> int:
-        """How many messages were due by `now_ns` (now: not before the last tick): sent, plus
-        those due but not yet sent (exact within the current block; when the client is a
-        whole block behind, the rest is estimated from the rate, and it has fallen far
-        behind in any case)."""
-        elapsed = now_ns - self.started_ns
-        pending = bisect_right(self.due_times, elapsed, lo=self.position) - self.position
-        if self.position + pending == len(self.due_times):
-            beyond = elapsed - self.due_times[-1]
-            pending += max(0, int(beyond / self.arrivals.interval_ns))
-        return self.sent + pending
-
-    def start(self) -> None:
-        self.started_ns = perf_counter_ns()
-        self.tick()
-
-    def tick(self) -> None:
-        started, connections, count = self.started_ns, self.connections, len(self.connections)
-        elapsed = perf_counter_ns() - started
-        due_times, position = self.due_times, self.position
-        if due_times[position] <= elapsed:
-            oldest = elapsed - due_times[position]
-            self.lags.append(oldest)
-            stalled = oldest >= LATE_NS  # rare: then every message of the tick is noted
-            while due_times[position] <= elapsed:
-                if stalled:
-                    self.late_sends.append(elapsed - due_times[position])
-                connection = connections[self.sent % count]
-                if not connection.closing:
-                    connection.send(started + due_times[position])
-                self.sent += 1
-                position += 1
-                if position == len(due_times):
-                    due_times, position = self.arrivals.next_block(), 0
-            self.due_times = due_times
-            self.position = position
-        delay = (due_times[position] - (perf_counter_ns() - started)) / 1e9
-        loop = asyncio.get_running_loop()
-        if delay < SPIN_BELOW_S:
-            self.timer = loop.call_soon(self.tick)
-        else:
-            self.timer = loop.call_later(delay - SPIN_BELOW_S / 2, self.tick)
-
-    def stop(self) -> None:
-        if self.timer:
-            self.timer.cancel()
 
 
 def workload_for(spec: LoadSpec) -> Workload:
@@ -387,89 +308,6 @@ async def drain(conns: list[EchoConnection], seconds: float) -> list[array]:
     return [connection.give_up(now) for connection in conns if not connection.closing]
 
 
-def run_in_process(spec: LoadSpec, connections: int, first: int, rate, barrier=None):
-    with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
-        return runner.run(run_worker(spec, connections, first, rate, barrier))
-
-
-def _worker_main(spec, connections, first, rate, barrier, results) -> None:
-    try:
-        results.put((first, run_in_process(spec, connections, first, rate, barrier)))
-    except UsageError as error:
-        barrier.abort()
-        results.put((first, error))
-    except threading.BrokenBarrierError:
-        results.put((first, None))  # another worker failed and says why
-    except KeyboardInterrupt:
-        barrier.abort()
-
-
-class WorkerFailed(Exception):
-    """A worker process died without a result, or the workers overran their deadline."""
-
-
-def collect(processes: list, firsts: list[int], results, deadline: float) -> dict:
-    """Each worker's outcome by its first connection, as they arrive. A worker that dies
-    without one stops the run at once, instead of when the deadline passes."""
-    collected: dict = {}
-    while len(collected) < len(processes):
-        try:
-            first, outcome = results.get(timeout=WORKER_POLL_S)
-            collected[first] = outcome
-            continue
-        except queue.Empty:
-            pass
-        for number, (process, first) in enumerate(zip(processes, firsts, strict=True), 1):
-            if first not in collected and process.exitcode not in (None, 0):
-                raise WorkerFailed(
-                    f"load generator worker {number} of {len(processes)} crashed "
-                    f"(exit code {process.exitcode})"
-                )
-        if time.monotonic() > deadline:
-            raise WorkerFailed("the load generator's workers did not finish in time")
-    return collected
-
-
 def split(total: int, parts: int) -> list[int]:
     """Split `total` connections as evenly as possible over `parts` workers."""
     return [total // parts + (i < total % parts) for i in range(parts)]
-
-
-def run(spec: LoadSpec) -> list[WorkerResult]:
-    """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
-    loop_factory(spec.loop)  # an unusable loop is a usage error before anything starts
-    if (limit := raise_fd_limit()) < spec.concurrency + 64:
-        raise UsageError(
-            f"{spec.concurrency} connections need more open files than the limit allows "
-            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
-        )
-    shares = split(spec.concurrency, spec.workers)
-    rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
-    if spec.workers == 1:
-        return [run_in_process(spec, shares[0], 0, rates[0])]
-    context = multiprocessing.get_context("spawn")
-    barrier, results = context.Barrier(spec.workers), context.Queue()
-    processes = [
-        context.Process(target=_worker_main, args=(spec, share, first, rate, barrier, results))
-        for share, first, rate in zip(shares, firsts, rates, strict=True)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        deadline = time.monotonic() + CONNECT_TIMEOUT + spec.warmup + spec.duration + 60
-        collected = collect(processes, firsts, results, deadline)
-    except WorkerFailed:
-        barrier.abort()  # release the others if they still wait to start together
-        for process in processes:
-            process.kill()
-        raise
-    finally:
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-    for outcome in collected.values():
-        if isinstance(outcome, UsageError):
-            raise outcome
-    return [collected[first] for first in firsts]
