@@ -50,8 +50,10 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     # sock_* registers the socket with the selector around operations; a transport does not.
     assert cell["sockets"]["syscalls"]["epoll_ctl"] >= 0.5
     assert cell["protocol"]["syscalls"].get("epoll_ctl", 0.0) < 0.1
-    # A StreamReader wakes its task through a future: more loop passes than data_received.
-    assert cell["streams"]["loop_passes"] > cell["protocol"]["loop_passes"]
+    # A StreamReader wakes its task through a future: more Python work per echo than
+    # data_received. Counted in calls, which do not depend on timing; loop passes do (how
+    # many connections one epoll_wait returns varies between runs), so they are not asserted.
+    assert cell["streams"]["python_calls"] > 1.5 * cell["protocol"]["python_calls"]
     for per in cell.values():  # one read and one write per echo, exactly (N/2N differenced)
         assert per["syscalls"]["recvfrom"] >= 0.99 and per["syscalls"]["sendto"] == pytest.approx(
             1.0, abs=0.01
