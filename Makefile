@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-NATIVE := servers/native/echo
+NATIVE := servers/native/echo clients/native/load
 CC ?= cc
 
 .PHONY: test check lint bench bench-smoke ci-bench native clean
@@ -15,16 +15,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[bench,dev]'
 	touch $(STAMP)
 
-# The native reference server, built from source with the system C compiler. Without one
-# it is skipped with one line: its cells and tests are skipped, nothing fails.
-native: $(NATIVE)
-
-$(NATIVE): servers/native/echo.c
+# The native reference server and the native load generator, built from source with the
+# system C compiler. Without one they are skipped with one line: the reference cells and
+# their tests are skipped, the Python load generator measures every cell; nothing fails.
+native:
 	@if command -v $(CC) > /dev/null 2>&1; then \
-		echo "$(CC) -O2 -Wall -Wextra -o $@ $<"; $(CC) -O2 -Wall -Wextra -o $@ $<; \
+		$(MAKE) --no-print-directory -q $(NATIVE) || $(MAKE) --no-print-directory $(NATIVE); \
 	else \
-		echo "native: no C compiler ($(CC)) found, so the native reference server is skipped"; \
+		echo "native: no C compiler ($(CC)) found: no native reference server, and the Python load generator measures every cell"; \
 	fi
+
+servers/native/echo: servers/native/echo.c
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+clients/native/load: clients/native/load.c
+	$(CC) -O2 -Wall -Wextra -o $@ $< -lm
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

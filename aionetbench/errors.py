@@ -15,18 +15,21 @@ class UsageError(Exception):
 UNSUPPORTED = "unsupported: "
 
 
-def exit_with(prog: str, error: BaseException, status: int = 2) -> NoReturn:
+def exit_with(prog: str, error: BaseException | str, status: int = 2) -> NoReturn:
     """Print `prog: error` as one line on stderr and exit."""
     print(f"{prog}: {error}", file=sys.stderr, flush=True)
     sys.exit(status)
 
 
 def run_command(prog: str, main: Callable[[], int | None]) -> NoReturn:
-    """Run a command's main function, turning a UsageError into a one-line message and exit 2."""
+    """Run a command's main function, turning a UsageError into a one-line message and exit 2
+    (Ctrl-C: one line and exit 130)."""
     try:
         status = main()
     except UsageError as error:
         exit_with(prog, error)
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for it, no traceback
+        exit_with(prog, "interrupted", 130)
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         status = 0

@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from aionetbench.argtypes import non_negative_float, positive_float, positive_int
 from aionetbench.endpoints import Endpoint
@@ -11,9 +12,11 @@ from aionetbench.loops import LOOPS
 from clients.arrivals import ARRIVALS
 from clients.contract import PROTOCOLS, LoadSpec
 from clients.result import format_table, summarize
-from clients.workers import WorkerFailed, run
+from clients.window import WorkerFailed, WorkerResult
+from clients.workers import run
 
 DEFAULT = LoadSpec("tcp", Endpoint())  # the defaults of every option
+PROG = {"python": "clients", "native": "clients.native"}  # how each names itself in errors
 
 
 def endpoint_arg(text: str) -> Endpoint:
@@ -23,16 +26,22 @@ def endpoint_arg(text: str) -> Endpoint:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[LoadSpec, bool]:
-    parser = argparse.ArgumentParser(
-        prog="python -m clients",
-        description="Echo load generator. Closed loop (default) keeps --pipeline messages in "
-        "flight per connection and measures peak throughput; open loop (--rate) sends at a "
-        "given rate (Poisson or uniform arrivals) and measures each latency from the "
-        "message's intended send time (the wrk2 method), so server stalls are not hidden; "
-        "messages in flight at the window's end are waited for, not dropped. Every echo is verified byte "
-        "for byte; a run with errors exits 1.",
-    )
+DESCRIPTION = (
+    "Echo load generator. Closed loop (default) keeps --pipeline messages in flight per "
+    "connection and measures peak throughput; open loop (--rate) sends at a given rate "
+    "(Poisson or uniform arrivals) and measures each latency from the message's intended send "
+    "time (the wrk2 method), so server stalls are not hidden; messages in flight at the "
+    "window's end are waited for, not dropped. Every echo is verified byte for byte; a run "
+    "with errors exits 1."
+)
+
+
+def parse_args(
+    argv: list[str] | None = None, prog: str = "python -m clients", description: str = DESCRIPTION
+) -> tuple[LoadSpec, bool]:
+    """The spec and whether to print JSON; `prog` and `description` let the native load
+    generator, which takes the same arguments, say what it is."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument(
         "protocol",
         choices=PROTOCOLS,
@@ -146,13 +155,20 @@ def main(argv: list[str] | None = None) -> None:
     run_command("clients", lambda: run_and_report(*parse_args(argv)))
 
 
-def run_and_report(spec: LoadSpec, as_json: bool) -> int:
+def run_and_report(
+    spec: LoadSpec,
+    as_json: bool,
+    measure: Callable[[LoadSpec], list[WorkerResult]] = run,
+    generator: str = "python",
+) -> int:
+    """Measure with `measure` (the Python workers by default), print the summary, and
+    return the exit status: 1 if any echo failed."""
     try:
-        outcomes = run(spec)
+        outcomes = measure(spec)
     except WorkerFailed as error:
-        print(f"clients: {error}", file=sys.stderr)
+        print(f"{PROG[generator]}: {error}", file=sys.stderr)
         return 1
-    summary = summarize(spec, outcomes)
+    summary = summarize(spec, outcomes, generator)
     if as_json:
         json.dump(summary.to_json(), sys.stdout)
         print()

@@ -73,9 +73,25 @@ class Generator:
 
     name: str
     program: tuple[str, ...]
+    tls: bool = True  # whether it can load a TLS server
 
     def command(self, spec: LoadSpec) -> list[str]:
         return [*self.program, *spec.to_argv(), "--json"]
+
+    def can(self, spec: LoadSpec) -> bool:
+        return self.tls or not spec.tls
+
+
+@dataclass(frozen=True)
+class Clients:
+    """Which load generator measures a load: `preferred` wherever it can, else `fallback`
+    (the native generator does not do TLS; the Python one does everything)."""
+
+    preferred: Generator
+    fallback: Generator
+
+    def for_spec(self, spec: LoadSpec) -> Generator:
+        return self.preferred if self.preferred.can(spec) else self.fallback
 
 
 def python_generator(python: str = sys.executable) -> Generator:

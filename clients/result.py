@@ -7,11 +7,13 @@ from hdrh.histogram import HdrHistogram
 
 from clients import stats
 from clients.contract import Latency, LoadSpec, Schedule, ServerCost, Summary, WorkerShare
-from clients.runner import ServerUsage, WorkerResult
-from clients.schedule import LATE_NS
+from clients.window import LATE_NS, ServerUsage, WorkerResult
 
 MIB = 1024 * 1024
 CLIENT_BOUND_CPU = 0.9  # CPU seconds per wall second of one worker that mean "client-bound"
+# ...unless the server's core was this busy too: then the server had no more to give, and
+# the rate is its own (a load generator as fast per request as the server is busy too).
+SERVER_FULL_CPU = 0.95
 BEHIND_SHARE = 0.99  # open loop: sending fewer than this share of due messages is falling behind
 # Open loop: a p99 schedule lag beyond this, and beyond this share of the p99 latency the
 # run reports, makes the client's own lateness a material part of that tail: behind. (A few
@@ -20,8 +22,9 @@ BEHIND_LAG_US = 100.0
 BEHIND_LAG_SHARE = 0.1
 
 
-def summarize(spec: LoadSpec, results: list[WorkerResult]) -> Summary:
-    """Merge the workers' windows into the summary the orchestrator reads."""
+def summarize(spec: LoadSpec, results: list[WorkerResult], generator: str = "python") -> Summary:
+    """Merge the workers' windows into the summary the orchestrator reads; `generator` is
+    which load generator measured them (the native one has no asyncio loop: `epoll`)."""
     duration = sum(r.window_s for r in results) / len(results)
     rps = sum(r.rps for r in results)
     requests = sum(r.requests for r in results)
@@ -29,7 +32,8 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> Summary:
     latency = Latency(**stats.summary_us(r.latency for r in results if r.latency))  # type: ignore[arg-type]
     server = next((r.server for r in results if r.server is not None), None)
     schedule = open_loop_schedule(spec, results, duration, latency) if spec.rate else None
-    client_bound = any(r.cpu >= CLIENT_BOUND_CPU for r in results)
+    server_full = server is not None and duration > 0 and server.cpu_s / duration >= SERVER_FULL_CPU
+    client_bound = any(r.cpu >= CLIENT_BOUND_CPU for r in results) and not server_full
     if schedule is not None:
         # An open-loop client spins between sends by design, so its CPU says nothing;
         # whether it kept to its schedule does.
@@ -38,7 +42,8 @@ def summarize(spec: LoadSpec, results: list[WorkerResult]) -> Summary:
         protocol=spec.protocol,
         endpoint=str(spec.endpoint),
         tls=spec.tls,
-        loop=spec.loop,
+        loop=spec.loop if generator == "python" else "epoll",
+        generator=generator,
         size=spec.size,
         concurrency=spec.concurrency,
         pipeline=spec.pipeline,
@@ -150,7 +155,8 @@ def format_table(summary: Summary) -> str:
     )
     lines = [
         f"{summary.protocol} {summary.endpoint}{' (TLS)' if summary.tls else ''}, "
-        f"{summary.loop} client x {summary.workers} worker(s)",
+        f"{summary.loop if summary.generator == 'python' else summary.generator} client "
+        f"x {summary.workers} worker(s)",
         f"{summary.size} B x {summary.concurrency} connections, {mode}, "
         f"{summary.duration_s:.2f} s measured",
         f"  requests   {summary.requests:,}  ({summary.errors} errors)",

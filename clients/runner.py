@@ -4,7 +4,6 @@ import asyncio
 import socket
 import time
 from array import array
-from dataclasses import dataclass, field
 from time import perf_counter_ns
 
 import psutil
@@ -17,6 +16,7 @@ from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.contract import LoadSpec
 from clients.schedule import OpenLoopSchedule
+from clients.window import ServerUsage, WorkerResult, split
 from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
 
@@ -28,56 +28,6 @@ CONNECT_TIMEOUT = 10.0
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
 COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
-
-
-@dataclass(frozen=True)
-class ServerUsage:
-    """The server's CPU seconds and context switches so far, or over a window (`-`)."""
-
-    user_s: float
-    system_s: float
-    voluntary: int
-    involuntary: int
-
-    def __sub__(self, other: "ServerUsage") -> "ServerUsage":
-        return ServerUsage(
-            self.user_s - other.user_s,
-            self.system_s - other.system_s,
-            self.voluntary - other.voluntary,
-            self.involuntary - other.involuntary,
-        )
-
-    @property
-    def cpu_s(self) -> float:
-        return self.user_s + self.system_s
-
-
-@dataclass
-class WorkerResult:
-    """One worker's measured window."""
-
-    connections: int = 0
-    requests: int = 0  # replies received in the window: the throughput count
-    window_s: float = 0.0
-    cpu_s: float = 0.0
-    latency: stats.Recorded | None = None  # every message sent in the window
-    blocks: list[stats.Counts] = field(default_factory=list)  # the same, per time block
-    undelivered: int = 0  # messages still unanswered when the drain gave up
-    lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
-    late_sends: array = field(default_factory=lambda: array("q"))  # each sent >= LATE_NS late (ns)
-    scheduled: int = 0
-    sent: int = 0
-    server: ServerUsage | None = None  # over the window, when measured
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.window_s if self.window_s else 0.0
-
-    @property
-    def cpu(self) -> float:
-        """CPU seconds per wall second over the window: 1.0 is a whole core."""
-        return self.cpu_s / self.window_s if self.window_s else 0.0
 
 
 class CpuClock:
@@ -306,8 +256,3 @@ async def drain(conns: list[EchoConnection], seconds: float) -> list[array]:
         await asyncio.sleep(0.001)
     now = perf_counter_ns()
     return [connection.give_up(now) for connection in conns if not connection.closing]
-
-
-def split(total: int, parts: int) -> list[int]:
-    """Split `total` connections as evenly as possible over `parts` workers."""
-    return [total // parts + (i < total % parts) for i in range(parts)]

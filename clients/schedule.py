@@ -7,15 +7,12 @@ from time import perf_counter_ns
 
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection
+from clients.window import LATE_NS
 
 # Open loop: when the next message is due sooner than this, keep the loop spinning instead of
 # sleeping, because both loops sleep in whole milliseconds and the oversleep would be
 # measured as latency. So open-loop clients use a full core by design.
 SPIN_BELOW_S = 0.002
-# Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
-# of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
-# a burst of replies, which stays under about 0.6 ms here up to 120,000 msg/s.
-LATE_NS = 1_000_000
 
 
 class OpenLoopSchedule:

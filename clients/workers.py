@@ -10,7 +10,8 @@ from aionetbench.errors import UsageError
 from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import loop_factory
 from clients.contract import LoadSpec
-from clients.runner import CONNECT_TIMEOUT, WorkerResult, run_worker, split
+from clients.runner import CONNECT_TIMEOUT, run_worker
+from clients.window import WorkerFailed, WorkerResult, split
 
 WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 
@@ -30,10 +31,6 @@ def _worker_main(spec, connections, first, rate, barrier, results) -> None:
         results.put((first, None))  # another worker failed and says why
     except KeyboardInterrupt:
         barrier.abort()
-
-
-class WorkerFailed(Exception):
-    """A worker process died without a result, or the workers overran their deadline."""
 
 
 def collect(processes: list, firsts: list[int], results, deadline: float) -> dict:

@@ -156,7 +156,14 @@ def start_server(server_pool: ServerPool, tmp_path: Path) -> StartServer:
 # environments) say so with `shares(NAME)`: they hold a lock on NAME while they run, so no
 # two of them ever overlap, whichever worker runs them.
 SERVER_FIXTURES = {"start_server", "server_pool"}
-SUITE_MODULES = {"servers", "clients", "clients.selfbench", "clients.classic", "bench"}
+SUITE_MODULES = {
+    "servers",
+    "clients",
+    "clients.native",
+    "clients.selfbench",
+    "clients.classic",
+    "bench",
+}
 SERIAL_MODULES = {"test_open_loop"}
 LOCKS = Path(tempfile.gettempdir())
 

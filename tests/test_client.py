@@ -27,10 +27,17 @@ SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a sh
 GLANCE = ["--duration", "0.15", "--warmup", "0.05"]
 
 
-def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float = 60):
+def client(
+    endpoint: Endpoint,
+    *args: str,
+    protocol: str = "tcp",
+    timeout: float = 60,
+    program: str = "clients",
+):
+    """Run a load generator: `program` is `clients` (Python) or `clients.native`."""
     target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
     return subprocess.run(
-        [sys.executable, "-m", "clients", protocol, *target, *args],
+        [sys.executable, "-m", program, protocol, *target, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -38,17 +45,21 @@ def client(endpoint: Endpoint, *args: str, protocol: str = "tcp", timeout: float
     )
 
 
-def start_client(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> subprocess.Popen:
+def start_client(
+    endpoint: Endpoint, *args: str, protocol: str = "tcp", program: str = "clients"
+) -> subprocess.Popen:
     """The load generator started with --json, not waited for."""
     target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
-    command = [sys.executable, "-m", "clients", protocol, *target, *args, "--json"]
+    command = [sys.executable, "-m", program, protocol, *target, *args, "--json"]
     return subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
     )
 
 
-def client_json(endpoint: Endpoint, *args: str, protocol: str = "tcp") -> dict:
-    result = client(endpoint, *args, "--json", protocol=protocol)
+def client_json(
+    endpoint: Endpoint, *args: str, protocol: str = "tcp", program: str = "clients"
+) -> dict:
+    result = client(endpoint, *args, "--json", protocol=protocol, program=program)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

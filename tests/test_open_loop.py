@@ -17,8 +17,8 @@ from test_client import client_json
 from clients.arrivals import Arrivals
 from clients.contract import Latency
 from clients.result import late_share, tail_is_late
-from clients.runner import WorkerResult
 from clients.stats import Counts, percentile_interval, record, summary_us
+from clients.window import WorkerResult
 from clients.workload import EchoMismatch, EchoVerifier, line_workload
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyperf
 from scipy.stats import ttest_ind
 
 from aionetbench.errors import UsageError
@@ -112,11 +113,40 @@ def compare_family(
     return comparisons
 
 
+def clients_of(suite: pyperf.BenchmarkSuite) -> set[str]:
+    """The load generators that measured a file's benchmarks (files from before the native
+    one record none, or `load_generator`: the Python one; instruction counts use none)."""
+    clients = set()
+    for benchmark in suite.get_benchmarks():
+        metadata = benchmark.get_metadata()
+        if "mode" in metadata:
+            clients.add(metadata.get("client") or metadata.get("load_generator") or "python")
+    return clients
+
+
+def check_same_clients(paths: list[Path], suites: list[pyperf.BenchmarkSuite]) -> None:
+    """Refuse to compare files whose load generators differ: that changes every number."""
+    base = clients_of(suites[0])
+    for path, suite in zip(paths[1:], suites[1:], strict=True):
+        if (new := clients_of(suite)) and base and new != base:
+            raise UsageError(
+                f"{paths[0]} was measured with the {'+'.join(sorted(base))} load generator and "
+                f"{path} with {'+'.join(sorted(new))}: that changes every number; pass "
+                "--allow-client-change to compare them anyway"
+            )
+
+
 def compare_files(
-    paths: list[Path], threshold: float, count_threshold: float = 0.01, correct: bool = True
+    paths: list[Path],
+    threshold: float,
+    count_threshold: float = 0.01,
+    correct: bool = True,
+    allow_client_change: bool = False,
 ) -> list[Comparison]:
     """Every benchmark common to all files, each NEW file against the first."""
     suites = [load_suite(path) for path in paths]
+    if not allow_client_change:
+        check_same_clients(paths, suites)
     common = set(suites[0].get_benchmark_names())
     for suite in suites[1:]:
         common &= set(suite.get_benchmark_names())

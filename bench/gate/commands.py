@@ -59,7 +59,14 @@ def measure_ab(
     for label, python in pythons.items():
         path = args.output / f"{label}.json"
         check_writable(path)
-        results = ResultsFile(path, plan, str(pinning), args.profile, {"": describe(python)})
+        results = ResultsFile(
+            path,
+            plan,
+            str(pinning),
+            args.profile,
+            {"": describe(python)},
+            pinning.clients.preferred.name,
+        )
         sides.append(Side(label, python, results))
     print(f"writing {args.output}/base.json and new.json", file=sys.stderr)
     status = run_session(plan, pinning, sides, args.quiet)
@@ -101,7 +108,13 @@ def command_ci(args: argparse.Namespace) -> int:
         plan, pinning = checked_plan(args), pinning_from(args)
         new = args.output / "new.json"
         check_writable(new)
-        side = Side("new", sys.executable, ResultsFile(new, plan, str(pinning), args.profile))
+        side = Side(
+            "new",
+            sys.executable,
+            ResultsFile(
+                new, plan, str(pinning), args.profile, client=pinning.clients.preferred.name
+            ),
+        )
         status, base = run_session(plan, pinning, [side], args.quiet), args.baseline
     else:
         status, base, new = measure_ab(args, args.base_python, sys.executable)

@@ -12,6 +12,7 @@ from aionetbench.argtypes import list_of, positive_int
 from aionetbench.errors import UsageError
 from aionetbench.loops import LOOPS
 from bench.measure.options import (
+    add_client_option,
     add_echo_count_options,
     add_plan_options,
     checked_plan,
@@ -51,7 +52,9 @@ def command_run(args: argparse.Namespace) -> int:
     pythons = server_pythons(pythons_of(tuple(args.pythons or plan.pythons)))
     plan = replace(plan, pythons=tuple(pythons))
     servers = {label: describe(python) for label, python in pythons.items()}
-    results = ResultsFile(args.output, plan, str(pinning), args.profile, servers)
+    results = ResultsFile(
+        args.output, plan, str(pinning), args.profile, servers, pinning.clients.preferred.name
+    )
     side = Side("run", sys.executable, results, pythons)
     if pythons:
         print(
@@ -152,7 +155,10 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
         "--apis", type=list_of(str, tuple(SERVERS)), help="default: the quick profile's"
     )
     parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops")
-    parser.add_argument("--client-loop", choices=LOOPS, default="uvloop")
+    add_client_option(parser)
+    parser.add_argument(
+        "--client-loop", choices=LOOPS, default="uvloop", help="the Python load generator's loop"
+    )
     add_echo_count_options(parser, requests=2000)
     parser.add_argument(
         "--idle-connections",

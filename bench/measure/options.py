@@ -17,7 +17,11 @@ from bench.measure.run import Pinning
 from bench.plan.cells import LOOPBACK, TRANSPORTS
 from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
 from clients.arrivals import ARRIVALS
+from clients.contract import Clients, python_generator
+from clients.native import native_generator
 from servers import SERVERS
+
+CLIENTS = ("native", "python")
 
 
 def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> None:
@@ -41,7 +45,8 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=PROFILES, default="quick", help="default %(default)s")
     parser.add_argument("--apis", type=list_of(str, tuple(SERVERS)), help="e.g. protocol,streams")
     parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
-    parser.add_argument("--client-loop", choices=LOOPS, help="the load generator's loop")
+    add_client_option(parser)
+    parser.add_argument("--client-loop", choices=LOOPS, help="the Python load generator's loop")
     parser.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
     parser.add_argument(
         "--network",
@@ -147,12 +152,40 @@ def plan_from(args: argparse.Namespace) -> Plan:
     )
 
 
+def add_client_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        help="the load generator: native (C, clients/native; TLS cells still use the Python "
+        "one) or python; default native wherever it was built",
+    )
+
+
+def clients_from(choice: str | None) -> Clients:
+    """The load generators for `--client`: native wherever it is built and can, else Python."""
+    python, native = python_generator(), native_generator()
+    if choice == "python":
+        return Clients(python, python)
+    if native is None:
+        if choice == "native":
+            raise UsageError("the native load generator is not built: run `make native`")
+        print(
+            "bench: the native load generator is not built (no C compiler?): the Python one "
+            "measures every cell",
+            file=sys.stderr,
+        )
+        return Clients(python, python)
+    return Clients(native, python)
+
+
 def pinning_from(args: argparse.Namespace) -> Pinning:
     try:
         server_cpus, client_cpus = split_cpus(args.server_cpus)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return Pinning(frozenset(server_cpus), frozenset(client_cpus))
+    return Pinning(
+        frozenset(server_cpus), frozenset(client_cpus), clients=clients_from(args.client)
+    )
 
 
 def without_unbuilt(plan: Plan) -> Plan:

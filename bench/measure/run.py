@@ -15,7 +15,7 @@ from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, Measurement
-from clients.contract import Generator, LoadSpec, Summary, python_generator
+from clients.contract import Clients, LoadSpec, Summary, python_generator
 
 CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
 WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
@@ -25,12 +25,14 @@ WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 class Pinning:
     """Where the server and the load generator run: their CPUs and, off loopback, the
     network namespaces of each path (bench.measure.netns), by `Cell.network`; and which
-    load generator drives the server (any that keeps clients.contract)."""
+    load generators drive the server (any that keep clients.contract), by load."""
 
     server_cpus: frozenset[int]
     client_cpus: frozenset[int]
     paths: dict[str, Hosts] = field(default_factory=dict)
-    generator: Generator = field(default_factory=python_generator)  # the load generator
+    clients: Clients = field(
+        default_factory=lambda: Clients(python_generator(), python_generator())
+    )
 
     def __str__(self) -> str:
         return f"server:{','.join(map(str, sorted(self.server_cpus)))} client:{','.join(map(str, sorted(self.client_cpus)))}"
@@ -156,7 +158,7 @@ def measure(
     """Run the load generator once against a running server. Never raises for a server or
     client fault: returns a Failure."""
     spec = load_spec(cell, plan, server.endpoint, server.pid, len(pinning.client_cpus), rate)
-    command = pinning.generator.command(spec)
+    command = pinning.clients.for_spec(spec).command(spec)
     if hosts := pinning.paths.get(cell.network):
         command = hosts.in_client(command)
     timeout = spec.warmup + spec.duration + spec.drain

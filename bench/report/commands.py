@@ -49,6 +49,12 @@ def add_gate_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="test each benchmark at 95%% alone instead of Holm-Bonferroni over all of them",
     )
+    parser.add_argument(
+        "--allow-client-change",
+        action="store_true",
+        help="compare files measured with different load generators (native, python), whose "
+        "every number differs for that reason alone",
+    )
 
 
 def compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +82,7 @@ def command_compare(args: argparse.Namespace) -> int:
         args.threshold / 100,
         args.count_threshold / 100,
         not args.no_correction,
+        args.allow_client_change,
     )
     lines = [*environments([args.base, *args.new]), "", *compare_table(comparisons)]
     print("\n".join(lines))

@@ -1,6 +1,7 @@
 """`bench report`: a Markdown report and its PNG figures from any results file."""
 
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -116,6 +117,23 @@ def results_table(cells: Sequence[CellResults]) -> list[str]:
     return rows
 
 
+def clients_line(results: Results) -> str:
+    """Which load generator measured how many cells (`native for 10 cells; python (uvloop)
+    for 2`), and why the Python one ran when the native one was asked for."""
+    counts = Counter(client for cell in results.cells for client in set(cell.clients))
+    line = "; ".join(
+        f"{client} for {n} cell{'s' if n > 1 else ''}" for client, n in counts.most_common()
+    )
+    if results.environment.get("client") == "native" and len(counts) > 1:
+        line += " (the native one does not do TLS)"
+    elif (
+        results.environment.get("client") == "python"
+        and results.environment.get("native_client") == "not built"
+    ):
+        line += " (the native one was not built)"
+    return line or "?"
+
+
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     rows = [
@@ -128,11 +146,11 @@ def environment_table(results: Results) -> list[str]:
             )
         ),
         (
-            "load generator Python / pyperf",
+            "orchestrator Python / pyperf",
             f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
         ),
         ("kernel", env.get("kernel", "?")),
-        ("client loop", env.get("client_loop", "?")),
+        ("load generator", clients_line(results)),
         (
             "profile",
             f"{env.get('profile', '?')}: {env.get('warmup_s', '?')} s warm-up + {env.get('duration_s', '?')} s per run",

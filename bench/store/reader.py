@@ -28,6 +28,7 @@ class CellResults(Cell):
     latency_max_us: list[float] = field(default_factory=list)
     histograms: list[str] = field(default_factory=list)
     percentiles_us: dict[str, list[float]] = field(default_factory=dict)
+    clients: list[str] = field(default_factory=list)  # per repeat, the load generator
 
     @property
     def median_rps(self) -> float:
@@ -158,6 +159,14 @@ def server_line(env: dict) -> str:
     )
 
 
+def client_of(metadata: dict[str, Any]) -> str:
+    """Which load generator measured a run: `native`, or `python (LOOP)`; files from before
+    the native one name none (or call it `load_generator`): the Python one."""
+    client = metadata.get("client") or metadata.get("load_generator") or "python"
+    loop = metadata.get("client_loop")
+    return f"python ({loop})" if client == "python" and loop else client
+
+
 def load_results(path: Path) -> Results:
     """The cells of an aionetbench results file, in the order they were run."""
     suite = load_suite(path)
@@ -176,6 +185,7 @@ def load_results(path: Path) -> Results:
             cell.client_bound.append(bool(run_metadata["client_bound"]))
             cell.latency_max_us.append(run_metadata["latency_max_s"] * 1e6)
             cell.histograms.append(run_metadata["latency_histogram_ns"])
+            cell.clients.append(client_of(run_metadata))
         environment = environment or metadata
         server_environments.setdefault(cell.python, metadata)
         cells[cell.name] = cell

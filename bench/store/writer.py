@@ -30,6 +30,7 @@ from bench.store.schema import (
     Measurement,
     cell_metadata,
 )
+from clients.native import native_generator
 from servers.about import about
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,13 +69,14 @@ def suite_commit() -> str:
 
 
 def environment_metadata(
-    plan: Plan, pinning: str, profile: str, server: dict[str, Any]
+    plan: Plan, pinning: str, profile: str, server: dict[str, Any], client: str = "python"
 ) -> dict[str, Any]:
     """What every benchmark of a run shares; pyperf adds CPU model and count, date.
 
     `python_*` and the library versions are the *server's* (from `servers --about`, run on
     the server's interpreter): the servers are what is measured. The orchestrator's own
-    Python is `orchestrator_python_version`."""
+    Python is `orchestrator_python_version`. `client` is the load generator asked for (the
+    native one leaves TLS cells to the Python one: each run records its own)."""
     libraries = server["libraries"]
     return {
         "python_version": server["python_version"],
@@ -82,6 +84,8 @@ def environment_metadata(
         "python_executable": server["python_executable"],
         "server_free_threading": int(server["free_threading"]),
         "orchestrator_python_version": platform.python_version(),
+        "client": client,
+        "native_client": "built" if native_generator() else "not built",
         "client_loop": plan.client_loop,
         "pinning": pinning,
         "profile": profile,
@@ -132,7 +136,8 @@ def measured_metadata(measurement: Measurement) -> dict[str, Any]:
         "server_peak_rss": measurement.server_peak_rss,
         "latency_max_s": client.latency.max / 1e6,
         "latency_histogram_ns": client.latency.histogram,
-        "load_generator": client.generator,
+        "client": client.generator,
+        **({"client_loop": client.loop} if client.generator == "python" else {}),
     }
 
 
@@ -162,6 +167,7 @@ class ResultsFile:
         pinning: str,
         profile: str,
         servers: dict[str, dict[str, Any]] | None = None,
+        client: str = "python",
     ) -> None:
         self.path = path
         self.plan = plan
@@ -169,7 +175,7 @@ class ResultsFile:
         if "" not in servers:
             servers[""] = about()
         self.environments = {
-            label: environment_metadata(plan, pinning, profile, server)
+            label: environment_metadata(plan, pinning, profile, server, client)
             for label, server in servers.items()
         }
         self.environment = self.environments[""]

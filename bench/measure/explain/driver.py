@@ -44,7 +44,7 @@ class Driver:
             **load,  # type: ignore[arg-type]
         )
         client = spawn_pinned(
-            self.pinning.generator.command(spec),
+            self.pinning.clients.for_spec(spec).command(spec),
             self.pinning.client_cpus,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

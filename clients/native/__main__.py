@@ -1,0 +1,3 @@
+from clients.native.cli import main
+
+main()

@@ -1,0 +1,832 @@
+/*
+ * The native load generator's worker: one process, one thread, epoll, non-blocking sockets.
+ * `python -m clients.native` starts one per --workers, hands each its share of the
+ * connections and of the rate, releases them together, and turns what each prints (one JSON
+ * object) into the same Summary as `python -m clients`. The semantics are that client's:
+ *
+ * - Every connection cycles through distinct messages cut from one random block; the reply
+ *   stream it must get back is known in advance and each chunk read is compared with it at
+ *   the current offset (one memcmp), so a reordered, truncated, duplicated or corrupted echo
+ *   fails the connection and the run.
+ * - Closed loop: `--pipeline` messages in flight per connection, each reply sends the next
+ *   (`--requests`: exactly that many echoes, no warm-up). Open loop (`--rate`): one schedule of
+ *   due times (Poisson or uniform), round-robin over the connections, each message stamped
+ *   with the time it was due, so client lag and server stalls both count as latency.
+ * - The window's latency sample is the messages sent in it (replies to warm-up messages are
+ *   skipped exactly: they come back first); after it, the replies in flight are waited for
+ *   up to `--drain` seconds and those that never come count with their latency so far.
+ * - Latencies go into HdrHistogram's bucket layout (1 ns to 60 s, 3 significant digits), one
+ *   histogram per twentieth of the window; they are printed as (bucket middle, count) pairs,
+ *   which recorded into an hdrh histogram fill exactly the buckets the raw values would.
+ *
+ * Usage (internal: `python -m clients.native --help` is the command for people):
+ *   load PROTOCOL (HOST PORT | unix PATH) SIZE CONNECTIONS FIRST PIPELINE DURATION WARMUP
+ *        RATE REQUESTS ARRIVALS DRAIN SERVER_PID
+ * RATE, REQUESTS and SERVER_PID are 0 when not used. After connecting, the worker prints
+ * `connected` and waits for a line on stdin (the barrier); refused: one line on stderr,
+ * exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints the
+ * pairs; `load --schedule RATE ARRIVALS N` prints N due times.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (256 * 1024)    /* as asyncio and uvloop read */
+#define MIN_PERIOD (256 * 1024)   /* the expected stream spans at least one read */
+#define MIN_MESSAGES 16
+#define STRIDE 7                  /* connection i starts at message i * STRIDE */
+#define BLOCKS 20                 /* slices of the window, for the p99's confidence interval */
+#define HIGHEST_NS 60000000000LL  /* latencies are clamped to 1 ns .. 60 s */
+#define SUB_BUCKET_BITS 11        /* 3 significant digits: 2048 sub-buckets */
+#define HALF_BUCKETS (1 << (SUB_BUCKET_BITS - 1))
+#define BUCKET_INDEXES (27 * HALF_BUCKETS) /* enough for HIGHEST_NS */
+#define LATE_NS 1000000LL         /* a message sent this late is kept for the stall check */
+#define SPIN_BELOW_NS 200000LL    /* open loop: sleep only when the next send is further off */
+#define CONNECT_TIMEOUT_S 10
+#define COUNTED_TIMEOUT_NS 60000000000LL
+#define MAX_EVENTS 256
+
+static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 1.3 */
+
+/* ---- time, randomness, output ---------------------------------------------------------- */
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int64_t cpu_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static void die(int status, const char *format, const char *detail) {
+    fprintf(stderr, format, detail);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+static void *allocate(size_t size) {
+    void *memory = calloc(1, size);
+    if (!memory) die(1, "out of memory (%s)", "calloc");
+    return memory;
+}
+
+static void random_bytes(void *into, size_t size) {
+    for (size_t done = 0; done < size;) {
+        ssize_t got = getrandom((char *)into + done, size - done, 0);
+        if (got < 0 && errno != EINTR) die(1, "getrandom: %s", strerror(errno));
+        if (got > 0) done += (size_t)got;
+    }
+}
+
+static uint64_t rng_state[4]; /* xoshiro256**: the arrival process's random numbers */
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next_random(void) {
+    uint64_t *s = rng_state, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
+    return result;
+}
+
+static void json_string(const char *text) {
+    putchar('"');
+    for (; *text; text++) {
+        if (*text == '"' || *text == '\\') putchar('\\');
+        if ((unsigned char)*text >= 0x20) putchar(*text);
+    }
+    putchar('"');
+}
+
+/* ---- the histogram: HdrHistogram's buckets ---------------------------------------------- */
+
+struct histogram {
+    uint64_t counts[BUCKET_INDEXES];
+    uint64_t count;
+    double total, total_sq; /* exact sums beside the buckets, for the mean and stdev */
+};
+
+static int bucket_of(int64_t value) { /* the bucket's index, as HdrHistogram computes it */
+    int bucket = 63 - __builtin_clzll((uint64_t)value | ((1 << SUB_BUCKET_BITS) - 1)) -
+                 (SUB_BUCKET_BITS - 1);
+    int64_t sub = value >> bucket;
+    return ((bucket + 1) << (SUB_BUCKET_BITS - 1)) + (int)(sub - HALF_BUCKETS);
+}
+
+static int64_t middle_of(int index) { /* the bucket's middle: what clients.stats records */
+    int bucket = (index >> (SUB_BUCKET_BITS - 1)) - 1;
+    int64_t sub = (index & (HALF_BUCKETS - 1)) + HALF_BUCKETS;
+    if (bucket < 0) sub -= HALF_BUCKETS, bucket = 0;
+    return (sub << bucket) + ((1LL << bucket) >> 1);
+}
+
+static void record(struct histogram *h, int64_t value) {
+    value = value < 1 ? 1 : value > HIGHEST_NS ? HIGHEST_NS : value;
+    h->counts[bucket_of(value)]++;
+    h->count++;
+    h->total += (double)value;
+    h->total_sq += (double)value * (double)value;
+}
+
+static void print_pairs(const struct histogram *h) {
+    const char *comma = "";
+    putchar('[');
+    for (int i = 0; i < BUCKET_INDEXES; i++)
+        if (h->counts[i]) printf("%s%lld,%llu", comma, (long long)middle_of(i),
+                                 (unsigned long long)h->counts[i]), comma = ",";
+    putchar(']');
+}
+
+/* ---- the workload: messages on the wire and the reply stream they must produce ---------- */
+
+struct workload {
+    size_t count, message_size, reply_size, period;
+    unsigned char *messages;  /* count messages of message_size bytes, on the wire */
+    unsigned char *expected;  /* the replies, twice over: any read fits in one compare */
+};
+
+static size_t frame_header(unsigned char *out, size_t length, int masked) {
+    unsigned char mask_bit = masked ? 0x80 : 0;
+    out[0] = 0x80 | 0x2; /* FIN, binary */
+    if (length < 126) {
+        out[1] = mask_bit | (unsigned char)length;
+        return 2;
+    }
+    if (length < 65536) {
+        out[1] = mask_bit | 126, out[2] = (unsigned char)(length >> 8), out[3] = (unsigned char)length;
+        return 4;
+    }
+    out[1] = mask_bit | 127;
+    for (int i = 0; i < 8; i++) out[2 + i] = (unsigned char)(length >> (56 - 8 * i));
+    return 10;
+}
+
+static struct workload build_workload(const char *protocol, size_t size) {
+    struct workload w;
+    unsigned char header[10];
+    int ws = strcmp(protocol, "ws") == 0, line = strcmp(protocol, "line") == 0;
+    size_t header_size = ws ? frame_header(header, size, 0) : 0;
+    w.count = (MIN_PERIOD + size - 1) / size;
+    if (w.count < MIN_MESSAGES) w.count = MIN_MESSAGES;
+    w.message_size = size + (ws ? header_size + 4 : 0);
+    w.reply_size = size + header_size;
+    w.period = w.reply_size * w.count;
+    w.messages = allocate(w.message_size * w.count);
+    w.expected = allocate(2 * w.period);
+    unsigned char *payload = allocate(size);
+    for (size_t i = 0; i < w.count; i++) {
+        random_bytes(payload, size);
+        if (line) {
+            for (size_t j = 0; j + 1 < size; j++)
+                if (payload[j] == '\n') payload[j] = ' ';
+            payload[size - 1] = '\n';
+        }
+        unsigned char *message = w.messages + i * w.message_size, *reply = w.expected + i * w.reply_size;
+        if (ws) { /* masked as a client must, each with its own key; the reply is unmasked */
+            frame_header(message, size, 1);
+            random_bytes(message + header_size, 4);
+            for (size_t j = 0; j < size; j++)
+                message[header_size + 4 + j] = payload[j] ^ message[header_size + j % 4];
+            memcpy(reply, header, header_size);
+            memcpy(reply + header_size, payload, size);
+        } else {
+            memcpy(message, payload, size);
+            memcpy(reply, payload, size);
+        }
+    }
+    memcpy(w.expected + w.period, w.expected, w.period);
+    free(payload);
+    return w;
+}
+
+/* ---- the WebSocket opening handshake (SHA-1 and base64 for Sec-WebSocket-Accept) -------- */
+
+static void sha1(const unsigned char *data, size_t length, unsigned char digest[20]) {
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    size_t padded = ((length + 8) / 64 + 1) * 64;
+    unsigned char *message = allocate(padded);
+    memcpy(message, data, length);
+    message[length] = 0x80;
+    for (int i = 0; i < 8; i++) message[padded - 1 - i] = (unsigned char)((uint64_t)length * 8 >> (8 * i));
+    for (size_t chunk = 0; chunk < padded; chunk += 64) {
+        uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+        for (int i = 0; i < 16; i++)
+            w[i] = (uint32_t)message[chunk + 4 * i] << 24 | (uint32_t)message[chunk + 4 * i + 1] << 16 |
+                   (uint32_t)message[chunk + 4 * i + 2] << 8 | message[chunk + 4 * i + 3];
+        for (int i = 16; i < 80; i++) {
+            uint32_t x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
+            w[i] = x << 1 | x >> 31;
+        }
+        for (int i = 0; i < 80; i++) {
+            uint32_t f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d
+                       : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
+            uint32_t k = i < 20 ? 0x5A827999 : i < 40 ? 0x6ED9EBA1 : i < 60 ? 0x8F1BBCDC : 0xCA62C1D6;
+            uint32_t t = (a << 5 | a >> 27) + f + e + k + w[i];
+            e = d, d = c, c = b << 30 | b >> 2, b = a, a = t;
+        }
+        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+    }
+    for (int i = 0; i < 20; i++) digest[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+    free(message);
+}
+
+static void base64(const unsigned char *data, size_t length, char *out) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < length; i += 3) {
+        uint32_t n = (uint32_t)data[i] << 16 | (i + 1 < length ? data[i + 1] << 8 : 0) |
+                     (i + 2 < length ? data[i + 2] : 0);
+        *out++ = alphabet[n >> 18 & 63], *out++ = alphabet[n >> 12 & 63];
+        *out++ = i + 1 < length ? alphabet[n >> 6 & 63] : '=';
+        *out++ = i + 2 < length ? alphabet[n & 63] : '=';
+    }
+    *out = 0;
+}
+
+/* The header's value, or NULL; `headers` is the response up to its blank line. */
+static const char *header_value(const char *headers, const char *name, size_t *length) {
+    for (const char *line = strstr(headers, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+        const char *field = line + 2;
+        size_t name_length = strlen(name);
+        if (strncasecmp(field, name, name_length) == 0 && field[name_length] == ':') {
+            const char *value = field + name_length + 1, *end = strstr(value, "\r\n");
+            while (*value == ' ' || *value == '\t') value++;
+            *length = (size_t)((end ? end : value + strlen(value)) - value);
+            while (*length && (value[*length - 1] == ' ' || value[*length - 1] == '\t')) (*length)--;
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/* NULL when the server accepted the upgrade, else why not. */
+static const char *ws_handshake(int fd, const char *host) {
+    static char why[300];
+    unsigned char nonce[16], digest[20];
+    char key[32], accept[32], request[512], response[4096], keyed[80];
+    random_bytes(nonce, sizeof nonce);
+    base64(nonce, sizeof nonce, key);
+    int length = snprintf(request, sizeof request,
+                          "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, key);
+    if (send(fd, request, (size_t)length, MSG_NOSIGNAL) != length) return strerror(errno);
+    size_t got = 0;
+    char *end = NULL;
+    while (!end) { /* one byte at a time: nothing after the response may be consumed here */
+        if (got + 1 >= sizeof response) return "handshake response too long";
+        ssize_t n = recv(fd, response + got, 1, 0);
+        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : strerror(errno);
+        response[++got] = 0;
+        end = strstr(response, "\r\n\r\n");
+    }
+    end[2] = 0;
+    if (strncmp(response, "HTTP/1.1 101 ", 13) != 0 && strncmp(response, "HTTP/1.1 101\r", 13) != 0) {
+        snprintf(why, sizeof why, "upgrade refused: '%.*s'", (int)strcspn(response, "\r\n"), response);
+        return why;
+    }
+    snprintf(keyed, sizeof keyed, "%s%s", key, GUID);
+    sha1((unsigned char *)keyed, strlen(keyed), digest);
+    base64(digest, sizeof digest, accept);
+    size_t value_length;
+    const char *value = header_value(response, "sec-websocket-accept", &value_length);
+    if (!value || value_length != strlen(accept) || strncmp(value, accept, value_length) != 0)
+        return "bad Sec-WebSocket-Accept";
+    if (header_value(response, "sec-websocket-extensions", &value_length) && value_length)
+        return "unrequested extensions";
+    return NULL;
+}
+
+/* ---- connections ----------------------------------------------------------------------- */
+
+struct connection {
+    int fd, closing;
+    char error[200];
+    size_t next_message, offset, reply_left;
+    int64_t *sent_at; /* a ring of the messages in flight: when each was (due to be) sent */
+    size_t ring_size, head, in_flight;
+    uint64_t skip;    /* replies still due to messages sent before the window */
+    uint64_t replies; /* replies since the window started: the throughput count */
+    uint64_t budget;  /* closed loop: messages it may still send by itself */
+    unsigned char *out;
+    size_t out_length, out_capacity; /* bytes the socket would not take yet */
+};
+
+enum phase { WARMUP, WINDOW, DRAIN };
+
+static struct {
+    struct workload w;
+    struct connection *conns;
+    size_t count;
+    int epoll_fd;
+    enum phase phase;
+    int64_t window_start, duration_ns;
+    struct histogram *blocks; /* BLOCKS of them */
+    unsigned char buffer[READ_SIZE];
+} run;
+
+static void watch_writes(struct connection *c, int on) {
+    struct epoll_event event = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(run.epoll_fd, EPOLL_CTL_MOD, c->fd, &event);
+}
+
+static void fail(struct connection *c, const char *format, const char *detail) {
+    if (!c->error[0]) snprintf(c->error, sizeof c->error, format, detail);
+    if (!c->closing) {
+        c->closing = 1;
+        close(c->fd);
+    }
+}
+
+static void send_message(struct connection *c, int64_t sent_at) {
+    if (c->closing) return;
+    const unsigned char *message = run.w.messages + c->next_message * run.w.message_size;
+    size_t size = run.w.message_size, written = 0;
+    c->next_message = (c->next_message + 1) % run.w.count;
+    if (c->in_flight == c->ring_size) { /* grow the ring, oldest first */
+        int64_t *bigger = allocate(2 * c->ring_size * sizeof *bigger);
+        for (size_t i = 0; i < c->in_flight; i++) bigger[i] = c->sent_at[(c->head + i) % c->ring_size];
+        free(c->sent_at);
+        c->sent_at = bigger, c->head = 0, c->ring_size *= 2;
+    }
+    c->sent_at[(c->head + c->in_flight++) % c->ring_size] = sent_at;
+    if (!c->out_length) {
+        ssize_t sent = send(c->fd, message, size, MSG_NOSIGNAL);
+        if (sent < 0 && errno != EAGAIN && errno != EINTR) {
+            fail(c, "connection lost: %s", strerror(errno));
+            return;
+        }
+        written = sent < 0 ? 0 : (size_t)sent;
+        if (written == size) return;
+        watch_writes(c, 1);
+    }
+    if (c->out_length + size - written > c->out_capacity) {
+        c->out_capacity = 2 * (c->out_length + size);
+        c->out = realloc(c->out, c->out_capacity);
+        if (!c->out) die(1, "out of memory (%s)", "realloc");
+    }
+    memcpy(c->out + c->out_length, message + written, size - written);
+    c->out_length += size - written;
+}
+
+static void writable(struct connection *c) {
+    ssize_t sent = send(c->fd, c->out, c->out_length, MSG_NOSIGNAL);
+    if (sent < 0) {
+        if (errno != EAGAIN && errno != EINTR) fail(c, "connection lost: %s", strerror(errno));
+        return;
+    }
+    memmove(c->out, c->out + sent, c->out_length - (size_t)sent);
+    c->out_length -= (size_t)sent;
+    if (!c->out_length) watch_writes(c, 0);
+}
+
+static struct histogram *block_at(int64_t now) {
+    int64_t index = run.phase == DRAIN ? BLOCKS - 1 : (now - run.window_start) * BLOCKS / run.duration_ns;
+    return &run.blocks[index < 0 ? 0 : index >= BLOCKS ? BLOCKS - 1 : index];
+}
+
+static void reply_completed(struct connection *c, int64_t now) {
+    int64_t sent_at = c->sent_at[c->head];
+    c->head = (c->head + 1) % c->ring_size, c->in_flight--;
+    if (run.phase != WARMUP) {
+        c->replies++;
+        if (c->skip)
+            c->skip--;
+        else
+            record(block_at(now), now - sent_at);
+    }
+    if (c->budget) {
+        c->budget--;
+        send_message(c, now);
+    }
+}
+
+static void readable(struct connection *c) {
+    ssize_t got = recv(c->fd, run.buffer, READ_SIZE, 0);
+    if (got <= 0) {
+        if (got == 0)
+            fail(c, "connection lost: %s", "closed by the server");
+        else if (errno != EAGAIN && errno != EINTR)
+            fail(c, "connection lost: %s", strerror(errno));
+        return;
+    }
+    size_t size = (size_t)got;
+    if (memcmp(run.buffer, run.w.expected + c->offset, size) != 0) {
+        size_t first = 0;
+        while (run.buffer[first] == run.w.expected[c->offset + first]) first++;
+        char where[80];
+        snprintf(where, sizeof where, "%zu of %zu", (c->offset + first) % run.w.reply_size, run.w.reply_size);
+        fail(c, "reply differs from what was sent at byte %s", where);
+        return;
+    }
+    c->offset = (c->offset + size) % run.w.period;
+    size_t completed = 0;
+    if (size < c->reply_left) {
+        c->reply_left -= size;
+    } else {
+        size -= c->reply_left;
+        completed = 1 + size / run.w.reply_size;
+        c->reply_left = run.w.reply_size - size % run.w.reply_size;
+    }
+    if (!completed) return;
+    if (completed > c->in_flight) {
+        fail(c, "%s", "the server sent more replies than messages");
+        return;
+    }
+    int64_t now = now_ns();
+    while (completed--) reply_completed(c, now);
+}
+
+static int resolve_and_connect(const char *host, const char *port, const char *unix_path,
+                               const char **why) {
+    static struct sockaddr_storage address;
+    static socklen_t address_size;
+    if (!address_size) { /* looked up once for all connections; the first address */
+        if (unix_path) {
+            struct sockaddr_un *un = (struct sockaddr_un *)&address;
+            un->sun_family = AF_UNIX;
+            snprintf(un->sun_path, sizeof un->sun_path, "%s", unix_path);
+            address_size = sizeof *un;
+        } else {
+            struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found;
+            int status = getaddrinfo(host, port, &hints, &found);
+            if (status) {
+                *why = gai_strerror(status);
+                return -1;
+            }
+            memcpy(&address, found->ai_addr, found->ai_addrlen);
+            address_size = found->ai_addrlen;
+            freeaddrinfo(found);
+        }
+    }
+    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    struct timeval timeout = {.tv_sec = CONNECT_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (connect(fd, (struct sockaddr *)&address, address_size) < 0) {
+        *why = errno == EINPROGRESS ? "timed out" : strerror(errno);
+        close(fd);
+        return -1;
+    }
+    if (!unix_path) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+/* ---- the open-loop schedule ------------------------------------------------------------ */
+
+struct arrivals {
+    int poisson;
+    double interval_ns, last_ns;
+    uint64_t made;
+    int64_t next; /* the next due time, ns from the schedule's start */
+};
+
+static void advance(struct arrivals *a) {
+    if (a->poisson) { /* exponential gaps, mean 1/rate */
+        double uniform = (double)(next_random() >> 11) * 0x1.0p-53;
+        a->last_ns += -log1p(-uniform) * a->interval_ns;
+        a->next = (int64_t)a->last_ns;
+    } else { /* from the index, so rounding never drifts */
+        a->next = (int64_t)((double)a->made * a->interval_ns);
+    }
+    a->made++;
+}
+
+static struct arrivals arrivals_for(double rate, const char *kind) {
+    struct arrivals a = {.poisson = strcmp(kind, "poisson") == 0, .interval_ns = 1e9 / rate};
+    advance(&a);
+    return a;
+}
+
+static struct {
+    struct arrivals arrivals;
+    int64_t started;
+    uint64_t sent;
+    int measuring;
+    struct histogram *lags; /* per tick that sent: how late its oldest message went out */
+    int64_t *late;          /* per message sent LATE_NS or more after it was due: how late */
+    size_t late_count, late_capacity;
+} schedule;
+
+/* Messages due by `elapsed` (ns from the start): those sent, and those due but not yet sent. */
+static uint64_t due_by(int64_t elapsed) {
+    struct arrivals copy = schedule.arrivals;
+    uint64_t due = schedule.sent;
+    while (copy.next <= elapsed) due++, advance(&copy);
+    return due;
+}
+
+static void tick(int64_t now) {
+    int64_t elapsed = now - schedule.started;
+    struct arrivals *a = &schedule.arrivals;
+    if (a->next > elapsed) return;
+    int64_t oldest = elapsed - a->next;
+    if (schedule.measuring) record(schedule.lags, oldest);
+    int stalled = schedule.measuring && oldest >= LATE_NS;
+    while (a->next <= elapsed) {
+        if (stalled) {
+            if (schedule.late_count == schedule.late_capacity) {
+                schedule.late_capacity = schedule.late_capacity ? 2 * schedule.late_capacity : 1024;
+                schedule.late = realloc(schedule.late, schedule.late_capacity * sizeof *schedule.late);
+                if (!schedule.late) die(1, "out of memory (%s)", "realloc");
+            }
+            schedule.late[schedule.late_count++] = elapsed - a->next;
+        }
+        send_message(&run.conns[schedule.sent % run.count], schedule.started + a->next);
+        schedule.sent++;
+        advance(a);
+    }
+}
+
+/* ---- the server's usage, from /proc --------------------------------------------------- */
+
+struct usage {
+    int known;
+    double user_s, system_s;
+    long long voluntary, involuntary;
+};
+
+static struct usage server_usage(int pid) {
+    struct usage u = {0};
+    char path[64], text[4096];
+    if (!pid) return u;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *file = fopen(path, "r");
+    if (!file) return u;
+    size_t length = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[length] = 0;
+    char *after_name = strrchr(text, ')');
+    unsigned long long user, system;
+    /* fields 3.. after the name; utime and stime are the 14th and 15th */
+    if (!after_name || sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                              &user, &system) != 2)
+        return u;
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    u.user_s = (double)user / tick, u.system_s = (double)system / tick;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (!(file = fopen(path, "r"))) return u;
+    char line[256];
+    while (fgets(line, sizeof line, file)) {
+        sscanf(line, "voluntary_ctxt_switches: %lld", &u.voluntary);
+        sscanf(line, "nonvoluntary_ctxt_switches: %lld", &u.involuntary);
+    }
+    fclose(file);
+    u.known = 1;
+    return u;
+}
+
+/* ---- the run --------------------------------------------------------------------------- */
+
+static void on_signal(int number) { _exit(128 + number); }
+
+static int all_closed(void) {
+    for (size_t i = 0; i < run.count; i++)
+        if (!run.conns[i].closing) return 0;
+    return 1;
+}
+
+static int none_in_flight(void) {
+    for (size_t i = 0; i < run.count; i++)
+        if (!run.conns[i].closing && run.conns[i].in_flight) return 0;
+    return 1;
+}
+
+static int counted_done(void) {
+    for (size_t i = 0; i < run.count; i++)
+        if (!run.conns[i].closing && (run.conns[i].budget || run.conns[i].in_flight)) return 0;
+    return 1;
+}
+
+/* Wait for events until `deadline` (or, open loop, the next send that is due). */
+static void poll_once(int64_t deadline, int open_loop) {
+    struct epoll_event events[MAX_EVENTS];
+    int64_t now = now_ns(), until = deadline;
+    if (open_loop) {
+        int64_t due = schedule.started + schedule.arrivals.next;
+        if (due - now < SPIN_BELOW_NS)
+            until = now;
+        else if (due - SPIN_BELOW_NS / 2 < until)
+            until = due - SPIN_BELOW_NS / 2;
+    }
+    int64_t wait = until > now ? until - now : 0;
+    struct timespec timeout = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
+    int ready = epoll_pwait2(run.epoll_fd, events, MAX_EVENTS, &timeout, NULL);
+    for (int i = 0; i < ready; i++) {
+        struct connection *c = events[i].data.ptr;
+        if (c->closing) continue;
+        if (events[i].events & EPOLLOUT) writable(c);
+        if (!c->closing && events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(c);
+    }
+}
+
+struct options {
+    const char *protocol, *host, *port, *unix_path, *arrivals;
+    size_t size, connections, first, pipeline;
+    double duration, warmup, rate, drain;
+    uint64_t requests;
+    int server_pid;
+};
+
+static void print_result(const struct options *o, int64_t window_ns, int64_t cpu, uint64_t requests,
+                         uint64_t undelivered, uint64_t scheduled, uint64_t sent, struct usage server) {
+    uint64_t count = 0;
+    double total = 0, total_sq = 0;
+    for (int b = 0; b < BLOCKS; b++)
+        count += run.blocks[b].count, total += run.blocks[b].total, total_sq += run.blocks[b].total_sq;
+    printf("{\"connections\":%zu,\"requests\":%llu,\"window_ns\":%lld,\"cpu_ns\":%lld,"
+           "\"undelivered\":%llu,\"scheduled\":%llu,\"sent\":%llu,",
+           o->connections, (unsigned long long)requests, (long long)window_ns, (long long)cpu,
+           (unsigned long long)undelivered, (unsigned long long)scheduled, (unsigned long long)sent);
+    if (server.known)
+        printf("\"server\":{\"user_s\":%.17g,\"system_s\":%.17g,\"voluntary\":%lld,\"involuntary\":%lld},",
+               server.user_s, server.system_s, server.voluntary, server.involuntary);
+    else
+        printf("\"server\":null,");
+    printf("\"latency\":{\"count\":%llu,\"total_ns\":%.17g,\"total_sq_ns\":%.17g},\"blocks\":[",
+           (unsigned long long)count, total, total_sq);
+    for (int b = 0; b < BLOCKS; b++) {
+        if (b) putchar(',');
+        print_pairs(&run.blocks[b]);
+    }
+    printf("],\"lag\":{\"count\":%llu,\"total_ns\":%.17g,\"total_sq_ns\":%.17g,\"pairs\":",
+           (unsigned long long)schedule.lags->count, schedule.lags->total, schedule.lags->total_sq);
+    print_pairs(schedule.lags);
+    printf("},\"late_sends\":[");
+    for (size_t i = 0; i < schedule.late_count; i++)
+        printf("%s%lld", i ? "," : "", (long long)schedule.late[i]);
+    printf("],\"errors\":[");
+    const char *comma = "";
+    for (size_t i = 0; i < run.count; i++)
+        if (run.conns[i].error[0]) printf("%s", comma), json_string(run.conns[i].error), comma = ",";
+    printf("]}\n");
+}
+
+static void connect_all(const struct options *o) {
+    run.conns = allocate(o->connections * sizeof *run.conns);
+    run.count = o->connections;
+    run.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    for (size_t i = 0; i < o->connections; i++) {
+        struct connection *c = &run.conns[i];
+        const char *why = NULL;
+        c->fd = resolve_and_connect(o->host, o->port, o->unix_path, &why);
+        if (c->fd >= 0 && strcmp(o->protocol, "ws") == 0) why = ws_handshake(c->fd, o->host ? o->host : "localhost");
+        if (why) {
+            if (o->unix_path)
+                fprintf(stderr, "cannot connect to %s: %s\n", o->unix_path, why);
+            else
+                fprintf(stderr, "cannot connect to %s:%s: %s\n", o->host, o->port, why);
+            exit(2);
+        }
+        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        c->next_message = ((o->first + i) * STRIDE) % run.w.count;
+        c->offset = c->next_message * run.w.reply_size;
+        c->reply_left = run.w.reply_size;
+        c->ring_size = 64;
+        c->sent_at = allocate(c->ring_size * sizeof *c->sent_at);
+        struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(run.epoll_fd, EPOLL_CTL_ADD, c->fd, &event);
+    }
+}
+
+static void start_window(int64_t now) {
+    run.phase = WINDOW, run.window_start = now;
+    for (size_t i = 0; i < run.count; i++) run.conns[i].replies = 0, run.conns[i].skip = run.conns[i].in_flight;
+    schedule.measuring = 1;
+}
+
+static int run_load(const struct options *o) {
+    int open_loop = o->rate > 0, counted = o->requests > 0;
+    run.duration_ns = (int64_t)(o->duration * 1e9);
+    run.phase = WARMUP;
+    if (open_loop) schedule.arrivals = arrivals_for(o->rate, o->arrivals);
+    int64_t start = now_ns(), warm_end = start + (int64_t)(o->warmup * 1e9);
+    for (size_t i = 0; i < run.count; i++) { /* closed loop: `pipeline` in flight each */
+        struct connection *c = &run.conns[i];
+        c->budget = open_loop ? 0 : counted ? o->requests / run.count + (i < o->requests % run.count) : UINT64_MAX;
+    }
+    if (counted) start_window(start);
+    schedule.started = start;
+    for (size_t i = 0; i < run.count && !open_loop; i++)
+        for (size_t d = 0; d < o->pipeline && run.conns[i].budget; d++) run.conns[i].budget--, send_message(&run.conns[i], start);
+    if (!counted) {
+        while (now_ns() < warm_end && !all_closed()) {
+            if (open_loop) tick(now_ns());
+            poll_once(warm_end, open_loop);
+        }
+        start_window(now_ns());
+    }
+    int64_t cpu_before = cpu_ns(), window_end = run.window_start + run.duration_ns;
+    struct usage server_before = server_usage(o->server_pid);
+    uint64_t sent_before = schedule.sent, due_before = open_loop ? due_by(run.window_start - schedule.started) : 0;
+    if (counted) window_end = run.window_start + COUNTED_TIMEOUT_NS;
+    while (now_ns() < window_end && !all_closed() && !(counted && counted_done())) {
+        if (open_loop) tick(now_ns());
+        poll_once(window_end, open_loop);
+    }
+    int64_t ended = now_ns();
+    int64_t cpu = cpu_ns() - cpu_before;
+    struct usage server = server_usage(o->server_pid);
+    if (server.known && server_before.known)
+        server.user_s -= server_before.user_s, server.system_s -= server_before.system_s,
+        server.voluntary -= server_before.voluntary, server.involuntary -= server_before.involuntary;
+    else
+        server.known = 0;
+    uint64_t requests = 0, undelivered = 0, scheduled = 0, sent = schedule.sent - sent_before;
+    for (size_t i = 0; i < run.count; i++) requests += run.conns[i].replies, run.conns[i].budget = 0;
+    if (open_loop) scheduled = due_by(ended - schedule.started) - due_before;
+    run.phase = DRAIN;
+    int64_t drain_end = now_ns() + (int64_t)(o->drain * 1e9);
+    while (!counted && !none_in_flight() && now_ns() < drain_end) poll_once(drain_end, 0);
+    int64_t gave_up = now_ns();
+    for (size_t i = 0; i < run.count; i++) { /* each unanswered message counts as answered now */
+        struct connection *c = &run.conns[i];
+        for (; !c->closing && c->in_flight; c->in_flight--, c->head = (c->head + 1) % c->ring_size)
+            if (c->skip)
+                c->skip--;
+            else
+                record(&run.blocks[BLOCKS - 1], gave_up - c->sent_at[c->head]), undelivered++;
+    }
+    if (counted && requests < o->requests && !run.conns[0].error[0]) {
+        char message[120];
+        snprintf(message, sizeof message, "only %llu of %llu echoes within 60 s", (unsigned long long)requests,
+                 (unsigned long long)o->requests);
+        snprintf(run.conns[0].error, sizeof run.conns[0].error, "%s", message);
+    }
+    print_result(o, ended - run.window_start, cpu, requests, undelivered, scheduled, sent, server);
+    return 0;
+}
+
+/* ---- self-checks and the entry point --------------------------------------------------- */
+
+static int print_histogram_of_stdin(void) {
+    struct histogram *h = allocate(sizeof *h);
+    long long value;
+    while (scanf("%lld", &value) == 1) record(h, value);
+    print_pairs(h);
+    putchar('\n');
+    return 0;
+}
+
+static int print_schedule(double rate, const char *kind, long count) {
+    struct arrivals a = arrivals_for(rate, kind);
+    for (long i = 0; i < count; i++, advance(&a)) printf("%lld\n", (long long)a.next);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the wrapper that reads the result */
+    prctl(PR_SET_TIMERSLACK, 1UL);    /* wake up for the next send when asked, not 50 us later */
+    random_bytes(rng_state, sizeof rng_state);
+    if (argc == 2 && strcmp(argv[1], "--histogram") == 0) return print_histogram_of_stdin();
+    if (argc == 5 && strcmp(argv[1], "--schedule") == 0)
+        return print_schedule(atof(argv[2]), argv[3], atol(argv[4]));
+    int unix_socket = argc > 2 && strcmp(argv[2], "unix") == 0;
+    if (argc != 15) die(2, "usage: %s PROTOCOL (HOST PORT | unix PATH) SIZE CONNECTIONS FIRST PIPELINE "
+                           "DURATION WARMUP RATE REQUESTS ARRIVALS DRAIN SERVER_PID", argv[0]);
+    struct options o = {
+        .protocol = argv[1], .host = unix_socket ? NULL : argv[2], .port = unix_socket ? NULL : argv[3],
+        .unix_path = unix_socket ? argv[3] : NULL, .size = strtoul(argv[4], NULL, 10),
+        .connections = strtoul(argv[5], NULL, 10), .first = strtoul(argv[6], NULL, 10),
+        .pipeline = strtoul(argv[7], NULL, 10), .duration = atof(argv[8]), .warmup = atof(argv[9]),
+        .rate = atof(argv[10]), .requests = strtoull(argv[11], NULL, 10), .arrivals = argv[12],
+        .drain = atof(argv[13]), .server_pid = atoi(argv[14]),
+    };
+    if (!o.size || !o.connections || !o.pipeline || o.duration <= 0)
+        die(2, "%s: sizes, counts and the duration must be positive", argv[0]);
+    run.w = build_workload(o.protocol, o.size);
+    run.blocks = allocate(BLOCKS * sizeof *run.blocks);
+    schedule.lags = allocate(sizeof *schedule.lags);
+    connect_all(&o);
+    printf("connected\n");
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin)) return 1; /* the wrapper went away: nothing to do */
+    return run_load(&o);
+}

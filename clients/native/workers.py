@@ -1,0 +1,123 @@
+"""The native workers: one `load` process per worker, released together, their windows read
+back into the WorkerResult that `clients.result` merges (as it merges the Python workers')."""
+
+import json
+import subprocess
+import time
+from array import array
+
+import numpy as np
+
+from aionetbench.errors import UsageError
+from aionetbench.limits import raise_fd_limit
+from clients import stats
+from clients.contract import LoadSpec
+from clients.native import BINARY
+from clients.window import ServerUsage, WorkerFailed, WorkerResult, split
+
+CONNECT_GRACE_S = 15.0  # for a worker to connect (its connects time out after 10 s)
+RESULT_GRACE_S = 75.0  # beyond warm-up, window and drain (`--requests` may take 60 s)
+
+
+def worker_command(spec: LoadSpec, connections: int, first: int, rate: float | None) -> list[str]:
+    """The `load` command line of one worker (see load.c): positional, all of it."""
+    endpoint = spec.endpoint
+    target = ["unix", endpoint.path] if endpoint.path else [endpoint.host, str(endpoint.port)]
+    return [
+        str(BINARY), spec.protocol, *target, str(spec.size), str(connections), str(first),
+        str(spec.pipeline), repr(spec.duration), repr(spec.warmup), repr(rate or 0.0),
+        str(spec.requests or 0), spec.arrivals, repr(spec.drain),
+        str(spec.server_pid if spec.server_pid and first == 0 else 0),
+    ]  # fmt: skip
+
+
+def counts_of(pairs: list[int]) -> stats.Counts:
+    """(bucket middle, count) pairs, flattened, as load.c prints them."""
+    values = np.array(pairs[0::2], dtype=np.int64)
+    return stats.Counts(values, np.array(pairs[1::2], dtype=np.int64))
+
+
+def window_of(raw: dict, open_loop: bool) -> WorkerResult:
+    """One worker's printed window as the common WorkerResult."""
+    blocks = [counts_of(pairs) for pairs in raw["blocks"]]
+    latency, lag = raw["latency"], raw["lag"]
+    return WorkerResult(
+        connections=raw["connections"],
+        requests=raw["requests"],
+        window_s=raw["window_ns"] / 1e9,
+        cpu_s=raw["cpu_ns"] / 1e9,
+        latency=stats.recorded_from(
+            stats.Counts.merge(blocks), latency["total_ns"], latency["total_sq_ns"]
+        ),
+        blocks=blocks if open_loop else [],
+        undelivered=raw["undelivered"],
+        lag=stats.recorded_from(counts_of(lag["pairs"]), lag["total_ns"], lag["total_sq_ns"])
+        if open_loop
+        else None,
+        late_sends=array("q", raw["late_sends"]),
+        scheduled=raw["scheduled"],
+        sent=raw["sent"],
+        server=ServerUsage(**raw["server"]) if raw["server"] else None,
+        errors=raw["errors"],
+    )
+
+
+def failure(process: subprocess.Popen, number: int, total: int) -> Exception:
+    """Why a worker stopped without its result: its own one line when it refused (exit 2)."""
+    process.wait()
+    lines = process.stderr.read().strip().splitlines() if process.stderr else []
+    if process.returncode == 2 and lines:
+        return UsageError(lines[-1])
+    return WorkerFailed(
+        f"load generator worker {number} of {total} crashed (exit code {process.returncode})"
+    )
+
+
+def run(spec: LoadSpec) -> list[WorkerResult]:
+    """Run the load on `spec.workers` native processes and return their windows."""
+    if not BINARY.exists():
+        raise UsageError("the native load generator is not built: run `make native`")
+    if spec.tls:
+        raise UsageError("the native load generator does not do TLS: use python -m clients")
+    if (limit := raise_fd_limit()) < spec.concurrency + 64:  # the workers inherit it
+        raise UsageError(
+            f"{spec.concurrency} connections need more open files than the limit allows "
+            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
+        )
+    shares = split(spec.concurrency, spec.workers)
+    firsts = [sum(shares[:i]) for i in range(len(shares))]
+    rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    processes = [
+        subprocess.Popen(worker_command(spec, share, first, rate), text=True, **pipes)
+        for share, first, rate in zip(shares, firsts, rates, strict=True)
+    ]
+    try:
+        return collect(spec, processes)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+def collect(spec: LoadSpec, processes: list[subprocess.Popen]) -> list[WorkerResult]:
+    """Wait until every worker has connected, release them together, read their windows."""
+    for number, process in enumerate(processes, 1):
+        assert process.stdout is not None and process.stdin is not None
+        if process.stdout.readline().strip() != "connected":
+            raise failure(process, number, len(processes))
+    for process in processes:
+        process.stdin.write("go\n")  # type: ignore[union-attr]
+        process.stdin.flush()  # type: ignore[union-attr]
+    deadline = time.monotonic() + spec.warmup + spec.duration + spec.drain + RESULT_GRACE_S
+    results = []
+    for number, process in enumerate(processes, 1):
+        try:
+            out, _ = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise WorkerFailed("the load generator's workers did not finish in time") from None
+        if process.returncode != 0 or not out.strip():
+            raise failure(process, number, len(processes))
+        results.append(window_of(json.loads(out), spec.rate is not None))
+    return results

@@ -1,0 +1,71 @@
+"""What one worker measured over its window: the load generators' common result, which
+`clients.result` merges into the Summary (the Python workers and the native ones fill it)."""
+
+from array import array
+from dataclasses import dataclass, field
+
+from clients import stats
+
+# Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
+# of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
+# a burst of replies, which stays under about 0.6 ms here up to 120,000 msg/s.
+LATE_NS = 1_000_000
+
+
+@dataclass(frozen=True)
+class ServerUsage:
+    """The server's CPU seconds and context switches so far, or over a window (`-`)."""
+
+    user_s: float
+    system_s: float
+    voluntary: int
+    involuntary: int
+
+    def __sub__(self, other: "ServerUsage") -> "ServerUsage":
+        return ServerUsage(
+            self.user_s - other.user_s,
+            self.system_s - other.system_s,
+            self.voluntary - other.voluntary,
+            self.involuntary - other.involuntary,
+        )
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.system_s
+
+
+@dataclass
+class WorkerResult:
+    """One worker's measured window."""
+
+    connections: int = 0
+    requests: int = 0  # replies received in the window: the throughput count
+    window_s: float = 0.0
+    cpu_s: float = 0.0
+    latency: stats.Recorded | None = None  # every message sent in the window
+    blocks: list[stats.Counts] = field(default_factory=list)  # the same, per time block
+    undelivered: int = 0  # messages still unanswered when the drain gave up
+    lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
+    late_sends: array = field(default_factory=lambda: array("q"))  # each sent >= LATE_NS late (ns)
+    scheduled: int = 0
+    sent: int = 0
+    server: ServerUsage | None = None  # over the window, when measured
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.window_s if self.window_s else 0.0
+
+    @property
+    def cpu(self) -> float:
+        """CPU seconds per wall second over the window: 1.0 is a whole core."""
+        return self.cpu_s / self.window_s if self.window_s else 0.0
+
+
+class WorkerFailed(Exception):
+    """A worker process died without a result, or the workers overran their deadline."""
+
+
+def split(total: int, parts: int) -> list[int]:
+    """Split `total` (connections, echoes) as evenly as possible over `parts` workers."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
