@@ -11,6 +11,13 @@ the uvloop `websockets` server. Reports medians (min-max) over rounds of:
 5. open loop, per client loop: the highest offered rate (Poisson arrivals, TCP, 1 KiB, 10
    connections) at which the client keeps to its schedule, against the uvloop `buffered`
    server, the cheapest per message under open load
+And the native load generator's targets (`clients/native`; TCP, 1 KiB, 10 connections,
+depth 1), interleaved with the Python client where they compare the two:
+6. closed loop against `servers/native`: native req/s / Python (uvloop) req/s, per round
+7. open loop against `servers/native` at 1.3x uvloop `protocol`'s closed-loop req/s (measured
+   with the native client): sent / due and the p99 schedule lag
+8. its own share of a tail: p50 and p99 of each client against `servers/native` at 10% of
+   that server's closed-loop capacity
 """
 
 import argparse
@@ -30,7 +37,8 @@ import psutil
 from aionetbench.cpus import spawn_pinned, split_cpus
 from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
-from clients.contract import LoadSpec, Summary, python_generator
+from clients.contract import Generator, LoadSpec, Summary, python_generator
+from clients.native import native_generator
 from clients.stats import record
 
 
@@ -42,9 +50,9 @@ def run_json(command: list[str], cpus: set[int]) -> dict:
     return json.loads(out)
 
 
-def run_load(spec: LoadSpec, cpus: set[int]) -> Summary:
-    """Our load generator, through the same contract the orchestrator uses."""
-    return Summary.from_json(run_json(python_generator().command(spec), cpus))
+def run_load(spec: LoadSpec, cpus: set[int], generator: Generator | None = None) -> Summary:
+    """A load generator (the Python one by default), through the orchestrator's contract."""
+    return Summary.from_json(run_json((generator or python_generator()).command(spec), cpus))
 
 
 def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
@@ -54,10 +62,53 @@ def uvloop_server(api: str, cpus: set[int], directory: Path) -> ServerProcess:
 
 
 def our_client(
-    protocol: str, server: ServerProcess, cpus: set[int], duration: float, **load: object
+    protocol: str,
+    server: ServerProcess,
+    cpus: set[int],
+    duration: float,
+    generator: Generator | None = None,
+    **load: object,
 ) -> Summary:
     spec = LoadSpec(protocol, server.endpoint, duration=duration, server_pid=server.pid, **load)  # type: ignore[arg-type]
-    return run_load(spec, cpus)
+    return run_load(spec, cpus, generator)
+
+
+def native_targets(
+    native: Generator, server_cpus: set[int], client_cpus: set[int], directory: Path, args
+) -> None:
+    """Targets 6-8: the native load generator beside the Python one."""
+    ratios, capacities = [], []
+    with ServerProcess(
+        server_command("native"), cpus=server_cpus, stderr_path=directory / "native.err"
+    ) as floor:
+        for _ in range(args.rounds):
+            fast = our_client("tcp", floor, client_cpus, args.duration, native)
+            slow = our_client("tcp", floor, client_cpus, args.duration)
+            ratios.append(fast.rps / slow.rps)
+            capacities.append(fast.rps)
+            print(f"  native {fast.rps:,.0f} req/s, python {slow.rps:,.0f} req/s", flush=True)
+        with uvloop_server("protocol", server_cpus, directory) as protocol:
+            uvloop_rps = our_client("tcp", protocol, client_cpus, args.duration, native).rps
+        rate = 1.3 * uvloop_rps
+        kept = our_client("tcp", floor, client_cpus, args.duration, native, rate=rate, warmup=0.5)
+        tenth = 0.1 * statistics.median(capacities)
+        tails = {
+            name: our_client("tcp", floor, client_cpus, args.duration, generator, rate=tenth)
+            for name, generator in (("native", native), ("python", None))
+        }
+    assert kept.schedule is not None
+    print(f"6 native/python req/s vs servers/native  {spread(ratios)}   target >= 1.3")
+    print(
+        f"7 open loop at {rate:,.0f} msg/s (1.3x uvloop protocol's {uvloop_rps:,.0f}): sent "
+        f"{kept.schedule.sent_rate / kept.schedule.scheduled_rate:.2%} of due, p99 schedule lag "
+        f"{kept.schedule.lag_p99_us:.1f} us   target >= 99%, <= 20 us"
+    )
+    print(
+        f"8 at {tenth:,.0f} msg/s (10% of servers/native): "
+        + ", ".join(
+            f"{n} p50 {t.latency.p50:.1f} us p99 {t.latency.p99:.1f} us" for n, t in tails.items()
+        )
+    )
 
 
 # Offered loads tried for target 5, msg/s: 1.2x apart around where one core runs out.
@@ -130,9 +181,18 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument(
+        "--native-only", action="store_true", help="only targets 6-8 (the native client's)"
+    )
     args = parser.parse_args()
     server_cpus, client_cpus = split_cpus()
     print(f"server on CPUs {sorted(server_cpus)}, clients on CPUs {sorted(client_cpus)}")
+    if args.native_only:
+        if (native := native_generator()) is None:
+            raise SystemExit("clients.selfbench: the native load generator is not built")
+        with tempfile.TemporaryDirectory() as tmp:
+            native_targets(native, server_cpus, client_cpus, Path(tmp), args)
+        return
     rows: dict[str, list[float]] = {k: [] for k in ("tcp", "classic", "cpu", "ratio", "ws")}
     with tempfile.TemporaryDirectory() as tmp:
         for round_number in range(1, args.rounds + 1):
@@ -175,6 +235,11 @@ def main() -> None:
         print(
             f"5 open loop, {loop + ' client':<15} kept its schedule up to {kept:,.0f} msg/s ({why})"
         )
+    if (native := native_generator()) is None:
+        print("6-8: the native load generator is not built (make native)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        native_targets(native, server_cpus, client_cpus, Path(tmp), args)
 
 
 if __name__ == "__main__":
