@@ -638,6 +638,7 @@ static void poll_once(int64_t deadline, int open_loop) {
     int ready = epoll_pwait2(run.epoll_fd, events, MAX_EVENTS, &timeout, NULL);
     for (int i = 0; i < ready; i++) {
         struct connection *c = events[i].data.ptr;
+        if (open_loop && run.phase != DRAIN) tick(now_ns()); /* between events: lag stays small */
         if (c->closing) continue;
         if (events[i].events & EPOLLOUT) writable(c);
         if (!c->closing && events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(c);
