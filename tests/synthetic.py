@@ -9,13 +9,21 @@ from bench.plan.profiles import Plan
 from bench.store.schema import Measurement
 from bench.store.writer import ResultsFile
 from clients.contract import Latency, ServerCost, Summary
+from clients.native import native_generator
 from clients.stats import record, summary_us
+
+# The load generator a real run here uses by default, so a synthetic baseline compares with it.
+DEFAULT_CLIENT = "native" if native_generator() else "python"
 
 
 def measurement(
-    rps: float, latency_us: float, rng: random.Random, client_bound: bool = False
+    rps: float,
+    latency_us: float,
+    rng: random.Random,
+    client_bound: bool = False,
+    generator: str = DEFAULT_CLIENT,
 ) -> Measurement:
-    """A run at `rps` whose latencies spread around `latency_us`."""
+    """A run at `rps` whose latencies spread around `latency_us`, measured by `generator`."""
     samples = array("q", (int(latency_us * 1000 * rng.lognormvariate(0, 0.3)) for _ in range(2000)))
     latency = Latency(**summary_us([record([samples])]))  # type: ignore[arg-type]
     server = ServerCost(0.9, 0.9e6 / rps, 0.45e6 / rps, 0.45e6 / rps, 0.0, 0.0)
@@ -25,12 +33,17 @@ def measurement(
         duration_s=4.0, rps=rps, mib_s=rps / 1024, errors=0, error_messages=[],
         client_cpu=0.5, client_cpu_us_per_request=0.5e6 / rps, client_bound=client_bound,
         latency=latency, latency_samples=len(samples), undelivered=0, server=server,
+        generator=generator,
     )  # fmt: skip
     return Measurement(client=client, server_peak_rss=30 << 20)
 
 
 def write_results(
-    path: Path, table: dict[Cell, list[float]], seed: int = 1, scale: float = 1.0
+    path: Path,
+    table: dict[Cell, list[float]],
+    seed: int = 1,
+    scale: float = 1.0,
+    generator: str = DEFAULT_CLIENT,
 ) -> Path:
     """Record each cell's repeats at the given req/s (times `scale`), latency ~ 1/req/s."""
     rng = random.Random(seed)
@@ -39,7 +52,7 @@ def write_results(
     for cell, rates in table.items():
         for repeat, rps in enumerate(rates, 1):
             rps *= scale
-            results.add(cell, repeat, measurement(rps, 5e6 / rps, rng, client_bound=rps > 150_000))
+            results.add(cell, repeat, measurement(rps, 5e6 / rps, rng, rps > 150_000, generator))
     return path
 
 

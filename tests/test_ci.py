@@ -15,7 +15,8 @@ import pytest
 from synthetic import QUICK, cell, write_results
 
 from aionetbench.endpoints import Endpoint
-from bench.analyse.compare import compare_family, holm
+from aionetbench.errors import UsageError
+from bench.analyse.compare import compare_family, compare_files, holm
 from bench.measure.count import CountFailed, echo_exactly
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -164,3 +165,16 @@ def test_a_server_that_closes_is_one_line_not_a_spin() -> None:
             echo_exactly(Endpoint(port=listener.getsockname()[1]), "protocol", 1024, 10)
         assert time.monotonic() - started < 5
         closer.join(timeout=5)
+
+
+def test_compare_refuses_files_measured_with_different_load_generators(tmp_path: Path) -> None:
+    """Every number moves with the client: refused in one line unless asked for."""
+    table = {cell("protocol", "uvloop"): [100_000.0, 101_000.0, 99_000.0]}
+    base = write_results(tmp_path / "base.json", table, generator="python")
+    new = write_results(tmp_path / "new.json", table, generator="native")
+    with pytest.raises(UsageError, match=r"python load generator and .* with native"):
+        compare_files([base, new], 0.05)
+    assert compare_files([base, new], 0.05, allow_client_change=True)
+    assert compare_files(
+        [new, write_results(tmp_path / "again.json", table, generator="native")], 0.05
+    )

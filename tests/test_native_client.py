@@ -80,7 +80,7 @@ def test_both_clients_agree_on_what_they_verify_and_on_server_cost(start_server)
     test), the same open-loop load from each client, interleaved (Python,
     native, Python, native): both verify every echo, and they measure the same server CPU
     per request, within 15%: the medians of three runs each, or of up to MAX_ROUNDS when
-    the machine's noise (one 1 s window here varies by 20% from the next) leaves them apart. Pinned apart, as bench pins
+    the machine's noise (one short window here varies by 20% from the next) leaves them apart. Pinned apart, as bench pins
     them: sharing a core with a client changes what the server's requests cost."""
     cpus = os.sched_getaffinity(0)
     if len(cpus) >= 2:
@@ -93,14 +93,14 @@ def test_both_clients_agree_on_what_they_verify_and_on_server_cost(start_server)
 
 
 def agree_on_cost(start_server, server_cpu: int | None) -> None:
-    # Rates at which each server's CPU over 1 s is 25 or more of the kernel's 10 ms ticks.
+    # Rates at which each server's CPU over the window is 20 or more of the kernel's 10 ms ticks.
     for api, loop, rate in (("protocol", "uvloop", "25000"), ("websockets", "uvloop", "8000"),
                             ("native", "asyncio", "40000")):  # fmt: skip
         server = start_server(api, loop)
         if server_cpu is not None:
             os.sched_setaffinity(server.pid, {server_cpu})
         protocol = {"websockets": "ws", "readline": "line"}.get(api, "tcp")
-        load = ["--rate", rate, "--duration", "1", "--warmup", "0.2",
+        load = ["--rate", rate, "--duration", "0.8", "--warmup", "0.2",
                 "--server-pid", str(server.pid)]  # fmt: skip
         costs: dict[str, list[float]] = {"clients": [], NATIVE: []}
         for round_ in range(MAX_ROUNDS):
@@ -150,14 +150,13 @@ def test_a_corrupted_byte_is_caught(server_pool: ServerPool) -> None:
     assert summary["error_messages"][0].startswith("reply differs from what was sent at byte ")
 
 
-@pytest.mark.live
-@pytest.mark.serial  # its assertions depend on timing
+@pytest.mark.live  # not serial: a 200 ms stall dwarfs what a busy machine adds
 @pytest.mark.parametrize("arrivals", ["poisson", "uniform"])
 def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arrivals: str) -> None:
     """A server blocking 200 ms each second: p99 from intended send times shows it."""
     server = server_pool.start_faulty("--stall-ms", "200")
     for rate in (500, 4000):
-        summary = client_json(server.endpoint, "--duration", "2", "--warmup", "0.3",
+        summary = client_json(server.endpoint, "--duration", "1.5", "--warmup", "0.3",
                               "--rate", str(rate), "--arrivals", arrivals, program=NATIVE)  # fmt: skip
         assert summary["arrivals"] == arrivals
         assert not summary["fell_behind"] and not summary["client_stalled"]

@@ -118,9 +118,10 @@ def clients_of(suite: pyperf.BenchmarkSuite) -> set[str]:
     one record none, or `load_generator`: the Python one; instruction counts use none)."""
     clients = set()
     for benchmark in suite.get_benchmarks():
-        metadata = benchmark.get_metadata()
-        if "mode" in metadata:
-            clients.add(metadata.get("client") or metadata.get("load_generator") or "python")
+        for run in benchmark.get_runs():
+            metadata = run.get_metadata()
+            if "mode" in metadata and "requests" in metadata:  # a run the client measured
+                clients.add(metadata.get("client") or metadata.get("load_generator") or "python")
     return clients
 
 
