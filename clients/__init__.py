@@ -3,6 +3,7 @@
 `contract` is what the orchestrator asks of it and what it answers (a LoadSpec in, a Summary
 out). Sans-I/O pieces (`workload`, `wsframes`, `stats`, `arrivals`) are plain code that tests
 call directly; `connection`, `schedule` (open loop) and `runner` (one worker's window) are
-the thin asyncio layer; `workers` runs several processes; `result` merges their windows into
-a Summary; `cli` is the command line.
+the thin asyncio layer; `workers` runs several processes; `window` is what one worker
+measured, whichever load generator it belongs to; `result` merges the windows into a Summary;
+`cli` is the command line. `native` is the C load generator with the same contract.
 """

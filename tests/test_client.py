@@ -135,7 +135,7 @@ def test_open_loop_sees_server_stalls(server_pool: ServerPool) -> None:
     """A server that blocks 200 ms each second: measured from intended send times, p99 shows
     the stall; a closed-loop client stops sending during it and barely notices."""
     server = server_pool.start_faulty("--stall-ms", "200")
-    timing = ["--duration", "3", "--warmup", "0.5"]
+    timing = ["--duration", "2", "--warmup", "0.3"]
     open_loop = client_json(server.endpoint, *timing, "--rate", "2000")
     closed_loop = client_json(server.endpoint, *timing)
     assert open_loop["target_rate"] == 2000

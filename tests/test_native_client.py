@@ -76,8 +76,8 @@ def test_uniform_gaps_are_constant_and_do_not_drift() -> None:
 @pytest.mark.live
 @pytest.mark.serial  # server CPU per request, compared across two runs
 def test_both_clients_agree_on_what_they_verify_and_on_server_cost(start_server) -> None:
-    """Against protocol, websockets and native (streams and readline are in the framing
-    test), the same open-loop load from each client, interleaved (Python,
+    """Against protocol and websockets (every framing is verified in the framing test), the
+    same open-loop load from each client, interleaved (Python,
     native, Python, native): both verify every echo, and they measure the same server CPU
     per request, within 15%: the medians of three runs each, or of up to MAX_ROUNDS when
     the machine's noise (one short window here varies by 20% from the next) leaves them apart. Pinned apart, as bench pins
@@ -94,8 +94,7 @@ def test_both_clients_agree_on_what_they_verify_and_on_server_cost(start_server)
 
 def agree_on_cost(start_server, server_cpu: int | None) -> None:
     # Rates at which each server's CPU over the window is 20 or more of the kernel's 10 ms ticks.
-    for api, loop, rate in (("protocol", "uvloop", "25000"), ("websockets", "uvloop", "8000"),
-                            ("native", "asyncio", "40000")):  # fmt: skip
+    for api, loop, rate in (("protocol", "uvloop", "25000"), ("websockets", "uvloop", "8000")):
         server = start_server(api, loop)
         if server_cpu is not None:
             os.sched_setaffinity(server.pid, {server_cpu})
@@ -119,9 +118,12 @@ def agree_on_cost(start_server, server_cpu: int | None) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("protocol", ["tcp", "ws", "line"])
-def test_every_framing_over_tcp_and_unix(start_server, protocol: str) -> None:
-    api = {"tcp": "protocol", "ws": "websockets", "line": "readline"}[protocol]
+@pytest.mark.parametrize(
+    ("protocol", "api"),
+    [("tcp", "protocol"), ("tcp", "streams"), ("tcp", "native"), ("ws", "websockets"),
+     ("line", "readline")],
+)  # fmt: skip
+def test_every_framing_over_tcp_and_unix(start_server, protocol: str, api: str) -> None:
     for transport in ("tcp", "unix"):
         server = start_server(api, "uvloop", transport)
         for size in ("1", "70000"):
@@ -291,4 +293,6 @@ def test_its_summary_is_typed_without_loss(start_server) -> None:
         summary = client_json(server.endpoint, *SHORT, *extra, "--server-pid", str(server.pid),
                               program=NATIVE)  # fmt: skip
         assert Summary.from_json(summary).to_json() == summary
-        assert summary["server_cpu_us_per_request"] > 0 and summary["loop"] == "epoll"
+        assert summary["loop"] == "epoll" and summary["generator"] == "native"
+        # CPU time is counted in 10 ms ticks: a short open-loop window may see none.
+        assert summary["server_cpu_us_per_request"] > 0 or extra

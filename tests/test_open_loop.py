@@ -86,7 +86,7 @@ def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arriva
     server = server_pool.start_faulty("--stall-ms", "200")
     for rate in (500, 4000):
         summary = client_json(
-            server.endpoint, "--duration", "2", "--warmup", "0.3", "--rate", str(rate),
+            server.endpoint, "--duration", "1.5", "--warmup", "0.3", "--rate", str(rate),
             "--arrivals", arrivals,
         )  # fmt: skip
         assert summary["arrivals"] == arrivals
