@@ -1,10 +1,14 @@
-"""What one worker measured over its window: the load generators' common result, which
-`clients.result` merges into the Summary (the Python workers and the native ones fill it)."""
+"""How a load is split over workers, and what one worker measured over its window: the load
+generators' common result, which `clients.result` merges into the Summary (the Python
+workers and the native ones fill it)."""
 
 from array import array
 from dataclasses import dataclass, field
 
+from aionetbench.errors import UsageError
+from aionetbench.limits import raise_fd_limit
 from clients import stats
+from clients.contract import LoadSpec
 
 # Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
 # of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
@@ -69,3 +73,18 @@ class WorkerFailed(Exception):
 def split(total: int, parts: int) -> list[int]:
     """Split `total` (connections, echoes) as evenly as possible over `parts` workers."""
     return [total // parts + (i < total % parts) for i in range(parts)]
+
+
+def worker_loads(spec: LoadSpec) -> list[tuple[int, int, float | None]]:
+    """Each worker's connections, the index of its first one, and its share of the rate
+    (open loop), after checking that the open-file limit allows that many connections."""
+    if (limit := raise_fd_limit()) < spec.concurrency + 64:  # worker processes inherit it
+        raise UsageError(
+            f"{spec.concurrency} connections need more open files than the limit allows "
+            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
+        )
+    shares = split(spec.concurrency, spec.workers)
+    return [
+        (share, sum(shares[:i]), spec.rate * share / spec.concurrency if spec.rate else None)
+        for i, share in enumerate(shares)
+    ]

@@ -7,11 +7,10 @@ import threading
 import time
 
 from aionetbench.errors import UsageError
-from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import loop_factory
 from clients.contract import LoadSpec
 from clients.runner import CONNECT_TIMEOUT, run_worker
-from clients.window import WorkerFailed, WorkerResult, split
+from clients.window import WorkerFailed, WorkerResult, worker_loads
 
 WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 
@@ -58,21 +57,15 @@ def collect(processes: list, firsts: list[int], results, deadline: float) -> dic
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
     loop_factory(spec.loop)  # an unusable loop is a usage error before anything starts
-    if (limit := raise_fd_limit()) < spec.concurrency + 64:
-        raise UsageError(
-            f"{spec.concurrency} connections need more open files than the limit allows "
-            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
-        )
-    shares = split(spec.concurrency, spec.workers)
-    rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
+    loads = worker_loads(spec)
+    firsts = [first for _, first, _ in loads]
     if spec.workers == 1:
-        return [run_in_process(spec, shares[0], 0, rates[0])]
+        return [run_in_process(spec, *loads[0])]
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(spec.workers), context.Queue()
     processes = [
         context.Process(target=_worker_main, args=(spec, share, first, rate, barrier, results))
-        for share, first, rate in zip(shares, firsts, rates, strict=True)
+        for share, first, rate in loads
     ]
     for process in processes:
         process.start()

@@ -9,13 +9,11 @@ from array import array
 import numpy as np
 
 from aionetbench.errors import UsageError
-from aionetbench.limits import raise_fd_limit
 from clients import stats
 from clients.contract import LoadSpec
 from clients.native import BINARY
-from clients.window import ServerUsage, WorkerFailed, WorkerResult, split
+from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 
-CONNECT_GRACE_S = 15.0  # for a worker to connect (its connects time out after 10 s)
 RESULT_GRACE_S = 75.0  # beyond warm-up, window and drain (`--requests` may take 60 s)
 
 
@@ -79,18 +77,10 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
         raise UsageError("the native load generator is not built: run `make native`")
     if spec.tls:
         raise UsageError("the native load generator does not do TLS: use python -m clients")
-    if (limit := raise_fd_limit()) < spec.concurrency + 64:  # the workers inherit it
-        raise UsageError(
-            f"{spec.concurrency} connections need more open files than the limit allows "
-            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
-        )
-    shares = split(spec.concurrency, spec.workers)
-    firsts = [sum(shares[:i]) for i in range(len(shares))]
-    rates = [spec.rate * share / spec.concurrency if spec.rate else None for share in shares]
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     processes = [
-        subprocess.Popen(worker_command(spec, share, first, rate), text=True, **pipes)
-        for share, first, rate in zip(shares, firsts, rates, strict=True)
+        subprocess.Popen(worker_command(spec, *load), text=True, **pipes)
+        for load in worker_loads(spec)
     ]
     try:
         return collect(spec, processes)
