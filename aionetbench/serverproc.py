@@ -1,5 +1,7 @@
 """An echo server (`python -m servers`) as a child process: started, ready, stopped."""
 
+import contextlib
+import json
 import select
 import signal
 import subprocess
@@ -14,6 +16,8 @@ from aionetbench.endpoints import Endpoint
 from aionetbench.loops import LOOPS
 
 READY_PREFIX = "READY "
+GC_REQUEST, GC_PREFIX = "gc\n", "GC "  # servers.gcwatch's request and answer
+GC_REPORT_TIMEOUT_S = 2.0
 ANY_LOOPBACK_PORT = Endpoint(port=0)
 
 
@@ -65,7 +69,7 @@ class ServerProcess:
                 self.process = spawn_pinned(
                     self.command,
                     cpus,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE,  # for requests (servers.gcwatch)
                     stdout=subprocess.PIPE,
                     stderr=stderr,
                     text=True,
@@ -98,6 +102,28 @@ class ServerProcess:
             raise ServerFailed(f"server {what} instead of READY{self._tail_suffix()}")
         return Endpoint.parse(line.removeprefix(READY_PREFIX).strip())
 
+    def gc_report(self, timeout: float = GC_REPORT_TIMEOUT_S) -> dict | None:
+        """What the server's garbage collector did since the last request (servers.gcwatch),
+        or None if the server does not answer (the native one has no collector)."""
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin is None or stdout is None or self.process.poll() is not None:
+            return None
+        try:
+            stdin.write(GC_REQUEST)
+            stdin.flush()
+        except OSError:
+            return None
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([stdout], [], [], left)[0]:
+                break
+            line = stdout.readline()
+            if not line:
+                break
+            if line.startswith(GC_PREFIX):
+                return json.loads(line.removeprefix(GC_PREFIX))
+        return None
+
     def stderr_text(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
@@ -123,8 +149,10 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def __enter__(self) -> "ServerProcess":
         return self

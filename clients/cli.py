@@ -11,7 +11,8 @@ from aionetbench.errors import UsageError, run_command
 from aionetbench.loops import LOOPS
 from clients.arrivals import ARRIVALS
 from clients.contract import PROTOCOLS, LoadSpec
-from clients.result import format_table, summarize
+from clients.result import format_table
+from clients.slices import measure_sliced
 from clients.window import WorkerFailed, WorkerResult
 from clients.workers import run
 
@@ -124,11 +125,28 @@ def parse_args(
         help="also measure this server process's CPU time over the measured window",
     )
     parser.add_argument(
+        "--p99-within",
+        type=positive_float,
+        metavar="FRACTION",
+        help="open loop: measure further windows of --duration until the p99's 95%% interval "
+        "is within +-FRACTION of it (0.1 is +-10%%), or --max-duration is reached",
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=positive_float,
+        metavar="S",
+        help="with --p99-within: measured seconds at most (default five windows)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a table"
     )
     args = parser.parse_args(argv)
     if args.workers > args.concurrency:
         parser.error("--workers cannot exceed --concurrency")
+    if (args.p99_within or args.max_duration) and not args.rate:
+        parser.error("--p99-within and --max-duration go with --rate")
+    if args.max_duration and not args.p99_within:
+        parser.error("--max-duration goes with --p99-within")
     if args.requests and (args.rate or args.workers > 1):
         parser.error("--requests goes with neither --rate nor more than one worker")
     endpoint = Endpoint(path=args.unix) if args.unix else args.connect
@@ -148,6 +166,8 @@ def parse_args(
         drain=args.drain,
         workers=args.workers,
         server_pid=args.server_pid,
+        p99_within=args.p99_within,
+        max_duration=args.max_duration,
     ), args.json
 
 
@@ -164,11 +184,10 @@ def run_and_report(
     """Measure with `measure` (the Python workers by default), print the summary, and
     return the exit status: 1 if any echo failed."""
     try:
-        outcomes = measure(spec)
+        summary = measure_sliced(spec, measure, generator)
     except WorkerFailed as error:
         print(f"{PROG[generator]}: {error}", file=sys.stderr)
         return 1
-    summary = summarize(spec, outcomes, generator)
     if as_json:
         json.dump(summary.to_json(), sys.stdout)
         print()

@@ -10,7 +10,7 @@ driven the same way (`Generator`): the Python one here, a native one beside it.
 
 import math
 import sys
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +25,15 @@ SATURATED_SHARE = 0.97  # replies under this share of the arrivals: the server f
 # in flight when it closes are already 3%, and they are not a backlog.
 SATURATED_BACKLOG = 25
 UNRELIABLE_HALF_WIDTH = 0.10  # p99's 95% interval wider than +-10%: not an exact figure
+# Answering (or sending) more than this share of the window's arrivals: a backlog from before
+# the window, sent when the load generator caught up, not the server's steady state.
+OVER_ANSWER = 1.02
+# Where a tail comes from: a p99 over LONG_TAIL p50s is worth explaining, and a cause present
+# for CAUSE_SHARE of the window (the p99 is the slowest 1%) can account for it. Steal is read
+# in 10 ms ticks summed over CPUs, so one tick a second is no cause: it needs STEAL_SHARE.
+LONG_TAIL = 5.0
+CAUSE_SHARE = 0.005
+STEAL_SHARE = 0.02
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,10 @@ class LoadSpec:
     drain: float = DRAIN_S
     workers: int = 1
     server_pid: int | None = None  # when set, the server's CPU time is measured over the window
+    # Open loop: measure more windows of `duration` until the p99's 95% interval is within
+    # +-p99_within of it, or `max_duration` seconds were measured (clients.slices).
+    p99_within: float | None = None
+    max_duration: float | None = None
 
     def to_argv(self) -> list[str]:
         """The command-line arguments that `clients.cli.parse_args` turns back into this spec
@@ -57,7 +70,8 @@ class LoadSpec:
         )
         argv = [self.protocol, *target, *(["--tls"] if self.tls else [])]
         for name in ("loop", "size", "concurrency", "pipeline", "duration", "warmup",
-                     "rate", "requests", "arrivals", "drain", "workers", "server_pid"):  # fmt: skip
+                     "rate", "requests", "arrivals", "drain", "workers", "server_pid",
+                     "p99_within", "max_duration"):  # fmt: skip
             value = getattr(self, name)
             if value is not None:
                 argv += [
@@ -148,6 +162,34 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Waits:
+    """Over the window, what besides the server's own work can make a tail: time the server
+    and the load generator were runnable but waiting for a CPU, the load generator's
+    involuntary context switches, and the machine's steal time (clients.procstat)."""
+
+    server_wait_ms: float
+    client_wait_ms: float
+    client_involuntary: int
+    steal_ms: float
+
+    def interference(self, window_s: float) -> list[str]:
+        """Which of these were present long enough to make a 1% tail: another process on the
+        server's CPU, the hypervisor, or the load generator waiting for its own CPU."""
+        window_ms = 1000 * window_s
+        if window_ms <= 0:
+            return []
+        causes = (
+            (f"the server waited {self.server_wait_ms:,.1f} ms for its CPU",
+             self.server_wait_ms >= CAUSE_SHARE * window_ms),
+            (f"the hypervisor stole {self.steal_ms:,.0f} ms",
+             self.steal_ms >= STEAL_SHARE * window_ms),
+            (f"the load generator waited {self.client_wait_ms:,.1f} ms for its CPU",
+             self.client_wait_ms >= CAUSE_SHARE * window_ms),
+        )  # fmt: skip
+        return [text for text, present in causes if present]
+
+
+@dataclass(frozen=True)
 class WorkerShare:
     """One worker process's part of the run."""
 
@@ -166,28 +208,33 @@ class PointFlags:
     fell_behind: bool  # the load generator could not keep to its schedule: its limit
     stalled: bool  # it kept to it but for a stall long enough to make the tail its own
     unreliable: bool  # the p99's 95% interval is wider than +-10%, or unknown
+    caught_up: bool = False  # it answered or sent over OVER_ANSWER of the arrivals: a backlog
+    interfered: bool = False  # a long tail, and another process or the client can make it
 
     @property
     def client_limited(self) -> bool:
         """The point measured the load generator, not the server."""
-        return self.fell_behind or self.stalled
+        return self.fell_behind or self.stalled or self.caught_up
 
     @property
     def stops_climbing(self) -> bool:
         """A higher load would saturate the server or the client again; a stall passes."""
-        return self.saturated or self.fell_behind
+        return self.saturated or self.fell_behind or self.caught_up
 
     @property
     def names(self) -> list[str]:
-        return flag_names(self.saturated, self.client_limited, self.unreliable)
+        return flag_names(self.saturated, self.client_limited, self.unreliable, self.interfered)
 
 
-def flag_names(saturated: bool, client_limited: bool, unreliable: bool) -> list[str]:
+def flag_names(
+    saturated: bool, client_limited: bool, unreliable: bool, interfered: bool = False
+) -> list[str]:
     """A point's flags as the tables print them."""
     flags = (
         ("saturated", saturated),
         ("client-limited", client_limited),
         ("unreliable p99", unreliable),
+        ("interfered", interfered),
     )
     return [name for name, on in flags if on]
 
@@ -221,6 +268,9 @@ class Summary:
     server: ServerCost | None = None  # with --server-pid
     schedule: Schedule | None = None  # open loop
     generator: str = "python"
+    slices: int = 1  # windows of --duration measured (clients.slices); duration_s is their sum
+    waits: Waits | None = None
+    window_ns: list[int] = field(default_factory=list)  # [start, end] on CLOCK_MONOTONIC
 
     @cached_property
     def flags(self) -> PointFlags:
@@ -237,7 +287,20 @@ class Summary:
             fell_behind=schedule.fell_behind,
             stalled=schedule.client_stalled,
             unreliable=half_width is None or half_width > UNRELIABLE_HALF_WIDTH,
+            caught_up=max(schedule.achieved_rate, schedule.sent_rate) > OVER_ANSWER * arrived,
+            interfered=bool(self.interference),
         )
+
+    @property
+    def long_tail(self) -> bool:
+        return self.latency.p99 > LONG_TAIL * self.latency.p50
+
+    @property
+    def interference(self) -> list[str]:
+        """What besides the server may have made a long tail (nothing if the tail is short)."""
+        if not self.long_tail or self.waits is None:
+            return []
+        return self.waits.interference(self.duration_s)
 
     @property
     def first_error(self) -> str:
@@ -250,6 +313,8 @@ class Summary:
         }
         data["latency_us"] = asdict(self.latency)
         data["per_worker"] = [asdict(worker) for worker in self.per_worker]
+        if self.waits is not None:
+            data["waits"] = asdict(self.waits)
         for part, keys in ((self.server, SERVER_KEYS), (self.schedule, SCHEDULE_KEYS)):
             if part is not None:
                 for name, path in keys.items():
@@ -265,7 +330,7 @@ class Summary:
     def from_json(cls, data: dict[str, Any]) -> "Summary":
         """Parse the JSON object; KeyError or TypeError if it is not one."""
         plain = {
-            f.name: data[f.name] if f.default is MISSING else data.get(f.name, f.default)
+            f.name: data[f.name] if required(f) else data.get(f.name, default_of(f))
             for f in fields(cls)
             if f.name not in NESTED
         }
@@ -273,6 +338,7 @@ class Summary:
             **plain,
             latency=Latency(**data["latency_us"]),
             per_worker=[WorkerShare(**worker) for worker in data.get("per_worker", [])],
+            waits=Waits(**data["waits"]) if "waits" in data else None,
             server=parsed(ServerCost, SERVER_KEYS, data) if "server_cpu" in data else None,
             schedule=parsed(Schedule, SCHEDULE_KEYS, data) if data["mode"] == "open" else None,
         )
@@ -298,7 +364,15 @@ SCHEDULE_KEYS = {
     "lag_p99_us": ("schedule_lag_us", "p99"),
     "lag_max_us": ("schedule_lag_us", "max"),
 }
-NESTED = ("latency", "per_worker", "server", "schedule")  # not plain JSON keys
+NESTED = ("latency", "per_worker", "server", "schedule", "waits")  # not plain JSON keys
+
+
+def required(f: Field) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def default_of(f: Field) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
 
 
 def parsed(part: type, keys: dict[str, tuple[str, ...]], data: dict[str, Any]) -> Any:

@@ -6,7 +6,15 @@ import math
 from hdrh.histogram import HdrHistogram
 
 from clients import stats
-from clients.contract import Latency, LoadSpec, Schedule, ServerCost, Summary, WorkerShare
+from clients.contract import (
+    Latency,
+    LoadSpec,
+    Schedule,
+    ServerCost,
+    Summary,
+    Waits,
+    WorkerShare,
+)
 from clients.window import LATE_NS, ServerUsage, WorkerResult
 
 MIB = 1024 * 1024
@@ -69,6 +77,22 @@ def summarize(spec: LoadSpec, results: list[WorkerResult], generator: str = "pyt
         ],
         server=None if server is None else server_cost(server, duration, requests),
         schedule=schedule,
+        slices=results[0].slices if results else 1,
+        waits=waits(results, server),
+        window_ns=[min(r.started_ns for r in results), max(r.ended_ns for r in results)]
+        if results
+        else [],
+    )
+
+
+def waits(results: list[WorkerResult], server: ServerUsage | None) -> Waits:
+    """The workers' and the server's waits for a CPU, and steal, over the window (ms); the
+    machine's steal once (every worker reads the same counter)."""
+    return Waits(
+        server_wait_ms=1000 * server.run_delay_s if server else 0.0,
+        client_wait_ms=1000 * sum(r.own_wait_s for r in results),
+        client_involuntary=sum(r.own_involuntary for r in results),
+        steal_ms=1000 * max((r.steal_s for r in results), default=0.0),
     )
 
 

@@ -1,9 +1,11 @@
 """One worker's load: connect, warm up, measure one window, drain (`workers` runs several)."""
 
 import asyncio
+import resource
 import socket
 import time
 from array import array
+from dataclasses import dataclass
 from time import perf_counter_ns
 
 import psutil
@@ -11,7 +13,7 @@ import psutil
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
 from aionetbench.tls import client_context
-from clients import stats
+from clients import procstat, stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.contract import LoadSpec
@@ -30,33 +32,60 @@ BLOCKS = 20
 COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
 
 
+@dataclass(frozen=True)
+class OwnUsage:
+    """This process's CPU seconds, its time waiting for a CPU and involuntary switches, and
+    the machine's steal, so far."""
+
+    cpu_s: float
+    wait_s: float
+    involuntary: int
+    steal_s: float
+
+    @classmethod
+    def now(cls) -> "OwnUsage":
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
+        return cls(time.process_time(), procstat.run_delay_s(), switches, procstat.steal_s())
+
+
 class CpuClock:
-    """A measured window, started when made: its wall time, this process's CPU seconds
-    (user + system) and, optionally, the server's usage over it."""
+    """A measured window, started when made: its wall time, this process's usage and,
+    optionally, the server's usage over it."""
 
     def __init__(self, server_pid: int | None) -> None:
         self.server = psutil.Process(server_pid) if server_pid else None
-        self.started_ns, (self.cpu_before, self.server_before) = perf_counter_ns(), self.read()
+        self.started_ns, (self.own_before, self.server_before) = perf_counter_ns(), self.read()
 
     def stop(self, result: WorkerResult) -> int:
         """End the window: put its times into `result`; return when it ended (ns)."""
-        ended_ns, (cpu_after, server_after) = perf_counter_ns(), self.read()
+        ended_ns, (own, server_after) = perf_counter_ns(), self.read()
+        result.started_ns, result.ended_ns = self.started_ns, ended_ns
         result.window_s = (ended_ns - self.started_ns) / 1e9
-        result.cpu_s = cpu_after - self.cpu_before
+        result.cpu_s = own.cpu_s - self.own_before.cpu_s
+        result.own_wait_s = own.wait_s - self.own_before.wait_s
+        result.own_involuntary = own.involuntary - self.own_before.involuntary
+        result.steal_s = own.steal_s - self.own_before.steal_s
         if self.server_before is not None and server_after is not None:
             result.server = server_after - self.server_before
         return ended_ns
 
-    def read(self) -> tuple[float, ServerUsage | None]:
+    def read(self) -> tuple[OwnUsage, ServerUsage | None]:
+        own = OwnUsage.now()
         if self.server is None:
-            return time.process_time(), None
+            return own, None
         try:
             with self.server.oneshot():
                 times, switches = self.server.cpu_times(), self.server.num_ctx_switches()
         except psutil.Error:  # the server died; the run reports it as connection errors
-            return time.process_time(), None
-        usage = ServerUsage(times.user, times.system, switches.voluntary, switches.involuntary)
-        return time.process_time(), usage
+            return own, None
+        usage = ServerUsage(
+            times.user,
+            times.system,
+            switches.voluntary,
+            switches.involuntary,
+            procstat.run_delay_s(self.server.pid),
+        )
+        return own, usage
 
 
 def workload_for(spec: LoadSpec) -> Workload:

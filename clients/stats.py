@@ -138,6 +138,18 @@ def recorded_from(counted: Counts, total_ns: float, total_sq_ns: float) -> Recor
     )
 
 
+def joined(first: Recorded | None, second: Recorded | None) -> Recorded | None:
+    """Two recordings as one, exactly (a point measured in slices)."""
+    if first is None or second is None:
+        return first or second
+    return Recorded(
+        histogram=encode(merge([first.histogram, second.histogram])),
+        count=first.count + second.count,
+        total_ns=first.total_ns + second.total_ns,
+        total_sq_ns=first.total_sq_ns + second.total_sq_ns,
+    )
+
+
 def encode(histogram: HdrHistogram) -> str:
     return histogram.encode().decode("ascii")
 

@@ -24,6 +24,16 @@ class ServerUsage:
     system_s: float
     voluntary: int
     involuntary: int
+    run_delay_s: float = 0.0  # runnable but waiting for a CPU (clients.procstat)
+
+    def __add__(self, other: "ServerUsage") -> "ServerUsage":
+        return ServerUsage(
+            self.user_s + other.user_s,
+            self.system_s + other.system_s,
+            self.voluntary + other.voluntary,
+            self.involuntary + other.involuntary,
+            self.run_delay_s + other.run_delay_s,
+        )
 
     def __sub__(self, other: "ServerUsage") -> "ServerUsage":
         return ServerUsage(
@@ -31,6 +41,7 @@ class ServerUsage:
             self.system_s - other.system_s,
             self.voluntary - other.voluntary,
             self.involuntary - other.involuntary,
+            self.run_delay_s - other.run_delay_s,
         )
 
     @property
@@ -55,6 +66,14 @@ class WorkerResult:
     sent: int = 0
     server: ServerUsage | None = None  # over the window, when measured
     errors: list[str] = field(default_factory=list)
+    slices: int = 1  # windows joined into this one (clients.slices)
+    # Over the window: this worker's time runnable but waiting for a CPU and its involuntary
+    # switches, and the machine's steal (clients.procstat): whether the tail is the client's.
+    own_wait_s: float = 0.0
+    own_involuntary: int = 0
+    steal_s: float = 0.0
+    started_ns: int = 0  # the window's bounds on CLOCK_MONOTONIC, to place server events in it
+    ended_ns: int = 0
 
     @property
     def rps(self) -> float:

@@ -22,7 +22,7 @@ from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS, loop_factory
 from aionetbench.tls import server_context
-from servers import SERVERS, ServerOptions
+from servers import SERVERS, ServerOptions, gcwatch
 from servers.about import about
 
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             listener.close()
     configure_logging()
+    gcwatch.start()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve_until_signalled(module, listener, options))

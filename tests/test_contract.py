@@ -36,6 +36,8 @@ SPECS = [
         drain=0.25,
         duration=1 / 3,
         warmup=0.1,
+        p99_within=0.1,
+        max_duration=2.5,
     ),
     LoadSpec("tcp", Endpoint("localhost", 1), requests=1003, concurrency=7, size=1),
 ]

@@ -17,6 +17,7 @@ INTERPOLATED = "interpolated"
 BELOW = "below the ladder"  # the lowest load measured already missed the objective
 ABOVE = "above the ladder"  # even the highest load of the ladder met it
 AT_LEAST = "at least"  # met it up to here; the climb stopped (client limit, failure)
+EXACT_BRACKET = 1.101  # the knee search's bracket (bench.measure.sweep.KNEE_BRACKET), rounded
 
 
 @dataclass(frozen=True)
@@ -24,12 +25,23 @@ class SloCapacity:
     rate: float | None  # messages/s; for BELOW the lowest load measured, for ABOVE the highest
     bound: str
     limit: str = ""  # what stopped a climb that ended AT_LEAST
+    bracket: tuple[float, float] | None = None  # INTERPOLATED: the loads either side
+
+    @property
+    def exact(self) -> bool:
+        """Interpolated inside a bracket as narrow as the knee search makes it (+-5%)."""
+        return self.bound == INTERPOLATED and (
+            self.bracket is None or self.bracket[1] <= EXACT_BRACKET * self.bracket[0]
+        )
 
     def __str__(self) -> str:
         if self.rate is None:
             return "no data"
         if self.bound == INTERPOLATED:
-            return f"{self.rate:,.0f}"
+            if self.bracket is None:
+                return f"{self.rate:,.0f}"
+            low, high = self.bracket
+            return f"{self.rate:,.0f} ({low:,.0f}-{high:,.0f})"
         if self.bound == BELOW:
             return f"< {self.rate:,.0f} (below the ladder)"
         why = f" ({self.limit})" if self.limit else f" ({self.bound})"
@@ -37,7 +49,12 @@ class SloCapacity:
 
 
 def meets(point: SweepPoint, slo_us: float) -> bool:
-    return not point.saturated and not point.client_limited and point.p99_us <= slo_us
+    return (
+        not point.saturated
+        and not point.client_limited
+        and not point.interfered
+        and point.p99_us <= slo_us
+    )
 
 
 def crossing(good: SweepPoint, bad: SweepPoint, slo_us: float) -> float:
@@ -60,10 +77,12 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
     interpolated towards the next point up; out of range is said, not extrapolated.
 
     Client-limited points are not server results: a climb that reaches one ends AT_LEAST the
-    last good load, as does one that stopped for a failure below the ladder's top."""
-    points = sorted(points, key=lambda p: p.rate)
+    last good load, as does one that stopped for a failure below the ladder's top. Points
+    another process interfered with say nothing either way and are left out."""
+    interfered = [p.rate for p in points if p.interfered]
+    points = sorted((p for p in points if not p.interfered), key=lambda p: p.rate)
     if not points:
-        return SloCapacity(None, BELOW)
+        return SloCapacity(None, AT_LEAST, "interfered with at every load" if interfered else "")
     good = [i for i, point in enumerate(points) if meets(point, slo_us)]
     if not good:
         if points[0].client_limited:
@@ -75,7 +94,11 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
         above = points[highest + 1]
         if above.client_limited:
             return SloCapacity(best.rate, AT_LEAST, "client-limited above")
-        return SloCapacity(crossing(best, above, slo_us), INTERPOLATED)
+        return SloCapacity(
+            crossing(best, above, slo_us), INTERPOLATED, bracket=(best.rate, above.rate)
+        )
+    if any(rate > best.rate for rate in interfered):
+        return SloCapacity(best.rate, AT_LEAST, "interfered with above")
     if best.rate >= ladder_top:
         return SloCapacity(best.rate, ABOVE)
     return SloCapacity(best.rate, AT_LEAST, "not measured above")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from aionetbench.argtypes import list_of, positive_int
+from aionetbench.argtypes import list_of, positive_float, positive_int
 from aionetbench.errors import UsageError
 from aionetbench.loops import LOOPS
 from bench.measure.options import (
@@ -22,7 +22,7 @@ from bench.measure.options import (
 from bench.measure.pythons import describe, found, interpreter, server_pythons
 from bench.measure.session import Side, run_session
 from bench.plan.cells import LOOPBACK
-from bench.plan.profiles import AUTO, FOUND, PROFILES, make_plan
+from bench.plan.profiles import AUTO, EXPLAIN_OPEN_RATE, FOUND, PROFILES, make_plan
 from bench.store.writer import ResultsFile, check_writable
 from servers import SERVERS
 
@@ -95,8 +95,10 @@ def command_list(args: argparse.Namespace) -> int:
         if plan.rates:
             rates = "auto ladder" if plan.rates == AUTO else ",".join(f"{r:g}" for r in plan.rates)
             print(
-                f"  open-loop sweep: {rates}, up to {plan.ladder_length} loads per cell, {plan.arrivals} arrivals, "
-                f"{plan.sweep_warmup:g} s + {plan.sweep_duration:g} s per point, up to {plan.sweep_seconds() / 60:.1f} min"
+                f"  open-loop sweep: {rates}, {plan.ladder_length} loads and a knee search per cell, {plan.arrivals} arrivals, "
+                f"{plan.sweep_warmup:g} s + slices of {plan.sweep_duration:g} s per point"
+                f"{f' (up to {plan.sweep_cap:g} s until p99 is known to +-10%)' if plan.sweep_cap > plan.sweep_duration else ''}, "
+                f"about {plan.sweep_seconds() / 60:.1f} min"
             )
         for cell in plan.cells:
             print(f"    {cell.name}")
@@ -145,7 +147,9 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
         "For each API x loop (default: the quick profile's cells, native included), a fresh "
         "pinned, warmed server driven with 10 connections at depth 1: system calls by name per "
         "request (counted with perf, or strace where perf cannot, around N and 2N verified "
-        "echoes and differenced), event-loop passes (averaged over both runs), server "
+        "echoes and differenced), event-loop passes (averaged over both runs, and again with "
+        "one connection, where messages cannot share them), system calls per message under "
+        "open load at --open-rate (where reads can batch), server "
         "user/system CPU and context switches per request (an untraced 1 s run), Python "
         "function calls per request (--python-calls), and server memory per idle connection. "
         "Without perf or strace the system-call columns are skipped with a note. Ctrl-C keeps "
@@ -171,6 +175,14 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
         "--python-calls",
         action="store_true",
         help="also count Python function calls per request (one more server run per cell)",
+    )
+    parser.add_argument(
+        "--open-rate",
+        type=positive_float,
+        default=EXPLAIN_OPEN_RATE,
+        metavar="MSG/S",
+        help="open load for read and write calls per message, the same for every API "
+        "(default %(default)g)",
     )
     parser.add_argument("--server-cpus", type=positive_int, default=1, help="default %(default)s")
     parser.add_argument("--json", action="store_true", help="print a JSON list, not a table")
@@ -198,7 +210,7 @@ def command_explain(args: argparse.Namespace) -> int:
     try:
         rows, failures = explain_all(
             plan.cells, pinning_from(args), args.requests, args.idle_connections,
-            args.python_calls, args.client_loop, save,
+            args.python_calls, args.client_loop, save, args.open_rate,
         )  # fmt: skip
     except Interrupted as interrupted:
         saved = (

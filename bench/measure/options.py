@@ -95,6 +95,14 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "--sweep-warmup", type=non_negative_float, help="discarded seconds before each point"
     )
     parser.add_argument(
+        "--sweep-cap",
+        type=non_negative_float,
+        metavar="S",
+        help="a point measures further slices of --sweep-duration until its p99's 95%% interval "
+        "is within +-10%%, up to S measured seconds (quick: 3; 0 or at most --sweep-duration: "
+        "one slice)",
+    )
+    parser.add_argument(
         "--slo-p99",
         type=positive_float,
         metavar="MS",
@@ -148,6 +156,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         arrivals=args.arrivals,
         sweep_duration=args.sweep_duration,
         sweep_warmup=args.sweep_warmup,
+        sweep_cap=args.sweep_cap,
         slo_p99_ms=args.slo_p99,
     )
 

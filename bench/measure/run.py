@@ -1,6 +1,7 @@
 """Runs one cell once: a fresh pinned server, the load generator pinned apart, then stop both."""
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -14,9 +15,11 @@ from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
-from bench.store.schema import Failure, Measurement
-from clients.contract import Clients, LoadSpec, Summary, python_generator
+from bench.store.schema import Failure, GcPauses, Measurement
+from clients.contract import UNRELIABLE_HALF_WIDTH, Clients, LoadSpec, Summary, python_generator
+from servers import SERVERS
 
+SLICE_OVERHEAD_S = 1.0  # starting the load generator and connecting, per slice, at most
 CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
 WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 
@@ -68,7 +71,15 @@ def load_spec(
     timing = (
         {"duration": plan.duration, "warmup": plan.warmup}
         if rate is None
-        else {"duration": plan.sweep_duration, "warmup": plan.sweep_warmup}
+        else {
+            "duration": plan.sweep_duration,
+            "warmup": plan.sweep_warmup,
+            **(
+                {"p99_within": UNRELIABLE_HALF_WIDTH, "max_duration": plan.sweep_cap}
+                if plan.sweep_cap > plan.sweep_duration
+                else {}
+            ),
+        }
     )
     return LoadSpec(
         protocol=cell.protocol,
@@ -161,7 +172,11 @@ def measure(
     command = pinning.clients.for_spec(spec).command(spec)
     if hosts := pinning.paths.get(cell.network):
         command = hosts.in_client(command)
-    timeout = spec.warmup + spec.duration + spec.drain
+    slices = math.ceil((spec.max_duration or spec.duration) / spec.duration)
+    timeout = slices * (spec.warmup + spec.duration + spec.drain + SLICE_OVERHEAD_S)
+    watch_gc = SERVERS[cell.api].runs_python
+    if watch_gc:
+        server.gc_report()  # from here on
     client = spawn_pinned(
         command,
         pinning.client_cpus,
@@ -195,7 +210,9 @@ def measure(
         return Failure(f"client printed no summary ({error})", server.stderr_tail())
     if summary.errors:
         return Failure(f"{summary.errors} echo errors: {summary.first_error}", server.stderr_tail())
-    return Measurement(client=summary, server_peak_rss=rss)
+    report = server.gc_report() if watch_gc else None
+    gc = GcPauses.of(report, summary.window_ns) if report else None
+    return Measurement(client=summary, server_peak_rss=rss, gc=gc)
 
 
 def run_cell(

@@ -6,6 +6,7 @@ import signal
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from bench.measure.netns import network_paths
 from bench.measure.run import Pinning, run_cell
 from bench.measure.sweep import ladder, sweep_cell
 from bench.plan.cells import Cell
-from bench.plan.profiles import AUTO, RUN_OVERHEAD_S, SWEEP_SERVER_S, Plan
+from bench.plan.profiles import AUTO, KNEE_POINTS, RUN_OVERHEAD_S, SWEEP_SERVER_S, Plan
 from bench.store.schema import Failure, Measurement
 from bench.store.writer import ResultsFile
 
@@ -80,13 +81,13 @@ def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -
     """The session's runs and points, with progress; Ctrl-C or SIGTERM saves what is done."""
     schedule = interleave(plan, sides)
     sweep = (
-        f", then an open-loop sweep of up to {plan.ladder_length} loads per cell"
+        f", then an open-loop sweep of a {plan.ladder_length}-load ladder and a knee search per cell"
         if plan.rates
         else ""
     )
     print(
         f"{len(plan.cells)} cells x {plan.repeats} repeats x {len(sides)} side(s) = {len(schedule)} runs{sweep}, "
-        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min at most; pinned {pinning}"
+        f"about {plan.estimated_seconds() * len(sides) / 60:.1f} min; pinned {pinning}"
         + "".join(
             f"; {path} between namespaces {h.client_namespace} and {h.server_namespace}"
             for path, h in pinning.paths.items()
@@ -185,17 +186,17 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
     )
     for side in sides:
         side.results.ladder = list(rates)
-    # The bound estimated up front assumed LADDER_POINTS loads per cell; correct it now.
+    # The estimate up front assumed a typical ladder; correct it to this one, then after each
+    # cell to what the cell really took.
+    cell_cost = SWEEP_SERVER_S + (len(rates) + KNEE_POINTS) * point_cost
     progress.total += len(plan.cells) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
     for cell in plan.cells:
         for side in sides:
-            advance(progress, SWEEP_SERVER_S)
-            done = 0
+            started, counted = time.monotonic(), progress.n
             with contextlib.closing(
                 sweep_cell(cell, rates, plan, pinning, side.python_for(cell))
             ) as points:
                 for rate, outcome in points:
-                    done += 1
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
                     if isinstance(outcome, Failure):
                         record_failure(side, cell, outcome, where, progress, rate=rate)
@@ -205,9 +206,10 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
                         progress.set_postfix_str(
                             f"{where} p99 {outcome.client.latency.p99:,.0f} us", refresh=False
                         )
-                    advance(progress, point_cost)
-            # Points the cell did not climb to: take them off the estimate.
-            progress.total -= (len(rates) - done) * point_cost
+                    advance(progress, min(point_cost, counted + cell_cost - progress.n))
+            spent = time.monotonic() - started
+            progress.total += spent - cell_cost
+            progress.n = counted + spent
             progress.refresh()
 
 

@@ -4,18 +4,22 @@ After the throughput matrix, each cell is driven open loop at a ladder of offere
 (messages/s). An `auto` ladder is one set of *absolute* rates shared by every cell, so that
 curves compare at equal load: log-spaced from 5% of the slowest cell's measured capacity to
 110% of the fastest's. Each cell climbs the ladder on one server (started fresh for the
-cell) and stops after its first saturated or client-limited point: higher loads would only
-cost time. A point where the load generator fell behind its schedule is a client limit,
-never a server result; so is one where it stalled (a passing hiccup of the client or the
-machine that made the tail its own), but the climb goes on past a stall. What a point can
-say is the load generator's summary's to tell (clients.contract.PointFlags).
+cell) until its first point beyond the latency objective, then bisects the knee (see
+`sweep_cell`): the measuring time goes where the answer is decided. A point where the load
+generator fell behind its schedule, or caught up a backlog, is a client limit and ends the
+climb; one where it stalled (a passing hiccup of the client) or where another process or the
+client waited for a CPU through a long tail (measured once more first) is no server result
+either way, and the climb goes on past it. What a point can say is the load generator's
+summary's to tell (clients.contract.PointFlags).
 """
 
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from aionetbench.serverproc import ServerProcess
 from bench.measure.run import Pinning, measure, start_server
 from bench.plan.cells import Cell
 from bench.plan.profiles import LADDER_POINTS, Plan
@@ -23,14 +27,17 @@ from bench.store.schema import Failure, Measurement
 
 LADDER_LOW = 0.05  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
+KNEE_BRACKET = 1.10  # the knee is found when its bracket's ends are within 10% (+-5%)
+BEYOND_STEPS = 3  # ladder steps the climb may take past the ladder's top or below its bottom
 
 
-def round_rate(rate: float) -> float:
-    """Two significant digits, so that ladder rates read well in names and plots."""
+def round_rate(rate: float, digits: int = 2) -> float:
+    """`digits` significant digits (two for the ladder, so its rates read well in names and
+    plots; three for the knee search, whose steps are finer)."""
     if rate < 10:
         return max(1.0, round(rate))
-    digits = 10 ** (math.floor(math.log10(rate)) - 1)
-    return float(round(rate / digits) * digits)
+    scale = 10 ** (math.floor(math.log10(rate)) - digits + 1)
+    return float(round(rate / scale) * scale)
 
 
 def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[float, ...]:
@@ -46,12 +53,95 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
     return tuple(sorted({round_rate(low * step**i) for i in range(points)}))
 
 
+def within(outcome: Measurement, slo_us: float) -> bool | None:
+    """Whether a point met the objective; None if it cannot say (the load generator or
+    another process made it, so it is neither a server's success nor its miss)."""
+    flags = outcome.client.flags
+    if flags.saturated:
+        return False
+    if flags.client_limited or flags.interfered:
+        return None
+    return outcome.client.latency.p99 <= slo_us
+
+
+def beyond(rates: list[float], steps: int) -> list[float]:
+    """`steps` loads past the end of a ladder, at its last step (or x2)."""
+    step = rates[-1] / rates[-2] if len(rates) > 1 else 2.0
+    return [round_rate(rates[-1] * step**i) for i in range(1, steps + 1)]
+
+
+def below(rates: list[float], steps: int) -> list[float]:
+    """`steps` loads under the start of a ladder, at its first step (or /2), going down."""
+    step = rates[1] / rates[0] if len(rates) > 1 else 2.0
+    return [r for r in (round_rate(rates[0] / step**i) for i in range(1, steps + 1)) if r >= 1]
+
+
+@dataclass
+class Knee:
+    """The bracket around the objective's knee: the highest load that met it, the lowest
+    above that did not, and the loads already measured (plain logic, tested without sockets)."""
+
+    good: float | None = None
+    bad: float | None = None
+    tried: set[float] = field(default_factory=set)
+
+    def record(self, rate: float, verdict: bool | None) -> None:
+        """A point's verdict (`within`); None moves neither end."""
+        self.tried.add(rate)
+        if verdict and (self.good is None or rate > self.good):
+            self.good = rate
+            if self.bad is not None and self.bad <= rate:
+                self.bad = None  # a miss below a success was noise, as slo_capacity treats it
+        if verdict is False and (self.bad is None or rate < self.bad) and rate > (self.good or 0):
+            self.bad = rate
+
+    def next_rate(self) -> float | None:
+        """The geometric middle of the bracket while it is wider than KNEE_BRACKET; None when
+        it is narrow enough, or its middle was measured and said nothing (a client limit)."""
+        if self.good is None or self.bad is None:
+            return None
+        if self.bad / self.good <= KNEE_BRACKET:
+            return None
+        middle = round_rate(math.sqrt(self.good * self.bad), 3)
+        return middle if self.good < middle < self.bad and middle not in self.tried else None
+
+
+class Climb:
+    """One cell's sweep on one server: each point measured (and once more if another process
+    or the client may have made its tail), and its verdict kept in the knee's bracket."""
+
+    def __init__(
+        self, cell: Cell, plan: Plan, pinning: Pinning, server: ServerProcess, workdir: Path
+    ) -> None:
+        self.cell, self.plan, self.pinning, self.server, self.workdir = (
+            cell, plan, pinning, server, workdir,
+        )  # fmt: skip
+        self.slo_us = plan.slo_p99_ms * 1000
+        self.knee = Knee()
+
+    def point(self, rate: float) -> Measurement | Failure:
+        outcome = measure(self.cell, self.plan, self.pinning, self.server, self.workdir, rate)
+        if isinstance(outcome, Measurement) and outcome.client.flags.interfered:
+            again = measure(self.cell, self.plan, self.pinning, self.server, self.workdir, rate)
+            if isinstance(again, Measurement):
+                again.remeasured = True
+                outcome = again
+        verdict = within(outcome, self.slo_us) if isinstance(outcome, Measurement) else None
+        self.knee.record(rate, verdict)
+        return outcome
+
+
 def sweep_cell(
     cell: Cell, rates: Iterable[float], plan: Plan, pinning: Pinning, python: str
 ) -> Iterator[tuple[float, Measurement | Failure]]:
-    """Climb `rates` on one fresh server, yielding each point; stop after the first point
-    that saturated, was client-limited or failed (a dead server ends the cell: the next
-    cell starts its own). Close the iterator (contextlib.closing) to stop the server early."""
+    """Climb `rates` on one fresh server, then search the knee, yielding each point.
+
+    The climb stops at the first point beyond the objective (or saturated), or where the
+    load generator fell behind; if the whole ladder met the objective it goes on past its
+    top, and if its first point missed, down below it (BEYOND_STEPS at most each way). Then
+    the bracket between the highest load within the objective and the lowest beyond it is
+    bisected in log load until it is within +-5% (KNEE_BRACKET). A failure ends the cell
+    (the next cell starts its own server). Close the iterator to stop the server early."""
     rates = sorted(rates)
     with tempfile.TemporaryDirectory(prefix="aionetbench-") as directory:
         workdir = Path(directory)
@@ -60,8 +150,24 @@ def sweep_cell(
             yield rates[0], server
             return
         with server:
-            for rate in rates:
-                outcome = measure(cell, plan, pinning, server, workdir, rate)
+            climb = Climb(cell, plan, pinning, server, workdir)
+            for rate in rates + beyond(rates, BEYOND_STEPS):
+                outcome = climb.point(rate)
                 yield rate, outcome
-                if isinstance(outcome, Failure) or outcome.client.flags.stops_climbing:
+                if isinstance(outcome, Failure):
+                    return
+                if outcome.client.flags.stops_climbing or climb.knee.bad is not None:
+                    break
+                if rate > rates[-1] and climb.knee.good is None:
+                    break  # past the ladder with nothing measurable: no knee to find
+            if climb.knee.good is None and climb.knee.bad == rates[0]:
+                for rate in below(rates, BEYOND_STEPS):
+                    outcome = climb.point(rate)
+                    yield rate, outcome
+                    if isinstance(outcome, Failure) or climb.knee.good is not None:
+                        break
+            while (rate := climb.knee.next_rate()) is not None:
+                outcome = climb.point(rate)
+                yield rate, outcome
+                if isinstance(outcome, Failure):
                     return

@@ -14,9 +14,13 @@ RUN_OVERHEAD_S = 0.7
 # server each cell's sweep uses.
 POINT_OVERHEAD_S = 0.3
 SWEEP_SERVER_S = 0.4
+# `bench explain`'s open load for read and write calls per message: the same rate for every
+# API, under the capacity of the slowest here (websockets on asyncio, ~25,000 msg/s).
+EXPLAIN_OPEN_RATE = 10_000.0
 AUTO = "auto"
 FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
 LADDER_POINTS = 8  # offered loads in an `auto` ladder
+KNEE_POINTS = 3  # points a cell's knee search typically adds (a 2x bracket to +-5%)
 
 
 # The APIs of the quick profile (and the default of every profile): the five asyncio APIs
@@ -52,11 +56,14 @@ class Plan:
     arrivals: str = "poisson"
     sweep_duration: float = 1.5
     sweep_warmup: float = 0.3
+    # A point measures further slices of sweep_duration until its p99 is known to +-10%, up
+    # to this many seconds in all (clients.slices); no more than sweep_duration: one slice.
+    sweep_cap: float = 0.0
     slo_p99_ms: float = 1.0
 
     @property
     def ladder_length(self) -> int:
-        """Offered loads per cell at most: each cell stops climbing when it saturates."""
+        """Offered loads in the ladder each cell climbs (until it misses the objective)."""
         return LADDER_POINTS if self.rates == AUTO else len(self.rates)
 
     @property
@@ -96,13 +103,17 @@ class Plan:
         return [(repeat, cell) for repeat in range(1, self.repeats + 1) for cell in cells]
 
     def point_seconds(self) -> float:
-        return self.sweep_warmup + self.sweep_duration + POINT_OVERHEAD_S
+        """A typical point: one slice, or two when slices may be added up to a cap."""
+        slices = min(self.sweep_cap, 2 * self.sweep_duration)
+        return self.sweep_warmup + max(self.sweep_duration, slices) + POINT_OVERHEAD_S
 
     def sweep_seconds(self) -> float:
-        """The sweep's cost if no cell stops climbing early (an upper bound)."""
+        """The sweep's typical cost: every cell climbs the whole ladder and searches its knee
+        (a cell that misses the objective early costs less; the session corrects the bar)."""
         if not self.ladder_length:
             return 0.0
-        return len(self.cells) * (SWEEP_SERVER_S + self.ladder_length * self.point_seconds())
+        points = self.ladder_length + KNEE_POINTS
+        return len(self.cells) * (SWEEP_SERVER_S + points * self.point_seconds())
 
     def estimated_seconds(self) -> float:
         closed = len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
@@ -113,7 +124,7 @@ PROFILES: dict[str, Plan] = {
     # Closed windows of 2 s (not 4) and sweep points of 1 s leave room in `make bench`'s
     # 360 s for the sweep and `bench explain` (with the native load generator every cell
     # climbs the whole ladder: none stops early at a client limit).
-    "quick": Plan(duration=2.0, warmup=0.5, rates=AUTO, sweep_duration=1.0),
+    "quick": Plan(duration=2.0, warmup=0.5, rates=AUTO, sweep_duration=1.0, sweep_cap=3.0),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     # Everything a user chooses between, at the headline load: every API x every loop x every

@@ -7,9 +7,10 @@ from aionetbench.loops import LOOPS
 from bench.analyse.order import order
 from bench.analyse.ranking import CLEAR_LEAD
 from bench.analyse.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capacity
+from bench.analyse.tails import attribution, long_tail
 from bench.report.plots.load import latency_against_load
 from bench.store.reader import CellResults, Results, SweepPoint
-from clients.contract import flag_names
+from clients.contract import LONG_TAIL, flag_names
 
 # A cell that answered this many times its closed-loop req/s, unsaturated, is worth a remark.
 BEYOND_CLOSED = 1.2
@@ -54,7 +55,7 @@ def slo_sentences(
             floor = min(c.rate for _, c in bounded)  # type: ignore[type-var]
             parts.append(
                 f"{api_list([p.api for p, _ in bounded])} {'were' if len(bounded) > 1 else 'was'} still within the objective at the "
-                f"highest load measured (at least {floor:,.0f} msg/s; the ladder or the load generator ran out first), "
+                f"highest load measured (at least {floor:,.0f} msg/s; the ladder, the load generator or interference ran out first), "
                 f"so the sweep cannot rank {'them' if len(bounded) > 1 else 'it'}"
             )
         if exact:
@@ -157,12 +158,41 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
     for line in by_cell(points).values():
         for p in line:
             interval = f" ({p.p99_ci_us[0]:,.0f}-{p.p99_ci_us[1]:,.0f})" if p.p99_ci_us else ""
-            flags = flag_names(p.saturated, p.client_limited, p.unreliable)
+            flags = flag_names(p.saturated, p.client_limited, p.unreliable, p.interfered)
+            if p.remeasured:
+                flags.append("measured twice")
             rows.append(
                 f"| `{p.point_name(p.rate)}` | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
                 f"| {p.p99_us:,.1f}{interval} | {p.p999_us:,.1f} | {p.server_cpu:.2f} | {', '.join(flags)} |"
             )
     return rows
+
+
+def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
+    """Each long tail (p99 over LONG_TAIL p50s) and what accounts for it (bench.analyse.tails);
+    the points another process or the client interfered with, counted."""
+    long = [p for p in points if long_tail(p) and not p.client_limited]
+    interfered = [p for p in points if p.interfered]
+    lines = []
+    if interfered:
+        lines.append(
+            f"- {len(interfered)} points were interfered with: their long tail coincided with "
+            "another process on the server's CPU, steal, or the load generator waiting for its "
+            "CPU, and did so again when measured once more (drawn as diamonds, never ranked)."
+        )
+    if long:
+        lines += [
+            "",
+            f"Where the long tails come from (p99 over {LONG_TAIL:g}x p50; what was large enough "
+            "to make the slowest 1%):",
+            "",
+            *(
+                f"- `{p.point_name(p.rate)}` p50 {p.p50_us:,.0f} us, p99 {p.p99_us:,.0f} us: "
+                f"{attribution(p)}"
+                for p in long
+            ),
+        ]
+    return lines
 
 
 def latency_section(results: Results, directory: Path) -> list[str]:
@@ -187,7 +217,9 @@ def latency_section(results: Results, directory: Path) -> list[str]:
         "latency is measured from the message's intended send time (the wrk2 and Lancet method), so "
         "queueing behind a stall counts for every message that waited. SLO capacity is the highest "
         f"offered load with p99 <= {results.slo_p99_ms:g} ms and >= 97% of the messages answered, "
-        "interpolated between ladder points.",
+        "interpolated inside the bracket the knee search narrowed to +-5% (in brackets: the "
+        "loads either side). Each point measured slices until its p99 was known to +-10% or "
+        "its cap.",
         "",
         *(f"- {sentence}" for sentence in slo_sentences(capacities, results.slo_p99_ms)),
         *(f"- {sentence}" for sentence in equal_load_sentences(lines_by_cell, capacities, slo_us)),
@@ -210,10 +242,11 @@ def latency_section(results: Results, directory: Path) -> list[str]:
     ]
     if limited:
         lines.append(
-            f"- {limited} points were client-limited: the load generator fell behind its schedule "
-            "or stalled long enough to make the tail its own, so they measured the client, not "
-            "the server (drawn as x, never ranked)."
+            f"- {limited} points were client-limited: the load generator fell behind its schedule, "
+            "caught up a backlog, or stalled long enough to make the tail its own, so they "
+            "measured the client, not the server (drawn as x, never ranked)."
         )
+    lines += tails_lines(points)
     lines += [
         "",
         "<details><summary>Every point</summary>",

@@ -4,7 +4,15 @@ the verdicts on the claims (bench.analyse.claims), with two figures."""
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.analyse.claims import by_kind, calls, floor_us, verdict_sentences, verdicts
+from bench.analyse.claims import (
+    READS,
+    WRITES,
+    by_kind,
+    calls,
+    floor_us,
+    verdict_sentences,
+    verdicts,
+)
 from bench.report.plots.costs import cpu_split, syscall_kinds
 from bench.store.explained import Explained, syscall_total
 from servers import SERVERS
@@ -14,7 +22,8 @@ def table(rows: Sequence[Explained]) -> list[str]:
     floor = floor_us(rows)
     header = (
         "| API / loop | server CPU us/request (user + system) | over the kernel floor | system calls "
-        "| loop passes | epoll_ctl | context switches (vol/invol) | Python calls | RSS per idle connection |"
+        "| loop passes (1 connection) | epoll_ctl | reads + writes per message, open load "
+        "| context switches (vol/invol) | Python calls | RSS per idle connection |"
     )
     lines = [header, "|" + " --- |" * header.count(" |")]
 
@@ -29,7 +38,8 @@ def table(rows: Sequence[Explained]) -> list[str]:
         rss = row.rss_per_connection_bytes
         lines.append(
             f"| {row.api} / {row.loop} | {row.cpu_us:.2f} ({row.user_us:.2f} + {row.system_us:.2f}) | {over} "
-            f"| {shown(syscall_total(row), '.2f')} | {shown(row.loop_passes, '.3f')} | {shown(ctl, '.2f')} "
+            f"| {shown(syscall_total(row), '.2f')} | {shown(row.loop_passes, '.3f')} ({shown(row.single_loop_passes, '.2f')}) "
+            f"| {shown(ctl, '.2f')} | {shown(row.open_calls(READS + WRITES), '.2f')} "
             f"| {row.voluntary_switches:.3f} / {row.involuntary_switches:.3f} "
             f"| {shown(row.python_calls, '.1f')} | {shown(None if rss is None else rss / 1024, '.1f', ' KiB')} |"
         )
@@ -46,7 +56,10 @@ def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
         "",
         f"From `bench explain`: {rows[0].requests:,} and {2 * rows[0].requests:,} verified echoes per cell "
         f"(10 connections, depth 1), system calls counted with {rows[0].counter or 'nothing (no counter found)'} "
-        "and differenced so that set-up cancels out; CPU and context switches from an untraced 1 s run; "
+        "and differenced so that set-up cancels out; loop passes again with one connection (in "
+        "brackets), where messages cannot share them; reads and writes per message under open load "
+        f"at {rows[0].open_rate or 0:,.0f} msg/s (Poisson, 10 connections), where they can batch; "
+        "CPU and context switches from an untraced 1 s run; "
         f"memory from {rows[0].idle_connections:,} idle connections.",
         "",
         *(f"- {sentence}" for sentence in verdict_sentences(verdicts(rows))),

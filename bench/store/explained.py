@@ -24,12 +24,28 @@ class Explained:
     rss_per_connection_bytes: float | None
     idle_connections: int
     counter: str | None = None  # what counted the system calls: perf, strace or nothing
+    # Loop passes per message with one connection at depth 1, where messages cannot share
+    # them: the mechanism itself, not the timing of ten connections.
+    single_loop_passes: float | None = None
+    # System calls per message under open load at `open_rate` msg/s (Poisson, the cell's
+    # connections), where reads can batch and writes can buffer.
+    open_syscalls: dict[str, float] | None = None
+    open_rate: float | None = None
 
     @property
     def loop_passes(self) -> float | None:
-        if self.syscalls is None:
+        return None if self.syscalls is None else self.passes(self.syscalls)
+
+    @staticmethod
+    def passes(syscalls: dict[str, float]) -> float:
+        """Loop passes (epoll waits) per request in a count of system calls."""
+        return sum(syscalls.get(name, 0.0) for name in LOOP_PASSES)
+
+    def open_calls(self, names: tuple[str, ...]) -> float | None:
+        """Calls of `names` per message under open load; None if not measured."""
+        if self.open_syscalls is None:
             return None
-        return sum(self.syscalls.get(name, 0.0) for name in LOOP_PASSES)
+        return sum(self.open_syscalls.get(name, 0.0) for name in names)
 
     @property
     def cpu_us(self) -> float:
@@ -55,6 +71,8 @@ class Explained:
             "rss_per_connection_bytes": self.rss_per_connection_bytes,
             "idle_connections": self.idle_connections,
             "counted_with": self.counter,
+            "single_connection": {"loop_passes": self.single_loop_passes},
+            "open_load": {"rate": self.open_rate, "syscalls": self.open_syscalls},
         }
 
     @classmethod
@@ -74,6 +92,9 @@ class Explained:
             rss_per_connection_bytes=data["rss_per_connection_bytes"],
             idle_connections=data.get("idle_connections", 0),
             counter=data.get("counted_with"),
+            single_loop_passes=data.get("single_connection", {}).get("loop_passes"),
+            open_syscalls=data.get("open_load", {}).get("syscalls"),
+            open_rate=data.get("open_load", {}).get("rate"),
         )
 
 

@@ -3,7 +3,7 @@
 import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from hdrh.histogram import HdrHistogram
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
+from clients.contract import Waits
 from clients.stats import merge
 from servers.about import LIBRARIES
 
@@ -49,6 +50,18 @@ class CellResults(Cell):
 
 
 @dataclass(frozen=True)
+class GcTally:
+    """A point's garbage collections as stored: how many per generation over the point,
+    and the pauses of at least 0.1 ms inside its window."""
+
+    collections: tuple[int, int, int]
+    pauses: int
+    pause_ms: float
+    longest_ms: float
+    longest_generation: int
+
+
+@dataclass(frozen=True)
 class SweepPoint(Cell):
     """One open-loop point: a cell at one offered load (latencies in us)."""
 
@@ -63,6 +76,13 @@ class SweepPoint(Cell):
     client_limited: bool = False
     unreliable: bool = False
     server_cpu: float = 0.0  # cores
+    interfered: bool = False  # a long tail that another process or the client can explain
+    remeasured: bool = False  # measured twice: the first was interfered with
+    stalled: bool = False  # the load generator's own stall made the tail
+    slices: int = 1
+    duration_s: float = 0.0  # measured, all slices
+    waits: Waits | None = None
+    gc: GcTally | None = None  # a Python server's collections over the point
 
 
 @dataclass
@@ -139,12 +159,40 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
                 p999_us=sibling.get("p999", math.nan),
                 p99_ci_us=interval,
                 saturated=bool(run["saturated"]),
-                client_limited=bool(run["fell_behind"] or run.get("client_stalled", 0)),
+                client_limited=bool(
+                    run.get("client_limited", run["fell_behind"] or run.get("client_stalled", 0))
+                ),
                 unreliable=bool(run["unreliable"]),
                 server_cpu=run["server_cpu"],
+                interfered=bool(run.get("interfered", 0)),
+                remeasured=bool(run.get("remeasured", 0)),
+                stalled=bool(run.get("client_stalled", 0)),
+                slices=run.get("slices", 1),
+                duration_s=run.get("duration", 0.0),
+                waits=waits_of(run),
+                gc=gc_of(run),
             )
         )
     return points
+
+
+def waits_of(run: dict) -> Waits | None:
+    names = [f.name for f in fields(Waits)]
+    if not all(f"waits_{name}" in run for name in names):
+        return None
+    return Waits(**{name: run[f"waits_{name}"] for name in names})
+
+
+def gc_of(run: dict) -> GcTally | None:
+    if "gc_gen0" not in run:
+        return None
+    return GcTally(
+        collections=(run["gc_gen0"], run["gc_gen1"], run["gc_gen2"]),
+        pauses=run["gc_window_pauses"],
+        pause_ms=1000 * run["gc_window_pause_s"],
+        longest_ms=1000 * run["gc_longest_s"],
+        longest_generation=run["gc_longest_generation"],
+    )
 
 
 def server_line(env: dict) -> str:

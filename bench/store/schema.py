@@ -12,12 +12,46 @@ PERCENTILES = ("p50", "p90", "p99")  # stored per closed-loop repeat
 OPEN_PERCENTILES = ("p50", "p99", "p999")  # stored per open-loop point
 
 
+@dataclass(frozen=True)
+class GcPauses:
+    """A Python server's garbage collections over one run (servers.gcwatch): how many of each
+    generation ran, and how long each pause of at least 0.1 ms inside the measured window
+    took (generation, ms)."""
+
+    collections: tuple[int, int, int]
+    in_window: tuple[tuple[int, float], ...] = ()
+
+    @classmethod
+    def of(cls, report: dict, window_ns: list[int]) -> "GcPauses":
+        """From a servers.gcwatch report, with the pauses that started in the window."""
+        start, end = window_ns if len(window_ns) == 2 else (0, 0)
+        return cls(
+            tuple(report["counts"]),  # type: ignore[arg-type]
+            tuple(
+                (generation, length / 1e6)
+                for generation, started, length in report["kept"]
+                if start <= started <= end
+            ),
+        )
+
+    @property
+    def longest(self) -> tuple[int, float]:
+        """(generation, ms) of the longest pause in the window; (0, 0.0) if none."""
+        return max(self.in_window, key=lambda pause: pause[1], default=(0, 0.0))
+
+    @property
+    def total_ms(self) -> float:
+        return sum(length for _, length in self.in_window)
+
+
 @dataclass
 class Measurement:
     """A good run: the load generator's summary, plus what only the orchestrator can see."""
 
     client: Summary
     server_peak_rss: int
+    gc: GcPauses | None = None  # a Python server's collections (None: not asked, or native)
+    remeasured: bool = False  # a first measurement was interfered with, and this replaced it
 
 
 @dataclass

@@ -110,9 +110,14 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
         "scheduled_rate": schedule.scheduled_rate,
         "fell_behind": int(schedule.fell_behind),
         "client_stalled": int(schedule.client_stalled),
+        "caught_up": int(flags.caught_up),
+        "client_limited": int(flags.client_limited),
+        "interfered": int(flags.interfered),
+        "remeasured": int(measurement.remeasured),
         "late_share": schedule.late_share,
         "saturated": int(flags.saturated),
         "unreliable": int(flags.unreliable),
+        "slices": client.slices,
         "schedule_lag_p50_s": schedule.lag_p50_us / 1e6,
         "schedule_lag_p99_s": schedule.lag_p99_us / 1e6,
         "schedule_lag_max_s": schedule.lag_max_us / 1e6,
@@ -122,6 +127,17 @@ def point_metadata(measurement: Measurement) -> dict[str, Any]:
     low, high = schedule.p99_ci_us
     if low is not None and high is not None:
         metadata |= {"p99_ci_low_s": low / 1e6, "p99_ci_high_s": high / 1e6}
+    if client.waits is not None:
+        metadata |= {f"waits_{name}": value for name, value in asdict(client.waits).items()}
+    if measurement.gc is not None:
+        generation, longest_ms = measurement.gc.longest
+        metadata |= {
+            **{f"gc_gen{g}": count for g, count in enumerate(measurement.gc.collections)},
+            "gc_window_pauses": len(measurement.gc.in_window),
+            "gc_window_pause_s": measurement.gc.total_ms / 1000,
+            "gc_longest_s": longest_ms / 1000,
+            "gc_longest_generation": generation,
+        }
     return metadata
 
 

@@ -28,6 +28,7 @@
  * pairs; `load --schedule RATE ARRIVALS N` prints N due times.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -42,6 +43,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -567,8 +569,49 @@ static void tick(int64_t now) {
 struct usage {
     int known;
     double user_s, system_s;
-    long long voluntary, involuntary;
+    long long voluntary, involuntary, run_delay_ns;
 };
+
+/* Nanoseconds the threads of `pid` ("self" too) were runnable but waiting for a CPU: the
+ * second field of each /proc/PID/task/TID/schedstat, as clients/procstat.py reads it. */
+static long long run_delay_ns(const char *pid) {
+    char path[64], file_path[128];
+    snprintf(path, sizeof path, "/proc/%s/task", pid);
+    DIR *tasks = opendir(path);
+    if (!tasks) return 0;
+    long long total = 0;
+    struct dirent *task;
+    while ((task = readdir(tasks))) {
+        if (task->d_name[0] == '.') continue;
+        snprintf(file_path, sizeof file_path, "%s/%.32s/schedstat", path, task->d_name);
+        FILE *file = fopen(file_path, "r");
+        unsigned long long on_cpu, waiting;
+        if (file && fscanf(file, "%llu %llu", &on_cpu, &waiting) == 2) total += (long long)waiting;
+        if (file) fclose(file);
+    }
+    closedir(tasks);
+    return total;
+}
+
+/* The machine's steal time so far, summed over CPUs (the 8th value of /proc/stat's `cpu`). */
+static long long steal_ns(void) {
+    FILE *file = fopen("/proc/stat", "r");
+    unsigned long long steal = 0;
+    if (!file) return 0;
+    if (fscanf(file, "cpu %*u %*u %*u %*u %*u %*u %*u %llu", &steal) != 1) steal = 0;
+    fclose(file);
+    return (long long)((double)steal * 1e9 / (double)sysconf(_SC_CLK_TCK));
+}
+
+struct own { /* this worker's waits and switches, and the machine's steal, so far */
+    long long wait_ns, involuntary, steal_ns;
+};
+
+static struct own own_usage(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (struct own){run_delay_ns("self"), usage.ru_nivcsw, steal_ns()};
+}
 
 static struct usage server_usage(int pid) {
     struct usage u = {0};
@@ -596,6 +639,8 @@ static struct usage server_usage(int pid) {
         sscanf(line, "nonvoluntary_ctxt_switches: %lld", &u.involuntary);
     }
     fclose(file);
+    snprintf(path, sizeof path, "%d", pid);
+    u.run_delay_ns = run_delay_ns(path);
     u.known = 1;
     return u;
 }
@@ -654,7 +699,8 @@ struct options {
 };
 
 static void print_result(const struct options *o, int64_t window_ns, int64_t cpu, uint64_t requests,
-                         uint64_t undelivered, uint64_t scheduled, uint64_t sent, struct usage server) {
+                         uint64_t undelivered, uint64_t scheduled, uint64_t sent, struct usage server,
+                         struct own own, int64_t ended) {
     uint64_t count = 0;
     double total = 0, total_sq = 0;
     for (int b = 0; b < BLOCKS; b++)
@@ -663,9 +709,13 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
            "\"undelivered\":%llu,\"scheduled\":%llu,\"sent\":%llu,",
            o->connections, (unsigned long long)requests, (long long)window_ns, (long long)cpu,
            (unsigned long long)undelivered, (unsigned long long)scheduled, (unsigned long long)sent);
+    printf("\"own_wait_ns\":%lld,\"own_involuntary\":%lld,\"steal_ns\":%lld,\"started_ns\":%lld,"
+           "\"ended_ns\":%lld,",
+           own.wait_ns, own.involuntary, own.steal_ns, (long long)run.window_start, (long long)ended);
     if (server.known)
-        printf("\"server\":{\"user_s\":%.17g,\"system_s\":%.17g,\"voluntary\":%lld,\"involuntary\":%lld},",
-               server.user_s, server.system_s, server.voluntary, server.involuntary);
+        printf("\"server\":{\"user_s\":%.17g,\"system_s\":%.17g,\"voluntary\":%lld,\"involuntary\":%lld,"
+               "\"run_delay_s\":%.17g},",
+               server.user_s, server.system_s, server.voluntary, server.involuntary, server.run_delay_ns / 1e9);
     else
         printf("\"server\":null,");
     printf("\"latency\":{\"count\":%llu,\"total_ns\":%.17g,\"total_sq_ns\":%.17g},\"blocks\":[",
@@ -743,6 +793,7 @@ static int run_load(const struct options *o) {
     }
     int64_t cpu_before = cpu_ns(), window_end = run.window_start + run.duration_ns;
     struct usage server_before = server_usage(o->server_pid);
+    struct own own_before = own_usage();
     uint64_t sent_before = schedule.sent, due_before = open_loop ? due_by(run.window_start - schedule.started) : 0;
     if (counted) window_end = run.window_start + COUNTED_TIMEOUT_NS;
     while (now_ns() < window_end && !all_closed() && !(counted && counted_done())) {
@@ -752,9 +803,12 @@ static int run_load(const struct options *o) {
     int64_t ended = now_ns();
     int64_t cpu = cpu_ns() - cpu_before;
     struct usage server = server_usage(o->server_pid);
+    struct own own = own_usage();
+    own.wait_ns -= own_before.wait_ns, own.involuntary -= own_before.involuntary, own.steal_ns -= own_before.steal_ns;
     if (server.known && server_before.known)
         server.user_s -= server_before.user_s, server.system_s -= server_before.system_s,
-        server.voluntary -= server_before.voluntary, server.involuntary -= server_before.involuntary;
+        server.voluntary -= server_before.voluntary, server.involuntary -= server_before.involuntary,
+        server.run_delay_ns -= server_before.run_delay_ns;
     else
         server.known = 0;
     uint64_t requests = 0, undelivered = 0, scheduled = 0, sent = schedule.sent - sent_before;
@@ -778,7 +832,7 @@ static int run_load(const struct options *o) {
                  (unsigned long long)o->requests);
         snprintf(run.conns[0].error, sizeof run.conns[0].error, "%s", message);
     }
-    print_result(o, ended - run.window_start, cpu, requests, undelivered, scheduled, sent, server);
+    print_result(o, ended - run.window_start, cpu, requests, undelivered, scheduled, sent, server, own, ended);
     return 0;
 }
 

@@ -57,6 +57,11 @@ def window_of(raw: dict, open_loop: bool) -> WorkerResult:
         sent=raw["sent"],
         server=ServerUsage(**raw["server"]) if raw["server"] else None,
         errors=raw["errors"],
+        own_wait_s=raw["own_wait_ns"] / 1e9,
+        own_involuntary=raw["own_involuntary"],
+        steal_s=raw["steal_ns"] / 1e9,
+        started_ns=raw["started_ns"],
+        ended_ns=raw["ended_ns"],
     )
 
 

@@ -3,17 +3,27 @@
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from aionetbench.cpus import stop_children
 from aionetbench.serverproc import ServerFailed
 from bench.measure.explain.driver import Driver, ExplainFailed, python_calls, started
 from bench.measure.explain.memory import idle_connection_count, rss_per_connection
-from bench.measure.explain.syscalls import counter_note, syscall_counter, traced_syscalls
+from bench.measure.explain.syscalls import (
+    counter_note,
+    open_load_calls,
+    syscall_counter,
+    traced_syscalls,
+)
 from bench.measure.run import Pinning
 from bench.plan.cells import Cell
+from bench.plan.profiles import EXPLAIN_OPEN_RATE
 from bench.store.explained import Explained, syscall_total
 from servers import SERVERS
+
+SINGLE_REQUESTS = 1000  # echoes (and twice that) for loop passes on one connection
+OPEN_SECONDS = 0.5  # the shorter of the two open-load windows counted
 
 
 def explain_cell(
@@ -25,6 +35,7 @@ def explain_cell(
     counter: str | None,
     with_python_calls: bool,
     client_loop: str = "uvloop",
+    open_rate: float = EXPLAIN_OPEN_RATE,
 ) -> Explained:
     """Every measure of one cell; raises ExplainFailed when a run fails."""
     with started(cell, pinning, workdir) as server:
@@ -34,6 +45,11 @@ def explain_cell(
         syscalls, failed = (
             traced_syscalls(driver, workdir, requests, counter) if counter else (None, None)
         )
+        single = open_calls = None
+        if counter:
+            one = Driver(replace(cell, concurrency=1), server, pinning, client_loop)
+            single = Explained.passes(traced_syscalls(one, workdir, SINGLE_REQUESTS, counter)[0])
+            open_calls = open_load_calls(driver, workdir, open_rate, OPEN_SECONDS, counter)
         rss = (
             rss_per_connection(server, cell.protocol, idle_connections, pinning.client_cpus)
             if idle_connections
@@ -58,6 +74,9 @@ def explain_cell(
         rss_per_connection_bytes=rss,
         idle_connections=idle_connections,
         counter=counter,
+        single_loop_passes=single,
+        open_syscalls=open_calls,
+        open_rate=open_rate if open_calls is not None else None,
     )
 
 
@@ -98,6 +117,7 @@ def explain_all(
     with_python_calls: bool,
     client_loop: str,
     on_done: Callable[[list[Explained]], None],
+    open_rate: float = EXPLAIN_OPEN_RATE,
 ) -> tuple[list[Explained], list[str]]:
     """Explain every cell in turn (a fresh server each); returns the results and one line per
     failed cell. `on_done` gets the results so far after each cell, to save them. Ctrl-C
@@ -116,7 +136,7 @@ def explain_all(
                 try:
                     done.append(
                         explain_cell(cell, pinning, Path(workdir), requests, idle, counter,
-                                     with_python_calls, client_loop)
+                                     with_python_calls, client_loop, open_rate)
                     )  # fmt: skip
                 except (ExplainFailed, ServerFailed, OSError) as error:
                     failures.append(str(error))

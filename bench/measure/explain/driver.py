@@ -68,11 +68,12 @@ class Driver:
             raise ExplainFailed(f"{self.cell.name}: {summary.first_error}")
         return summary
 
-    def echoes(self, requests: int) -> None:
-        """Exactly `requests` verified echoes."""
+    def echoes(self, requests: int) -> int:
+        """Exactly `requests` verified echoes; returns how many (for counting around it)."""
         summary = self.run(requests=requests)
         if summary.errors or summary.requests != requests:
             raise ExplainFailed(f"{self.cell.name}: {summary.first_error}")
+        return requests
 
 
 def differenced(once: dict[str, float], twice: dict[str, float], n: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -178,24 +178,31 @@ def syscall_counter() -> str | None:
     return "strace" if shutil.which("strace") else None
 
 
+def counted_calls(
+    driver: Driver, output: Path, counter: str, work: Callable[[], int]
+) -> tuple[int, dict[str, int], dict[str, int]]:
+    """The server's system calls (and with strace, failed ones) while `work` runs, and the
+    number of messages `work` says it made."""
+    if counter == "perf":
+        events, names = perf_events(syscall_numbers())
+        with perf_counting(driver.server.pid, output, events):
+            messages = work()
+        return messages, parse_perf_counts(output.read_text(), names), {}
+    with strace_attached(driver.server.pid, output):
+        messages = work()
+    return messages, *parse_strace_summary(output.read_text())
+
+
 def traced_syscalls(
     driver: Driver, workdir: Path, n: int, counter: str
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """System calls per request (and with strace, failed ones), counted around an N and a 2N
-    run and differenced."""
-    events, names = perf_events(syscall_numbers())
-    totals: list[tuple[dict[str, int], dict[str, int]]] = []
-    for k in (n, 2 * n):
-        output = workdir / f"{counter}.{k}"
-        if counter == "perf":
-            with perf_counting(driver.server.pid, output, events):
-                driver.echoes(k)
-            totals.append((parse_perf_counts(output.read_text(), names), {}))
-        else:
-            with strace_attached(driver.server.pid, output):
-                driver.echoes(k)
-            totals.append(parse_strace_summary(output.read_text()))
-    (calls_n, errors_n), (calls_2n, errors_2n) = totals
+    run of exact echoes and differenced."""
+    totals = [
+        counted_calls(driver, workdir / f"{counter}.{k}", counter, lambda k=k: driver.echoes(k))
+        for k in (n, 2 * n)
+    ]
+    (_, calls_n, errors_n), (_, calls_2n, errors_2n) = totals
     failed = differenced(errors_n, errors_2n, n) if counter == "strace" else None
     per_request = differenced(calls_n, calls_2n, n)
     # Waits depend on timing (how many connections are ready per wait), so a difference of
@@ -207,6 +214,27 @@ def traced_syscalls(
         if waits:
             per_request[name] = round(waits / (3 * n), 4)
     return per_request, failed
+
+
+def open_load_calls(
+    driver: Driver, workdir: Path, rate: float, seconds: float, counter: str
+) -> dict[str, float]:
+    """System calls per message under open load at `rate` (Poisson arrivals, no warm-up),
+    around a window of `seconds` and one of twice that, differenced by the messages each
+    answered: where reads can batch and writes can buffer, as closed loop at depth 1 cannot."""
+
+    def window(length: float) -> int:
+        return driver.run(rate=rate, duration=length, warmup=0.0).requests
+
+    (m1, calls_1, _), (m2, calls_2, _) = (
+        counted_calls(
+            driver, workdir / f"{counter}.open{k}", counter, lambda k=k: window(k * seconds)
+        )
+        for k in (1, 2)
+    )
+    if m2 <= m1:
+        raise ExplainFailed(f"{driver.cell.name}: open load answered no more in a longer window")
+    return differenced(calls_1, calls_2, m2 - m1)
 
 
 def counter_note(counter: str | None) -> str | None:

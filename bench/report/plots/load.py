@@ -17,7 +17,8 @@ from servers import SERVERS
 def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path) -> None:
     """p99 (solid, with its 95% interval) and p50 (dashed) against offered load, log-log,
     one panel per loop and one colour per API. Hollow: p99 interval wider than +-10%;
-    x: the load generator fell behind (not a server result); triangle: saturated. Below
+    x: the load generator fell behind (not a server result); diamond: another process or the
+    client made a long tail (off the line, never ranked); triangle: saturated. Below
     each, how busy the server's core was at each load: the headroom that ranks cells which
     all meet the objective."""
     loops = ordered_loops(points)
@@ -59,7 +60,7 @@ def loop_panel(ax: Axes, busy_ax: Axes, points: Sequence[SweepPoint], ceiling: f
         if not line:
             continue
         colour = API_COLOURS[api]
-        server = [p for p in line if not p.client_limited]
+        server = [p for p in line if not p.client_limited and not p.interfered]
         rates = [p.rate for p in server]
         ax.plot(rates, [clipped(p.p99_us) for p in server], "-", color=colour, label=api)
         ax.plot(
@@ -72,11 +73,13 @@ def loop_panel(ax: Axes, busy_ax: Axes, points: Sequence[SweepPoint], ceiling: f
         )
         busy_ax.plot(rates, [p.server_cpu for p in server], "o-", color=colour, markersize=3)
         for p in line:
-            if p.p99_ci_us and not p.client_limited:
+            if p.p99_ci_us and not p.client_limited and not p.interfered:
                 low, high = map(clipped, p.p99_ci_us)
                 ax.plot([p.rate, p.rate], [low, high], color=colour, linewidth=0.8, alpha=0.7)
-            marker = "x" if p.client_limited else "^" if p.saturated else "o"
-            hollow = p.unreliable and marker != "x"
+            marker = (
+                "x" if p.client_limited else "d" if p.interfered else "^" if p.saturated else "o"
+            )
+            hollow = p.unreliable and marker not in "xd"
             ax.plot(p.rate, clipped(p.p99_us), marker, color=colour, markersize=6, clip_on=False,
                     markerfacecolor="white" if hollow else colour, markeredgewidth=1.3)  # fmt: skip
             if p.p99_us > ceiling:
@@ -98,7 +101,7 @@ def reference_lines(
     """The reference servers' p99 and server-busy lines, dashed black, in every panel."""
     for reference in sorted({p.api for p in points}):
         line = sorted(
-            (p for p in points if p.api == reference and not p.client_limited),
+            (p for p in points if p.api == reference and not p.client_limited and not p.interfered),
             key=lambda p: p.rate,
         )
         rates = [p.rate for p in line]
@@ -123,4 +126,5 @@ def legend_handles(points: Sequence[SweepPoint]) -> list[Line2D]:
         Line2D([], [], color="0.3", marker="o", linestyle="", markerfacecolor="white", label="p99 unreliable (interval > +-10%)"),
         Line2D([], [], color="0.3", marker="^", linestyle="", label="saturated (< 97% answered)"),
         Line2D([], [], color="0.3", marker="x", linestyle="", label="client-limited: not a server result"),
+        Line2D([], [], color="0.3", marker="d", linestyle="", label="interfered: another process or the client made the tail"),
     ]  # fmt: skip

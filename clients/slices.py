@@ -1,0 +1,70 @@
+"""Points long enough to trust: an open-loop load measured in slices until its p99 is known
+to within a stated margin, or a cap is reached (Lancet's self-checking samples).
+
+Each slice is a whole run of the load generator (connect, a short warm-up, one window of
+`--duration`, drain); the slices' windows join exactly (histograms add, time blocks
+concatenate), so the p99 and its block-bootstrap interval are those of one long window. A
+steady server is done after one slice; a noisy one, or a rare long stall, gets more.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+from clients import stats
+from clients.contract import LoadSpec, Summary, p99_half_width
+from clients.result import summarize
+from clients.window import WorkerResult
+
+SLICE_WARMUP_S = 0.1  # after the first slice the server is warm; only the connections are new
+DEFAULT_SLICES = 5  # the cap without --max-duration: five windows
+
+
+def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
+    """One worker's two consecutive slices as one window."""
+    return WorkerResult(
+        connections=first.connections,
+        requests=first.requests + second.requests,
+        window_s=first.window_s + second.window_s,
+        cpu_s=first.cpu_s + second.cpu_s,
+        latency=stats.joined(first.latency, second.latency),
+        blocks=first.blocks + second.blocks,
+        undelivered=first.undelivered + second.undelivered,
+        lag=stats.joined(first.lag, second.lag),
+        late_sends=first.late_sends + second.late_sends,
+        scheduled=first.scheduled + second.scheduled,
+        sent=first.sent + second.sent,
+        server=first.server + second.server if first.server and second.server else None,
+        errors=first.errors + second.errors,
+        slices=first.slices + second.slices,
+        own_wait_s=first.own_wait_s + second.own_wait_s,
+        own_involuntary=first.own_involuntary + second.own_involuntary,
+        steal_s=first.steal_s + second.steal_s,
+        started_ns=first.started_ns,
+        ended_ns=second.ended_ns,
+    )
+
+
+def sound(summary: Summary, within: float) -> bool:
+    """Whether more slices would not change what the point says: its p99 is known to within
+    +-`within`, or it failed, saturated or fell behind (a longer window only confirms it)."""
+    flags = summary.flags
+    if summary.errors or flags.saturated or flags.fell_behind or summary.schedule is None:
+        return True
+    half_width = p99_half_width(summary.latency.p99, summary.schedule.p99_ci_us)
+    return half_width is not None and half_width <= within
+
+
+def measure_sliced(
+    spec: LoadSpec, measure: Callable[[LoadSpec], list[WorkerResult]], generator: str
+) -> Summary:
+    """Measure `spec` once, or (open loop with `p99_within`) slice by slice until sound."""
+    results = measure(spec)
+    summary = summarize(spec, results, generator)
+    if not spec.rate or spec.p99_within is None:
+        return summary
+    cap = spec.max_duration or DEFAULT_SLICES * spec.duration
+    later = dataclasses.replace(spec, warmup=min(spec.warmup, SLICE_WARMUP_S))
+    while not sound(summary, spec.p99_within) and summary.duration_s + spec.duration <= cap + 1e-9:
+        results = [joined(a, b) for a, b in zip(results, measure(later), strict=True)]
+        summary = summarize(spec, results, generator)
+    return summary

@@ -1,0 +1,272 @@
+"""Answers that reproduce: the knee search, points sliced until their p99 is known, the
+backlog rule, and where a long tail comes from (GC, a CPU shared with another process, the
+load generator), on synthetic data and against real servers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from array import array
+from dataclasses import replace
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import ServerPool
+from synthetic import measurement
+from test_bench import bench
+from test_client import client_json
+
+from aionetbench.cpus import spawn_pinned
+from aionetbench.endpoints import Endpoint
+from bench.analyse.slo import INTERPOLATED, slo_capacity
+from bench.analyse.tails import attribution, causes
+from bench.measure.sweep import KNEE_BRACKET, Knee, below, beyond
+from bench.store.reader import GcTally, SweepPoint, load_results
+from bench.store.schema import GcPauses
+from clients import stats
+from clients.contract import LoadSpec, Schedule, Waits
+from clients.native import native_generator
+from clients.slices import joined, measure_sliced
+from clients.window import WorkerResult
+
+PROGRAM = "clients.native" if native_generator() else "clients"
+
+
+def test_knee_search_brackets_the_capacity_within_five_percent() -> None:
+    """A server whose p99 grows as 1/(1 - load/capacity): the ladder's first miss, then
+    bisection in log load, until the bracket's ends are within 10% and hold the crossing."""
+    capacity = 37_300.0
+
+    def meets(rate: float) -> bool:
+        return 100 / (1 - min(rate / 40_000, 0.999)) <= 1000  # crosses 1 ms at 36,000
+
+    knee = Knee()
+    for rate in (1000, 4000, 16_000, 64_000):
+        knee.record(rate, meets(rate))
+        if knee.bad is not None:
+            break
+    steps = 0
+    while (rate := knee.next_rate()) is not None:
+        knee.record(rate, meets(rate))
+        steps += 1
+    assert knee.good is not None and knee.bad is not None
+    assert knee.bad / knee.good <= KNEE_BRACKET and knee.good <= 36_000 <= knee.bad
+    assert steps == 4  # 16,000-64,000 is 4x: four halvings (in log) reach 1.09x
+    assert capacity  # the crossing's own value is interpolated later (bench.analyse.slo)
+
+
+def test_knee_search_stops_when_its_middle_says_nothing() -> None:
+    """A middle point the client limited (verdict None) moves neither end; it is not asked
+    for again, so the search ends instead of measuring it forever."""
+    knee = Knee()
+    knee.record(10_000, True)
+    knee.record(40_000, False)
+    middle = knee.next_rate()
+    assert middle == 20_000
+    knee.record(middle, None)
+    assert knee.next_rate() is None and (knee.good, knee.bad) == (10_000, 40_000)
+
+
+def test_a_miss_below_a_success_is_noise_and_the_ladder_extends_both_ways() -> None:
+    knee = Knee()
+    knee.record(8000, False)
+    knee.record(16_000, True)
+    assert (knee.good, knee.bad) == (16_000, None)
+    assert beyond([1000, 2000, 4000], 3) == [8000, 16_000, 32_000]
+    assert below([1000, 2000, 4000], 3) == [500, 250, 120]
+
+
+def sweep_point(rate: float, p99_us: float, **fields: object) -> SweepPoint:
+    return SweepPoint(api="protocol", loop="uvloop", transport="tcp", size=1024, concurrency=10,
+                      pipeline=1, rate=rate, achieved_rate=rate, p50_us=100, p99_us=p99_us,
+                      p999_us=2 * p99_us, duration_s=1.0, **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_slo_capacity_says_its_bracket_and_skips_interfered_points() -> None:
+    points = [sweep_point(20_000, 400), sweep_point(21_000, 9000, interfered=True),
+              sweep_point(21_500, 800), sweep_point(23_000, 1500)]  # fmt: skip
+    capacity = slo_capacity(points, 1000, ladder_top=23_000)
+    assert capacity.bound == INTERPOLATED and capacity.bracket == (21_500, 23_000)
+    assert capacity.exact and str(capacity).endswith("(21,500-23,000)")
+    wide = slo_capacity([sweep_point(10_000, 400), sweep_point(40_000, 4000)], 1000, 40_000)
+    assert wide.bound == INTERPOLATED and not wide.exact  # a 4x bracket: not searched
+    only_interfered = slo_capacity([sweep_point(10_000, 400),
+                                    sweep_point(20_000, 9000, interfered=True)], 1000, 40_000)  # fmt: skip
+    assert only_interfered.limit == "interfered with above" and only_interfered.rate == 10_000
+
+
+def open_result(latencies_us: list[list[float]], seconds: float = 1.0) -> WorkerResult:
+    """One worker's window of 20 blocks, each with the given latencies (us)."""
+    blocks = [stats.Counts.of([array("q", (int(v * 1000) for v in block))]) for block in latencies_us]
+    samples = [array("q", (int(v * 1000) for v in block)) for block in latencies_us]
+    count = sum(map(len, latencies_us))
+    return WorkerResult(connections=10, requests=count, window_s=seconds, cpu_s=0.1,
+                        latency=stats.record(samples), blocks=blocks,
+                        lag=stats.record([array("q", [1000] * count)]), scheduled=count,
+                        sent=count, started_ns=1, ended_ns=2)  # fmt: skip
+
+
+SPEC = LoadSpec("tcp", Endpoint(), rate=5000.0, duration=1.0, warmup=0.5, p99_within=0.1,
+                max_duration=4.0)  # fmt: skip
+
+
+def test_slices_stop_early_when_steady_and_run_to_the_cap_when_not() -> None:
+    """Steady latencies: one slice. A 50 ms stall for 1.5% of the messages, all in one block
+    of each slice: the p99 is the stall's or not depending on that block, its interval stays
+    wide, and slices are added up to the cap (4 s of 1 s slices)."""
+    steady = [[100.0 + (i % 7) for i in range(250)] for _ in range(20)]
+    calls = []
+
+    def measure(spec: LoadSpec) -> list[WorkerResult]:
+        calls.append(spec.warmup)
+        return [open_result(steady)]
+
+    summary = measure_sliced(SPEC, measure, "native")
+    assert summary.slices == 1 and len(calls) == 1
+    stall = [[50_000.0 if b == 7 and i < 75 else 100.0 for i in range(250)] for b in range(20)]
+    calls.clear()
+    summary = measure_sliced(SPEC, lambda s: calls.append(s.warmup) or [open_result(stall)], "native")  # type: ignore[func-returns-value]
+    assert summary.slices == 4 and summary.duration_s == pytest.approx(4.0)
+    assert calls == [0.5, 0.1, 0.1, 0.1]  # later slices warm up briefly: the server is warm
+    assert summary.latency_samples == 4 * 20 * 250
+
+
+def test_joined_slices_add_up_exactly() -> None:
+    one = open_result([[100.0] * 10] * 20)
+    two = open_result([[300.0] * 10] * 20, seconds=2.0)
+    both = joined(one, two)
+    assert (both.requests, both.window_s, both.slices, len(both.blocks)) == (400, 3.0, 2, 40)
+    assert both.latency is not None and both.latency.count == 400
+    assert both.latency.total_ns == pytest.approx(200 * 100_000 + 200 * 300_000)
+
+
+def test_answering_more_than_the_arrivals_is_a_client_limit() -> None:
+    """The 170,000 msg/s point of issue 18: 196,941 answered per second. A window that
+    answers (or sends) over 2% more than its arrivals is a backlog, not the server."""
+    base = measurement(100_000.0, 50.0, __import__("random").Random(1)).client
+    schedule = Schedule(target_rate=170_000, arrivals="poisson", p99_ci_us=(90.0, 110.0),
+                        achieved_rate=196_941, sent_rate=196_941, scheduled_rate=170_000,
+                        lag_p50_us=1, lag_p99_us=5, lag_max_us=50, fell_behind=False,
+                        late_share=0.0, client_stalled=False)  # fmt: skip
+    flags = replace(base, mode="open", schedule=schedule).flags
+    assert flags.caught_up and flags.client_limited and flags.stops_climbing
+    steady = replace(schedule, achieved_rate=171_000, sent_rate=170_500)
+    assert not replace(base, mode="open", schedule=steady).flags.client_limited
+
+
+def test_causes_of_a_long_tail() -> None:
+    gc = GcTally(collections=(900, 80, 12), pauses=30, pause_ms=45.0, longest_ms=3.9,
+                 longest_generation=2)  # fmt: skip
+    quiet = Waits(server_wait_ms=0.2, client_wait_ms=0.1, client_involuntary=3, steal_ms=0.0)
+    busy = replace(quiet, server_wait_ms=41.0)
+    assert attribution(sweep_point(5000, 4000, gc=gc, waits=quiet)).startswith(
+        "GC: 30 pauses of 0.1 ms or more (45.0 ms in all), the longest 3.9 ms in generation 2"
+    )
+    assert causes(sweep_point(5000, 4000, waits=busy)) == ["the server waited 41.0 ms for its CPU"]
+    assert "the load generator stalled" in attribution(sweep_point(5000, 4000, stalled=True))
+    assert "server's own queueing" in attribution(sweep_point(5000, 4000, waits=quiet, server_cpu=0.9))
+    assert causes(sweep_point(5000, 400, waits=busy)) == []  # 4x p50 is no long tail
+    assert busy.interference(1.0) == ["the server waited 41.0 ms for its CPU"]
+    assert replace(quiet, steal_ms=10.0).interference(1.0) == []  # one 10 ms tick is no cause
+
+
+def test_gc_pauses_are_placed_in_the_window() -> None:
+    report = {"counts": [50, 4, 1], "pause_ns": [0, 0, 0],
+              "kept": [[0, 100, 200_000], [2, 5_000, 3_900_000], [1, 99_999, 500_000]]}  # fmt: skip
+    pauses = GcPauses.of(report, [1_000, 10_000])
+    assert pauses.collections == (50, 4, 1) and pauses.in_window == ((2, 3.9),)
+    assert pauses.longest == (2, 3.9) and pauses.total_ms == pytest.approx(3.9)
+
+
+@pytest.mark.live
+def test_slices_run_to_the_cap_against_a_stalling_server(server_pool: ServerPool) -> None:
+    """The stall server blocks 200 ms once a second: half-second slices see it or not, so
+    the p99 is never known to +-10%, and the load generator measures up to its cap."""
+    server = server_pool.start_faulty("--stall-ms", "200")
+    summary = client_json(server.endpoint, "--rate", "500", "--duration", "0.5", "--warmup", "0.1",
+                          "--p99-within", "0.1", "--max-duration", "2", program=PROGRAM)  # fmt: skip
+    assert summary["slices"] == 4 and summary["duration_s"] == pytest.approx(2.0, rel=0.1)
+    assert summary["latency_us"]["p99"] >= 100_000
+
+
+@pytest.mark.live
+def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool) -> None:
+    """The load generator stopped for 400 ms across the start of its window (a client that
+    cannot keep up): it sends the backlog inside the window, over its arrivals, and the point
+    is client-limited, however fast the server answered it."""
+    server = server_pool.start(
+        [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
+    )
+    command = [sys.executable, "-m", PROGRAM, "tcp", "--connect", str(server.endpoint),
+               "--duration", "1", "--warmup", "1", "--rate", "4000", "--json"]  # fmt: skip
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sender = psutil.Process(client.pid)
+        deadline = time.monotonic() + 10
+        while PROGRAM == "clients.native" and not sender.children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if PROGRAM == "clients.native":
+            (sender,) = sender.children()
+        time.sleep(0.9)  # connected, and most of the warm-up gone
+        sender.send_signal(signal.SIGSTOP)
+        time.sleep(0.4)
+        sender.send_signal(signal.SIGCONT)
+        out, err = client.communicate(timeout=30)
+    finally:
+        client.kill()
+    assert client.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["sent_rate"] > 1.02 * summary["scheduled_rate"], summary
+    assert summary["client_bound"] is not None  # printed; the flag is the orchestrator's:
+    from clients.contract import Summary
+
+    assert Summary.from_json(summary).flags.client_limited
+
+
+@pytest.mark.live
+def test_a_shared_cpu_and_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
+    """Two real causes through `bench run` and `bench report`: the asyncio server's CPU
+    shared with a spinning process (pinned to the server's core for the whole sweep), and
+    the uvloop server made to collect a large heap every 150 ms (a sitecustomize shim)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import gc, sys, threading, time\n"
+        "if '--host' in sys.argv and 'uvloop' in sys.argv:\n"
+        "    heap = [[i] for i in range(1_500_000)]\n"
+        "    def collect():\n"
+        "        while True:\n"
+        "            time.sleep(0.15)\n"
+        "            gc.collect()\n"
+        "    threading.Thread(target=collect, daemon=True).start()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    output = tmp_path / "tails.json"
+    spinner = spawn_pinned([sys.executable, "-c", "import time\nend = time.time() + 60\n"
+                            "while time.time() < end: pass"], {0})  # fmt: skip
+    try:
+        result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", "--repeats", "1",
+                       "--duration", "0.3", "--warmup", "0.1", "--quiet", "--rates", "3000",
+                       "--sweep-duration", "1", "--sweep-warmup", "0.2", "--slo-p99", "1000",
+                       "-o", str(output), env=env)  # fmt: skip
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert result.returncode == 0, result.stderr
+    points = {p.loop: p for p in load_results(output).points if p.rate == 3000}
+    shared = points["asyncio"]
+    assert shared.waits is not None and shared.waits.server_wait_ms >= 5, shared.waits
+    collected = points["uvloop"]
+    assert collected.gc is not None and collected.gc.longest_ms >= 20, collected.gc
+    assert collected.gc.collections[2] >= 3
+    report = bench("report", str(output), "-o", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    if shared.p99_us > 5 * shared.p50_us:  # the spinner made a long tail: it is named
+        assert "the server waited" in attribution(shared)
+        assert shared.interfered and shared.remeasured
+    assert collected.p99_us > 5 * collected.p50_us, collected
+    assert attribution(collected).startswith("GC:") and "GC:" in text
