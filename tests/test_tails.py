@@ -100,7 +100,9 @@ def test_slo_capacity_says_its_bracket_and_skips_interfered_points() -> None:
 
 def open_result(latencies_us: list[list[float]], seconds: float = 1.0) -> WorkerResult:
     """One worker's window of 20 blocks, each with the given latencies (us)."""
-    blocks = [stats.Counts.of([array("q", (int(v * 1000) for v in block))]) for block in latencies_us]
+    blocks = [
+        stats.Counts.of([array("q", (int(v * 1000) for v in block))]) for block in latencies_us
+    ]
     samples = [array("q", (int(v * 1000) for v in block)) for block in latencies_us]
     count = sum(map(len, latencies_us))
     return WorkerResult(connections=10, requests=count, window_s=seconds, cpu_s=0.1,
@@ -128,7 +130,9 @@ def test_slices_stop_early_when_steady_and_run_to_the_cap_when_not() -> None:
     assert summary.slices == 1 and len(calls) == 1
     stall = [[50_000.0 if b == 7 and i < 75 else 100.0 for i in range(250)] for b in range(20)]
     calls.clear()
-    summary = measure_sliced(SPEC, lambda s: calls.append(s.warmup) or [open_result(stall)], "native")  # type: ignore[func-returns-value]
+    summary = measure_sliced(
+        SPEC, lambda s: calls.append(s.warmup) or [open_result(stall)], "native"
+    )  # type: ignore[func-returns-value]
     assert summary.slices == 4 and summary.duration_s == pytest.approx(4.0)
     assert calls == [0.5, 0.1, 0.1, 0.1]  # later slices warm up briefly: the server is warm
     assert summary.latency_samples == 4 * 20 * 250
@@ -167,7 +171,9 @@ def test_causes_of_a_long_tail() -> None:
     )
     assert causes(sweep_point(5000, 4000, waits=busy)) == ["the server waited 41.0 ms for its CPU"]
     assert "the load generator stalled" in attribution(sweep_point(5000, 4000, stalled=True))
-    assert "server's own queueing" in attribution(sweep_point(5000, 4000, waits=quiet, server_cpu=0.9))
+    assert "server's own queueing" in attribution(
+        sweep_point(5000, 4000, waits=quiet, server_cpu=0.9)
+    )
     assert causes(sweep_point(5000, 400, waits=busy)) == []  # 4x p50 is no long tail
     assert busy.interference(1.0) == ["the server waited 41.0 ms for its CPU"]
     assert replace(quiet, steal_ms=10.0).interference(1.0) == []  # one 10 ms tick is no cause
