@@ -8,6 +8,7 @@ steady server is done after one slice; a noisy one, or a rare long stall, gets m
 """
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from clients import stats
@@ -17,6 +18,7 @@ from clients.window import WorkerResult
 
 SLICE_WARMUP_S = 0.1  # after the first slice the server is warm; only the connections are new
 DEFAULT_SLICES = 5  # the cap without --max-duration: five windows
+OVERLOADED = 0.9  # answering under this share of the arrivals: no more slices
 
 
 def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
@@ -46,9 +48,13 @@ def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
 
 def sound(summary: Summary, within: float) -> bool:
     """Whether more slices would not change what the point says: its p99 is known to within
-    +-`within`, or it failed, saturated or fell behind (a longer window only confirms it)."""
-    flags = summary.flags
-    if summary.errors or flags.saturated or flags.fell_behind or summary.schedule is None:
+    +-`within`, or it failed, the load generator fell behind, or the server answered under
+    OVERLOADED of the arrivals (a longer window only confirms those; a short window that
+    ended in a stall can look saturated, and gets more slices)."""
+    schedule = summary.schedule
+    if summary.errors or schedule is None or summary.flags.fell_behind:
+        return True
+    if schedule.achieved_rate < OVERLOADED * (schedule.scheduled_rate or schedule.target_rate):
         return True
     half_width = p99_half_width(summary.latency.p99, summary.schedule.p99_ci_us)
     return half_width is not None and half_width <= within
@@ -63,8 +69,9 @@ def measure_sliced(
     if not spec.rate or spec.p99_within is None:
         return summary
     cap = spec.max_duration or DEFAULT_SLICES * spec.duration
+    slices = max(1, math.floor(cap / spec.duration + 1e-9))  # whole windows within the cap
     later = dataclasses.replace(spec, warmup=min(spec.warmup, SLICE_WARMUP_S))
-    while not sound(summary, spec.p99_within) and summary.duration_s + spec.duration <= cap + 1e-9:
+    while not sound(summary, spec.p99_within) and summary.slices < slices:
         results = [joined(a, b) for a, b in zip(results, measure(later), strict=True)]
         summary = summarize(spec, results, generator)
     return summary

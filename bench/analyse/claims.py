@@ -30,6 +30,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 }
 EXTRA_PASS = 1.25  # streams' loop passes per message over protocol's that count as "extra"
 EXTRA_PASS_MIN = 0.5  # ...and by at least half a pass: one connection, so whole passes
+FEWER_CALLS = 0.95  # protocol's reads and writes per message at most this share of sockets'
+
 REGISTERS = 0.5  # epoll_ctl per request that mean sock_* registers around operations
 ONCE = 0.1  # epoll_ctl per request that mean "once per connection"
 
@@ -92,7 +94,7 @@ def batching_verdict(loop: str, protocol: Explained, sockets: Explained) -> list
     p_io, k_io = protocol.open_calls(READS + WRITES), sockets.open_calls(READS + WRITES)
     if p_io is None or k_io is None:
         return []
-    holds = p_io < k_io and protocol.cpu_us < sockets.cpu_us
+    holds = p_io <= FEWER_CALLS * k_io and protocol.cpu_us < sockets.cpu_us
     evidence = (
         f"{p_io:.2f} vs {k_io:.2f} read and write calls per message under open load at "
         f"{protocol.open_rate or 0:,.0f} msg/s over 10 connections (protocol vs sockets; "

@@ -5,7 +5,7 @@ and the load generator's own stalls or waits were large enough to make the slowe
 The rule is one of size: a cause accounts for the tail if it lasted at least half the p99
 at once (a GC pause) or was present for CAUSE_SHARE of the window (the p99 is the slowest 1%
 of messages, so a cause present that long can hold them up). Nothing found is said too:
-then the tail is the server's own queueing.
+then the tail is the server's and the kernel's own (queueing, waking an idle core).
 """
 
 from bench.store.reader import SweepPoint
@@ -49,6 +49,7 @@ def attribution(point: SweepPoint) -> str:
     if found:
         return "; ".join(found)
     return (
-        "no GC pause, CPU wait, steal or client stall large enough: the server's own "
-        f"queueing (its core {point.server_cpu:.0%} busy)"
+        "none of GC, CPU waits, steal or a client stall was large enough; what is left is the "
+        f"server's and the kernel's own latency, which this does not split (its core "
+        f"{point.server_cpu:.0%} busy)"
     )

@@ -80,7 +80,7 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         type=rates_arg,
         metavar="LIST|auto|none",
         help="open-loop sweep after the matrix: offered loads in messages/s (e.g. 1000,5k,20k), "
-        "or auto: one ladder for all cells from the capacities just measured, 5%% of the "
+        "or auto: one ladder for all cells from the capacities just measured, 20%% of the "
         "slowest to 110%% of the fastest (quick and full default to auto)",
     )
     parser.add_argument(
@@ -99,7 +99,7 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         type=non_negative_float,
         metavar="S",
         help="a point measures further slices of --sweep-duration until its p99's 95%% interval "
-        "is within +-10%%, up to S measured seconds (quick: 3; 0 or at most --sweep-duration: "
+        "is within +-10%%, up to S measured seconds (quick: 2; 0 or at most --sweep-duration: "
         "one slice)",
     )
     parser.add_argument(

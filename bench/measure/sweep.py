@@ -2,7 +2,7 @@
 
 After the throughput matrix, each cell is driven open loop at a ladder of offered loads
 (messages/s). An `auto` ladder is one set of *absolute* rates shared by every cell, so that
-curves compare at equal load: log-spaced from 5% of the slowest cell's measured capacity to
+curves compare at equal load: log-spaced from 20% of the slowest cell's measured capacity to
 110% of the fastest's. Each cell climbs the ladder on one server (started fresh for the
 cell) until its first point beyond the latency objective, then bisects the knee (see
 `sweep_cell`): the measuring time goes where the answer is decided. A point where the load
@@ -25,7 +25,7 @@ from bench.plan.cells import Cell
 from bench.plan.profiles import LADDER_POINTS, Plan
 from bench.store.schema import Failure, Measurement
 
-LADDER_LOW = 0.05  # of the slowest cell's capacity
+LADDER_LOW = 0.2  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
 KNEE_BRACKET = 1.10  # the knee is found when its bracket's ends are within 10% (+-5%)
 BEYOND_STEPS = 3  # ladder steps the climb may take past the ladder's top or below its bottom

@@ -48,7 +48,9 @@ def explain_cell(
         single = open_calls = None
         if counter:
             one = Driver(replace(cell, concurrency=1), server, pinning, client_loop)
-            single = Explained.passes(traced_syscalls(one, workdir, SINGLE_REQUESTS, counter)[0])
+            single = Explained.passes(
+                traced_syscalls(one, workdir, SINGLE_REQUESTS, counter, "single")[0]
+            )
             open_calls = open_load_calls(driver, workdir, open_rate, OPEN_SECONDS, counter)
         rss = (
             rss_per_connection(server, cell.protocol, idle_connections, pinning.client_cpus)

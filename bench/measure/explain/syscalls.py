@@ -194,12 +194,14 @@ def counted_calls(
 
 
 def traced_syscalls(
-    driver: Driver, workdir: Path, n: int, counter: str
+    driver: Driver, workdir: Path, n: int, counter: str, label: str = "closed"
 ) -> tuple[dict[str, float], dict[str, float] | None]:
     """System calls per request (and with strace, failed ones), counted around an N and a 2N
-    run of exact echoes and differenced."""
+    run of exact echoes and differenced; `label` names the counts' files in `workdir`."""
     totals = [
-        counted_calls(driver, workdir / f"{counter}.{k}", counter, lambda k=k: driver.echoes(k))
+        counted_calls(
+            driver, workdir / f"{counter}.{label}{k}", counter, lambda k=k: driver.echoes(k)
+        )
         for k in (n, 2 * n)
     ]
     (_, calls_n, errors_n), (_, calls_2n, errors_2n) = totals
