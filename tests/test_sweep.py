@@ -254,7 +254,7 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert len(results.cells) == 2
     for loop in ("asyncio", "uvloop"):  # the ladder met 1 ms: the climb went on past its top
         rates = sorted(p.rate for p in results.points if p.loop == loop)
-        assert rates[:3] == [1000, 3000, 9000], rates
+        assert rates[:3] == [1000, 3000, 3750], rates
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()

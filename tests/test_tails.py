@@ -75,7 +75,7 @@ def test_a_miss_below_a_success_is_noise_and_the_ladder_extends_both_ways() -> N
     knee.record(8000, False)
     knee.record(16_000, True)
     assert (knee.good, knee.bad) == (16_000, None)
-    assert beyond([1000, 2000, 4000], 3) == [8000, 16_000, 32_000]
+    assert beyond([1000, 2000, 4000], 3) == [5000, 6250, 7810]
     assert below([1000, 2000, 4000], 3) == [500, 250, 120]
 
 

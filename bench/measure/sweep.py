@@ -28,7 +28,8 @@ from bench.store.schema import Failure, Measurement
 LADDER_LOW = 0.2  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
 KNEE_BRACKET = 1.10  # the knee is found when its bracket's ends are within 10% (+-5%)
-BEYOND_STEPS = 3  # ladder steps the climb may take past the ladder's top or below its bottom
+BEYOND_STEPS = 3  # steps the climb may take past the ladder's top, or below its bottom
+BEYOND_STEP = 1.25
 
 
 def round_rate(rate: float, digits: int = 2) -> float:
@@ -65,9 +66,9 @@ def within(outcome: Measurement, slo_us: float) -> bool | None:
 
 
 def beyond(rates: list[float], steps: int) -> list[float]:
-    """`steps` loads past the end of a ladder, at its last step (or x2)."""
-    step = rates[-1] / rates[-2] if len(rates) > 1 else 2.0
-    return [round_rate(rates[-1] * step**i) for i in range(1, steps + 1)]
+    """`steps` loads past the end of a ladder, BEYOND_STEP apart: its top is already past the
+    fastest closed-loop capacity, and open loop rarely sustains much more."""
+    return [round_rate(rates[-1] * BEYOND_STEP**i, 3) for i in range(1, steps + 1)]
 
 
 def below(rates: list[float], steps: int) -> list[float]:

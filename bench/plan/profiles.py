@@ -20,7 +20,7 @@ EXPLAIN_OPEN_RATE = 10_000.0
 AUTO = "auto"
 FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
 LADDER_POINTS = 5  # offered loads in an `auto` ladder: coarse, the knee search refines it
-KNEE_POINTS = 4  # points a cell's knee search typically adds (a 2.5x bracket to +-5%)
+KNEE_POINTS = 3  # points a cell's knee search typically adds (a 2.5x bracket, or past the top)
 
 
 # The APIs of the quick profile (and the default of every profile): the five asyncio APIs
@@ -125,7 +125,7 @@ PROFILES: dict[str, Plan] = {
     # 360 s for the sweep and `bench explain` (with the native load generator every cell
     # climbs the whole ladder: none stops early at a client limit).
     "quick": Plan(duration=2.0, warmup=0.5, rates=AUTO, sweep_duration=0.5, sweep_warmup=0.2,
-                  sweep_cap=2.0),  # fmt: skip
+                  sweep_cap=1.5),  # fmt: skip
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     # Everything a user chooses between, at the headline load: every API x every loop x every

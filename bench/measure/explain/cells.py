@@ -23,7 +23,7 @@ from bench.store.explained import Explained, syscall_total
 from servers import SERVERS
 
 SINGLE_REQUESTS = 1000  # echoes (and twice that) for loop passes on one connection
-OPEN_SECONDS = 0.5  # the shorter of the two open-load windows counted
+OPEN_SECONDS = 0.25  # the shorter of the two open-load windows counted
 
 
 def explain_cell(
