@@ -150,7 +150,7 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
         "echoes and differenced), event-loop passes (averaged over both runs, and again with "
         "one connection, where messages cannot share them), system calls per message under "
         "open load at --open-rate (where reads can batch), server "
-        "user/system CPU and context switches per request (an untraced 1 s run), Python "
+        "user/system CPU and context switches per request (an untraced 0.5 s run), Python "
         "function calls per request (--python-calls), and server memory per idle connection. "
         "Without perf or strace the system-call columns are skipped with a note. Ctrl-C keeps "
         "the cells already explained."

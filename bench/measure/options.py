@@ -99,7 +99,7 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         type=non_negative_float,
         metavar="S",
         help="a point measures further slices of --sweep-duration until its p99's 95%% interval "
-        "is within +-10%%, up to S measured seconds (quick: 1.5; 0 or at most --sweep-duration: "
+        "is within +-10%%, up to S measured seconds (quick: 1; 0 or at most --sweep-duration: "
         "one slice)",
     )
     parser.add_argument(

@@ -59,7 +59,7 @@ def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
         "and differenced so that set-up cancels out; loop passes again with one connection (in "
         "brackets), where messages cannot share them; reads and writes per message under open load "
         f"at {rows[0].open_rate or 0:,.0f} msg/s (Poisson, 10 connections), where they can batch; "
-        "CPU and context switches from an untraced 1 s run; "
+        "CPU and context switches from an untraced 0.5 s run; "
         f"memory from {rows[0].idle_connections:,} idle connections.",
         "",
         *(f"- {sentence}" for sentence in verdict_sentences(verdicts(rows))),
