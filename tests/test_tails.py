@@ -286,3 +286,21 @@ def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     assert attribution(collected).startswith("GC:") and not collected.interfered
     text = (tmp_path / "asyncio-report" / "report.md").read_text()
     assert "Where the long tails come from" in text and "GC:" in text
+
+
+def test_knee_search_narrows_towards_the_load_generators_limit() -> None:
+    """The server meets the objective up to where the load generator runs out (the fast
+    cells on 2 cores): the search brackets the highest load it could measure, within 10%
+    of that limit, instead of stopping at the ladder's last good point."""
+    knee = Knee()
+    knee.record(100_000, True)
+    knee.record(260_000, None, limited=True)
+    rates = []
+    while (rate := knee.next_rate()) is not None:
+        rates.append(rate)
+        knee.record(rate, rate <= 210_000 or None, limited=rate > 210_000)
+    assert knee.bad is None and knee.good is not None and knee.limit is not None
+    assert knee.limit / knee.good <= KNEE_BRACKET and knee.good <= 210_000 < knee.limit
+    assert len(rates) <= 5
+    knee.record(knee.good * 1.01, False)  # a real miss inside the bracket becomes its top
+    assert knee.top == knee.bad

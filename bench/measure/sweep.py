@@ -80,31 +80,46 @@ def below(rates: list[float], steps: int) -> list[float]:
 @dataclass
 class Knee:
     """The bracket around the objective's knee: the highest load that met it, the lowest
-    above that did not, and the loads already measured (plain logic, tested without sockets)."""
+    above that did not, the lowest above it where the load generator hit its own limit, and
+    the loads already measured (plain logic, tested without sockets)."""
 
     good: float | None = None
     bad: float | None = None
+    limit: float | None = None  # the load generator's: the server was not measured there
     tried: set[float] = field(default_factory=set)
 
-    def record(self, rate: float, verdict: bool | None) -> None:
-        """A point's verdict (`within`); None moves neither end."""
+    def record(self, rate: float, verdict: bool | None, limited: bool = False) -> None:
+        """A point's verdict (`within`), and whether the load generator limited it; a None
+        verdict that was no limit (a stall, interference) moves no end."""
         self.tried.add(rate)
         if verdict and (self.good is None or rate > self.good):
             self.good = rate
             if self.bad is not None and self.bad <= rate:
                 self.bad = None  # a miss below a success was noise, as slo_capacity treats it
-        if verdict is False and (self.bad is None or rate < self.bad) and rate > (self.good or 0):
+            if self.limit is not None and self.limit <= rate:
+                self.limit = None
+        above_good = rate > (self.good or 0)
+        if verdict is False and above_good and (self.bad is None or rate < self.bad):
             self.bad = rate
+        if limited and above_good and (self.limit is None or rate < self.limit):
+            self.limit = rate
+
+    @property
+    def top(self) -> float | None:
+        """The bracket's upper end: the lowest miss, or else the lowest client limit (then
+        the search finds how close to the load generator's limit the server still meets
+        the objective)."""
+        ends = [end for end in (self.bad, self.limit) if end is not None]
+        return min(ends) if ends else None
 
     def next_rate(self) -> float | None:
         """The geometric middle of the bracket while it is wider than KNEE_BRACKET; None when
-        it is narrow enough, or its middle was measured and said nothing (a client limit)."""
-        if self.good is None or self.bad is None:
+        it is narrow enough, or its middle was measured and said nothing (a stall)."""
+        top = self.top
+        if self.good is None or top is None or top / self.good <= KNEE_BRACKET:
             return None
-        if self.bad / self.good <= KNEE_BRACKET:
-            return None
-        middle = round_rate(math.sqrt(self.good * self.bad), 3)
-        return middle if self.good < middle < self.bad and middle not in self.tried else None
+        middle = round_rate(math.sqrt(self.good * top), 3)
+        return middle if self.good < middle < top and middle not in self.tried else None
 
 
 class Climb:
@@ -135,8 +150,12 @@ class Climb:
             if isinstance(again, Measurement):
                 again.remeasured = True
                 outcome = again
-        verdict = within(outcome, self.slo_us) if isinstance(outcome, Measurement) else None
-        self.knee.record(rate, verdict)
+        if isinstance(outcome, Measurement):
+            flags = outcome.client.flags
+            limited = flags.stops_climbing and not flags.saturated
+            self.knee.record(rate, within(outcome, self.slo_us), limited)
+        else:
+            self.knee.record(rate, None)
         return outcome
 
     def measured(self, rate: float) -> Measurement | Failure:
@@ -151,8 +170,9 @@ def sweep_cell(
     The climb stops at the first point beyond the objective (or saturated; a miss measured
     twice), or where the load generator fell behind; if the whole ladder met the objective it goes on past its
     top, and if its first point missed, down below it (BEYOND_STEPS at most each way). Then
-    the bracket between the highest load within the objective and the lowest beyond it is
-    bisected in log load until it is within +-5% (KNEE_BRACKET). A failure ends the cell
+    the bracket between the highest load within the objective and the lowest beyond it (or,
+    if the load generator's limit came first, the lowest it limited) is bisected in log load
+    until it is within +-5% (KNEE_BRACKET). A failure ends the cell
     (the next cell starts its own server). Close the iterator to stop the server early."""
     rates = sorted(rates)
     with tempfile.TemporaryDirectory(prefix="aionetbench-") as directory:
