@@ -29,6 +29,7 @@ from servers.about import about
 # that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.
 SHUTDOWN_GRACE = 1.0
 COUNT_CALLS_ENV = "AIONETBENCH_COUNT_CALLS"
+NO_GC_WATCH_ENV = "AIONETBENCH_NO_GC_WATCH"  # set: no servers.gcwatch (to measure its cost)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -108,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             listener.close()
     configure_logging()
-    gcwatch.start()
+    if not os.environ.get(NO_GC_WATCH_ENV):
+        gcwatch.start()
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve_until_signalled(module, listener, options))
