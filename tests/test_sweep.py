@@ -220,7 +220,7 @@ def test_bad_rates_are_argparse_errors() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # no point may be client-limited: a busy machine could make one so
+@pytest.mark.serial  # a busy machine makes the client late and ends climbs early
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
@@ -228,8 +228,13 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     suite = pyperf.BenchmarkSuite.load(str(output))
     names = set(suite.get_benchmark_names())
+    climbed = {p.loop: [] for p in load_results(output).points}
+    for p in sorted(load_results(output).points, key=lambda p: p.rate):
+        climbed[p.loop].append(p)
     for loop in ("asyncio", "uvloop"):
-        for rate in (1000, 3000):
+        line = climbed[loop]
+        assert line[0].rate == 1000
+        for rate in [int(p.rate) for p in line if p.rate in (1000, 3000)]:
             prefix = f"tcp/protocol/{loop}/1024B/c10/open{rate}"
             assert {f"{prefix}/p50", f"{prefix}/p99", f"{prefix}/p999"} <= names
             p99 = suite.get_benchmark(f"{prefix}/p99")
@@ -241,8 +246,10 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
             for key in ("achieved_rate", "sent_rate", "fell_behind", "saturated", "unreliable",
                         "schedule_lag_p99_s", "latency_histogram_ns", "undelivered"):  # fmt: skip
                 assert key in run, key
+            # Delivered and answered. Whether the client kept its schedule to 100 us is this
+            # machine's to say (a descheduled client is flagged, tested in test_open_loop).
             assert run["achieved_rate"] == pytest.approx(rate, rel=0.1)
-            assert run["saturated"] == 0 and run["fell_behind"] == 0
+            assert run["saturated"] == 0
     assert suite.get_benchmark("tcp/protocol/uvloop/1024B/c10").get_metadata()["mode"] == "closed"
     assert json.loads(output.read_text())["aionetbench"]["ladder"] == [1000, 3000]
     stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(output)],
@@ -252,9 +259,12 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert bench("export", str(output), "--format", "bencher").returncode == 0
     results = load_results(output)
     assert len(results.cells) == 2
-    for loop in ("asyncio", "uvloop"):  # the ladder met 1 ms: the climb went on past its top
-        rates = sorted(p.rate for p in results.points if p.loop == loop)
-        assert rates[:3] == [1000, 3000, 3750], rates
+    # The ladder met 1 ms: the climb went on past its top, unless a client limit stopped it
+    # (with 500 ticks in a window, four late wake-ups of a descheduled client are its p99).
+    for line in climbed.values():
+        rates = [p.rate for p in line]
+        stopped = any(p.client_limited for p in line[:2])
+        assert stopped or rates[:3] == [1000, 3000, 3750], rates
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()
