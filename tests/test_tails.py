@@ -4,6 +4,7 @@ load generator), on synthetic data and against real servers."""
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from bench.measure.sweep import KNEE_BRACKET, Knee, below, beyond
 from bench.store.reader import GcTally, SweepPoint, load_results
 from bench.store.schema import GcPauses
 from clients import stats
-from clients.contract import LoadSpec, Schedule, Waits
+from clients.contract import LoadSpec, Schedule, Summary, Waits
 from clients.native import native_generator
 from clients.slices import joined, measure_sliced
 from clients.window import WorkerResult
@@ -38,7 +39,6 @@ PROGRAM = "clients.native" if native_generator() else "clients"
 def test_knee_search_brackets_the_capacity_within_five_percent() -> None:
     """A server whose p99 grows as 1/(1 - load/capacity): the ladder's first miss, then
     bisection in log load, until the bracket's ends are within 10% and hold the crossing."""
-    capacity = 37_300.0
 
     def meets(rate: float) -> bool:
         return 100 / (1 - min(rate / 40_000, 0.999)) <= 1000  # crosses 1 ms at 36,000
@@ -55,7 +55,6 @@ def test_knee_search_brackets_the_capacity_within_five_percent() -> None:
     assert knee.good is not None and knee.bad is not None
     assert knee.bad / knee.good <= KNEE_BRACKET and knee.good <= 36_000 <= knee.bad
     assert steps == 4  # 16,000-64,000 is 4x: four halvings (in log) reach 1.09x
-    assert capacity  # the crossing's own value is interpolated later (bench.analyse.slo)
 
 
 def test_knee_search_stops_when_its_middle_says_nothing() -> None:
@@ -150,7 +149,7 @@ def test_joined_slices_add_up_exactly() -> None:
 def test_answering_more_than_the_arrivals_is_a_client_limit() -> None:
     """The 170,000 msg/s point of issue 18: 196,941 answered per second. A window that
     answers (or sends) over 2% more than its arrivals is a backlog, not the server."""
-    base = measurement(100_000.0, 50.0, __import__("random").Random(1)).client
+    base = measurement(100_000.0, 50.0, random.Random(1)).client
     schedule = Schedule(target_rate=170_000, arrivals="poisson", p99_ci_us=(90.0, 110.0),
                         achieved_rate=196_941, sent_rate=196_941, scheduled_rate=170_000,
                         lag_p50_us=1, lag_p99_us=5, lag_max_us=50, fell_behind=False,
@@ -199,8 +198,9 @@ def test_slices_run_to_the_cap_against_a_stalling_server(server_pool: ServerPool
 
 
 @pytest.mark.live
+@pytest.mark.serial  # the stop must straddle the window's start: timing
 def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool) -> None:
-    """The load generator stopped for 400 ms across the start of its window (a client that
+    """The load generator stopped for 800 ms across the start of its window (a client that
     cannot keep up): it sends the backlog inside the window, over its arrivals, and the point
     is client-limited, however fast the server answered it."""
     server = server_pool.start(
@@ -216,9 +216,9 @@ def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool)
             time.sleep(0.01)
         if PROGRAM == "clients.native":
             (sender,) = sender.children()
-        time.sleep(0.9)  # connected, and most of the warm-up gone
+        time.sleep(0.8)  # connecting, then most of the 1 s warm-up
         sender.send_signal(signal.SIGSTOP)
-        time.sleep(0.4)
+        time.sleep(0.8)
         sender.send_signal(signal.SIGCONT)
         out, err = client.communicate(timeout=30)
     finally:
@@ -226,10 +226,8 @@ def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool)
     assert client.returncode == 0, err
     summary = json.loads(out)
     assert summary["sent_rate"] > 1.02 * summary["scheduled_rate"], summary
-    assert summary["client_bound"] is not None  # printed; the flag is the orchestrator's:
-    from clients.contract import Summary
-
-    assert Summary.from_json(summary).flags.client_limited
+    flags = Summary.from_json(summary).flags
+    assert flags.caught_up and flags.client_limited and flags.stops_climbing
 
 
 def sweep_of(tmp_path: Path, loop: str, env: dict[str, str] | None = None) -> SweepPoint:
@@ -237,7 +235,7 @@ def sweep_of(tmp_path: Path, loop: str, env: dict[str, str] | None = None) -> Sw
     output = tmp_path / f"{loop}.json"
     result = bench("run", "--apis", "protocol", "--loops", loop, "--repeats", "1",
                    "--duration", "0.3", "--warmup", "0.1", "--quiet", "--rates", "3000",
-                   "--sweep-duration", "1", "--sweep-warmup", "0.2", "--slo-p99", "1000",
+                   "--sweep-duration", "0.6", "--sweep-warmup", "0.2", "--slo-p99", "1000",
                    "-o", str(output), env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = bench("report", str(output), "-o", str(tmp_path / f"{loop}-report"))
@@ -265,6 +263,7 @@ def test_a_cpu_shared_with_another_process_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
+@pytest.mark.serial  # on a busy machine the server also waits for its CPU: interference
 def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     """A server made to collect a large heap every 300 ms in its main thread (a
     sitecustomize shim: a timer signal whose handler collects): its generation-2 pauses are
