@@ -16,7 +16,14 @@ from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, GcPauses, Measurement
-from clients.contract import UNRELIABLE_HALF_WIDTH, Clients, LoadSpec, Summary, python_generator
+from clients.contract import (
+    DRAIN_S,
+    UNRELIABLE_HALF_WIDTH,
+    Clients,
+    LoadSpec,
+    Summary,
+    python_generator,
+)
 from servers import SERVERS
 
 SLICE_OVERHEAD_S = 1.0  # starting the load generator and connecting, per slice, at most
@@ -74,6 +81,9 @@ def load_spec(
         else {
             "duration": plan.sweep_duration,
             "warmup": plan.sweep_warmup,
+            # Stragglers are waited for no longer than a slice lasts: what is still in
+            # flight by then counts with its latency so far anyway.
+            "drain": min(DRAIN_S, plan.sweep_duration),
             **(
                 {"p99_within": UNRELIABLE_HALF_WIDTH, "max_duration": plan.sweep_cap}
                 if plan.sweep_cap > plan.sweep_duration
