@@ -137,15 +137,12 @@ class Climb:
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
         """Measure at `rate`; once more if another process or the client may have made the
-        tail, or (`confirm_miss`, on the climb) if it missed the objective unsaturated: on a
-        shared machine a few seconds of noise can miss it, and the climb's first miss decides
-        where the knee is searched, so it must be the server's."""
+        tail, or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
+        p99 not known to +-10%: on a shared machine a few seconds of noise can miss it, and
+        the climb's first miss decides where the knee is searched, so it must be the
+        server's."""
         outcome = self.measured(rate)
-        if isinstance(outcome, Measurement) and (
-            outcome.client.flags.interfered
-            or (confirm_miss and within(outcome, self.slo_us) is False
-                and not outcome.client.flags.saturated)
-        ):  # fmt: skip
+        if isinstance(outcome, Measurement) and self.doubtful(outcome, confirm_miss):
             again = self.measured(rate)
             if isinstance(again, Measurement):
                 again.remeasured = True
@@ -158,6 +155,11 @@ class Climb:
             self.knee.record(rate, None)
         return outcome
 
+    def doubtful(self, outcome: Measurement, confirm_miss: bool) -> bool:
+        flags = outcome.client.flags
+        missed = within(outcome, self.slo_us) is False and not flags.saturated
+        return flags.interfered or (confirm_miss and missed and flags.unreliable)
+
     def measured(self, rate: float) -> Measurement | Failure:
         return measure(self.cell, self.plan, self.pinning, self.server, self.workdir, rate)
 
@@ -167,9 +169,10 @@ def sweep_cell(
 ) -> Iterator[tuple[float, Measurement | Failure]]:
     """Climb `rates` on one fresh server, then search the knee, yielding each point.
 
-    The climb stops at the first point beyond the objective (or saturated; a miss measured
-    twice), or where the load generator fell behind; if the whole ladder met the objective it goes on past its
-    top, and if its first point missed, down below it (BEYOND_STEPS at most each way). Then
+    The climb stops at the first point beyond the objective (or saturated; an unreliable
+    miss is measured twice), or where the load generator fell behind; if the whole ladder
+    met the objective it goes on past its top, and if its first point missed, down below it
+    (BEYOND_STEPS at most each way). Then
     the bracket between the highest load within the objective and the lowest beyond it (or,
     if the load generator's limit came first, the lowest it limited) is bisected in log load
     until it is within +-5% (KNEE_BRACKET). A failure ends the cell

@@ -124,7 +124,7 @@ PROFILES: dict[str, Plan] = {
     # Closed windows of 1.5 s (not 4) and sweep points in slices of 0.5 s, up to 1 s, leave
     # room in `make bench`'s 360 s for the knee search of every cell and `bench explain`.
     "quick": Plan(
-        duration=1.5, warmup=0.5, rates=AUTO, sweep_duration=0.5, sweep_warmup=0.2, sweep_cap=1.0
+        duration=1.5, warmup=0.3, rates=AUTO, sweep_duration=0.5, sweep_warmup=0.2, sweep_cap=1.0
     ),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),

@@ -63,7 +63,7 @@ class Driver:
 
     def timed(self) -> Summary:
         """An untraced 0.5 s window, with the server's CPU over it (in 10 ms ticks: 2%)."""
-        summary = self.run(duration=0.5, warmup=0.3)
+        summary = self.run(duration=0.5, warmup=0.2)
         if summary.errors or summary.server is None:
             raise ExplainFailed(f"{self.cell.name}: {summary.first_error}")
         return summary

@@ -17,6 +17,7 @@ from bench.store.explained import LOOP_PASSES
 
 ATTACH_TIMEOUT = 10.0
 COUNTER_PACKAGES = "linux-perf or strace"  # the Debian packages that bring a counter
+OPEN_DRAIN_S = 0.2  # open load well under capacity: what is in flight comes back at once
 
 
 def parse_strace_summary(text: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -226,7 +227,7 @@ def open_load_calls(
     answered: where reads can batch and writes can buffer, as closed loop at depth 1 cannot."""
 
     def window(length: float) -> int:
-        return driver.run(rate=rate, duration=length, warmup=0.0).requests
+        return driver.run(rate=rate, duration=length, warmup=0.0, drain=OPEN_DRAIN_S).requests
 
     (m1, calls_1, _), (m2, calls_2, _) = (
         counted_calls(
