@@ -89,8 +89,9 @@ class Knee:
     tried: set[float] = field(default_factory=set)
 
     def record(self, rate: float, verdict: bool | None, limited: bool = False) -> None:
-        """A point's verdict (`within`), and whether the load generator limited it; a None
-        verdict that was no limit (a stall, interference) moves no end."""
+        """A point's verdict (`within`), and whether the load generator limited it (fell
+        behind, caught up or stalled); a None verdict that was no limit (interference)
+        moves no end."""
         self.tried.add(rate)
         if verdict and (self.good is None or rate > self.good):
             self.good = rate
@@ -148,9 +149,10 @@ class Climb:
                 again.remeasured = True
                 outcome = again
         if isinstance(outcome, Measurement):
+            # A stall limits the bracket too: near its limit the load generator stalls before it
+            # falls behind, and a point it stalled says nothing of the server.
             flags = outcome.client.flags
-            limited = flags.stops_climbing and not flags.saturated
-            self.knee.record(rate, within(outcome, self.slo_us), limited)
+            self.knee.record(rate, within(outcome, self.slo_us), flags.client_limited)
         else:
             self.knee.record(rate, None)
         return outcome
