@@ -173,6 +173,11 @@ def test_causes_of_a_long_tail() -> None:
     assert "the kernel's own latency" in attribution(
         sweep_point(5000, 4000, waits=quiet, server_cpu=0.9)
     )
+    assert "99% busy, queueing in the server" in attribution(
+        sweep_point(5000, 4000, waits=quiet, server_cpu=0.99)
+    )
+    one = replace(gc, pauses=1, collections=(0, 0, 1))
+    assert attribution(sweep_point(5000, 4000, gc=one)).startswith("GC: 1 pause of")
     assert causes(sweep_point(5000, 400, waits=busy)) == []  # 4x p50 is no long tail
     assert busy.interference(1.0) == ["the server waited 41.0 ms for its CPU"]
     assert replace(quiet, steal_ms=10.0).interference(1.0) == []  # one 10 ms tick is no cause

@@ -11,6 +11,8 @@ then the tail is the server's and the kernel's own (queueing, waking an idle cor
 from bench.store.reader import SweepPoint
 from clients.contract import CAUSE_SHARE, LONG_TAIL
 
+BUSY = 0.95  # a server core this busy queues messages: its own tail
+
 
 def long_tail(point: SweepPoint) -> bool:
     return point.p99_us > LONG_TAIL * point.p50_us
@@ -25,10 +27,14 @@ def gc_cause(point: SweepPoint) -> str | None:
     if 1000 * gc.longest_ms < point.p99_us / 2 and gc.pause_ms < CAUSE_SHARE * window_ms:
         return None
     return (
-        f"GC: {gc.pauses} pauses of 0.1 ms or more ({gc.pause_ms:,.1f} ms in all), the longest "
-        f"{gc.longest_ms:,.1f} ms in generation {gc.longest_generation}; "
-        f"{gc.collections[2]} collections of generation 2 over the point"
+        f"GC: {plural(gc.pauses, 'pause')} of 0.1 ms or more ({gc.pause_ms:,.1f} ms in all), "
+        f"the longest {gc.longest_ms:,.1f} ms in generation {gc.longest_generation}; "
+        f"{plural(gc.collections[2], 'collection')} of generation 2 over the point"
     )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def causes(point: SweepPoint) -> list[str]:
@@ -48,8 +54,9 @@ def attribution(point: SweepPoint) -> str:
     found = causes(point)
     if found:
         return "; ".join(found)
+    if point.server_cpu >= BUSY:
+        return f"no outside cause: its core was {point.server_cpu:.0%} busy, queueing in the server"
     return (
-        "none of GC, CPU waits, steal or a client stall was large enough; what is left is the "
-        f"server's and the kernel's own latency, which this does not split (its core "
-        f"{point.server_cpu:.0%} busy)"
+        "no GC pause, CPU wait, steal or client stall large enough: the server's and the "
+        f"kernel's own latency, not split further (its core {point.server_cpu:.0%} busy)"
     )
