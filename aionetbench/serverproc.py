@@ -64,6 +64,7 @@ class ServerProcess:
     ) -> None:
         self.command = list(command)
         self.stderr_path = stderr_path
+        self.gc_silent = False  # it did not answer a GC request once: no more are sent
         with open(stderr_path, "wb") as stderr:
             try:
                 self.process = spawn_pinned(
@@ -104,9 +105,11 @@ class ServerProcess:
 
     def gc_report(self, timeout: float = GC_REPORT_TIMEOUT_S) -> dict | None:
         """What the server's garbage collector did since the last request (servers.gcwatch),
-        or None if the server does not answer (the native one has no collector)."""
+        or None if the server does not answer (the native one has no collector; a suite from
+        before the watch, as `bench ab` may run, does not know the request): it is then not
+        asked again."""
         stdin, stdout = self.process.stdin, self.process.stdout
-        if stdin is None or stdout is None or self.process.poll() is not None:
+        if stdin is None or stdout is None or self.process.poll() is not None or self.gc_silent:
             return None
         try:
             stdin.write(GC_REQUEST)
@@ -122,6 +125,7 @@ class ServerProcess:
                 break
             if line.startswith(GC_PREFIX):
                 return json.loads(line.removeprefix(GC_PREFIX))
+        self.gc_silent = True
         return None
 
     def stderr_text(self) -> str:

@@ -308,3 +308,18 @@ def test_knee_search_narrows_towards_the_load_generators_limit() -> None:
     assert len(rates) <= 5
     knee.record(knee.good * 1.01, False)  # a real miss inside the bracket becomes its top
     assert knee.top == knee.bad
+
+
+@pytest.mark.live
+def test_python_servers_report_their_collections_and_the_native_one_is_asked_once(
+    server_pool: ServerPool,
+) -> None:
+    python = server_pool.start(
+        [sys.executable, "-m", "servers", "streams", "--port", "0", "--loop", "uvloop"]
+    )
+    report = python.gc_report()
+    assert report is not None and set(report) == {"counts", "pause_ns", "kept"}
+    native = server_pool.start([sys.executable, "-m", "servers", "native", "--port", "0"])
+    started = time.monotonic()
+    assert native.gc_report(timeout=0.5) is None  # no collector: no answer
+    assert native.gc_report() is None and time.monotonic() - started < 1.5  # not asked again
