@@ -9,15 +9,18 @@ KIND_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", 
 
 
 def syscall_kinds(rows: Sequence[tuple[str, dict[str, float]]], path: Path) -> None:
-    """Stacked horizontal bars: system calls per request by kind, one bar per API x loop."""
+    """Stacked horizontal bars: system calls per request by kind, one bar per API x loop. A
+    kind whose N/2N difference came out negative (noise in a count that barely changes, such
+    as memory calls) is drawn as nothing, not over the other segments; the table has it."""
     fig, ax = new_figure(figsize=(10, 1.2 + 0.45 * len(rows)))
     kinds = list(rows[0][1])
     for y, (_, counts) in enumerate(rows):
         left = 0.0
         for kind, colour in zip(kinds, KIND_COLOURS, strict=False):
-            ax.barh(y, counts[kind], left=left, color=colour, edgecolor="black", linewidth=0.4,
+            width = max(0.0, counts[kind])
+            ax.barh(y, width, left=left, color=colour, edgecolor="black", linewidth=0.4,
                     label=kind if y == 0 else None)  # fmt: skip
-            left += counts[kind]
+            left += width
         ax.annotate(
             f"{left:.2f}",
             (left, y),
