@@ -219,8 +219,7 @@ def test_bad_rates_are_argparse_errors() -> None:
         )
 
 
-@pytest.mark.live
-@pytest.mark.serial  # a busy machine makes the client late and ends climbs early
+@pytest.mark.live  # a busy machine may end a climb early (a late client): it is tolerated
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
@@ -312,7 +311,7 @@ def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     # on a flagged point, never silently).
     climb = sorted((p for p in results.points), key=lambda p: p.rate)
     assert {p.loop for p in climb} == {"uvloop"} and climb[0].rate == 500
-    assert climb[-1].rate == 1000 or climb[-1].client_limited or climb[-1].saturated
+    assert climb[-1].rate >= 1000 or climb[-1].client_limited or climb[-1].saturated
     assert (tmp_path / "launches").read_text() == "...."
 
 

@@ -170,6 +170,8 @@ def test_causes_of_a_long_tail() -> None:
     )
     assert causes(sweep_point(5000, 4000, waits=busy)) == ["the server waited 41.0 ms for its CPU"]
     assert "the load generator stalled" in attribution(sweep_point(5000, 4000, stalled=True))
+    behind = sweep_point(5000, 4000, client_limited=True)
+    assert attribution(behind) == "the load generator could not keep to its schedule"
     assert "the kernel's own latency" in attribution(
         sweep_point(5000, 4000, waits=quiet, server_cpu=0.9)
     )
@@ -268,11 +270,11 @@ def test_a_cpu_shared_with_another_process_is_named(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # on a busy machine the server also waits for its CPU: interference
 def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     """A server made to collect a large heap every 300 ms in its main thread (a
     sitecustomize shim: a timer signal whose handler collects): its generation-2 pauses are
-    the long tail's cause, in the point and in the report, and no interference."""
+    the long tail's first cause, in the point and in the report (on a busy machine a CPU
+    wait may be named after it: then the point is also interfered with)."""
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
@@ -287,7 +289,9 @@ def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     assert collected.gc is not None and collected.gc.longest_ms >= 5, collected.gc
     assert collected.gc.collections[2] >= 3 and collected.gc.longest_generation == 2
     assert collected.p99_us > 5 * collected.p50_us, collected
-    assert attribution(collected).startswith("GC:") and not collected.interfered
+    assert attribution(collected).startswith("GC:")
+    assert collected.waits is not None
+    assert collected.interfered == bool(collected.waits.interference(collected.duration_s))
     text = (tmp_path / "asyncio-report" / "report.md").read_text()
     assert "Where the long tails come from" in text and "GC:" in text
 

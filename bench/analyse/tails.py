@@ -46,6 +46,8 @@ def causes(point: SweepPoint) -> list[str]:
         found += point.waits.interference(point.duration_s)
     if point.stalled:
         found.append("the load generator stalled: its late sends carry the tail")
+    elif point.client_limited:
+        found.append("the load generator could not keep to its schedule")
     return found
 
 

@@ -171,7 +171,7 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
 def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
     """Each long tail (p99 over LONG_TAIL p50s) and what accounts for it (bench.analyse.tails);
     the points another process or the client interfered with, counted."""
-    long = [p for p in points if long_tail(p) and not p.client_limited]
+    long = [p for p in points if long_tail(p)]
     interfered = [p for p in points if p.interfered]
     lines = []
     if interfered:
