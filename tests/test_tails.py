@@ -204,16 +204,10 @@ def test_slices_run_to_the_cap_against_a_stalling_server(server_pool: ServerPool
     assert summary["latency_us"]["p99"] >= 100_000
 
 
-@pytest.mark.live
-@pytest.mark.serial  # the stop must straddle the window's start: timing
-def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool) -> None:
-    """The load generator stopped for 800 ms across the start of its window (a client that
-    cannot keep up): it sends the backlog inside the window, over its arrivals, and the point
-    is client-limited, however fast the server answered it."""
-    server = server_pool.start(
-        [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
-    )
-    command = [sys.executable, "-m", PROGRAM, "tcp", "--connect", str(server.endpoint),
+def stopped_across_its_window(endpoint: Endpoint) -> dict:
+    """The load generator's summary after it was stopped from 0.5 s after it connected to
+    1.8 s, across the start of its window (after 1 s of warm-up)."""
+    command = [sys.executable, "-m", PROGRAM, "tcp", "--connect", str(endpoint),
                "--duration", "1", "--warmup", "1", "--rate", "4000", "--json"]  # fmt: skip
     client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -223,16 +217,37 @@ def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool)
             time.sleep(0.01)
         if PROGRAM == "clients.native":
             (sender,) = sender.children()
-        time.sleep(0.8)  # connecting, then most of the 1 s warm-up
+        while len(sender.net_connections("tcp")) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)  # connected: the warm-up starts now
+        time.sleep(0.5)
         sender.send_signal(signal.SIGSTOP)
-        time.sleep(0.8)
+        time.sleep(1.3)
         sender.send_signal(signal.SIGCONT)
         out, err = client.communicate(timeout=30)
     finally:
         client.kill()
     assert client.returncode == 0, err
-    summary = json.loads(out)
-    assert summary["sent_rate"] > 1.02 * summary["scheduled_rate"], summary
+    return json.loads(out)
+
+
+@pytest.mark.live
+@pytest.mark.serial  # the stop must straddle the window's start: timing
+def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool) -> None:
+    """A client that cannot keep up, stopped across the start of its window: it sends the
+    backlog inside the window, over its arrivals, and the point is client-limited, however
+    fast the server answered it. Where the stop lands decides whether the backlog goes out
+    just before the window starts (replies were pending, so the first events after it
+    resumes send what is due while still warming up) or in it: up to three tries."""
+    server = server_pool.start(
+        [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
+    )
+    for _ in range(3):
+        summary = stopped_across_its_window(server.endpoint)
+        assert summary["errors"] == 0
+        if summary["sent_rate"] > 1.02 * summary["scheduled_rate"]:
+            break
+    else:
+        pytest.fail(f"no backlog in the window in three tries: {summary}")
     flags = Summary.from_json(summary).flags
     assert flags.caught_up and flags.client_limited and flags.stops_climbing
 
