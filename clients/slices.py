@@ -49,12 +49,14 @@ def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
 def sound(summary: Summary, within: float) -> bool:
     """Whether more slices would not change what the point says: its p99 is known to within
     +-`within`, or it failed, the load generator fell behind, or the server answered under
-    OVERLOADED of the arrivals (a longer window only confirms those; a short window that
-    ended in a stall can look saturated, and gets more slices)."""
+    OVERLOADED of the arrivals and left some unanswered after the drain (a longer window
+    only confirms those; a short window that ended in a stall, answered in the drain, can
+    look saturated, and gets more slices)."""
     schedule = summary.schedule
     if summary.errors or schedule is None or summary.flags.fell_behind:
         return True
-    if schedule.achieved_rate < OVERLOADED * (schedule.scheduled_rate or schedule.target_rate):
+    arrived = schedule.scheduled_rate or schedule.target_rate
+    if schedule.achieved_rate < OVERLOADED * arrived and summary.undelivered:
         return True
     half_width = p99_half_width(summary.latency.p99, summary.schedule.p99_ci_us)
     return half_width is not None and half_width <= within
