@@ -58,7 +58,7 @@ def sound(summary: Summary, within: float) -> bool:
     arrived = schedule.scheduled_rate or schedule.target_rate
     if schedule.achieved_rate < OVERLOADED * arrived and summary.undelivered:
         return True
-    half_width = p99_half_width(summary.latency.p99, summary.schedule.p99_ci_us)
+    half_width = p99_half_width(summary.latency.p99, schedule.p99_ci_us)
     return half_width is not None and half_width <= within
 
 
