@@ -174,11 +174,11 @@ def sweep_cell(
     The climb stops at the first point beyond the objective (or saturated; an unreliable
     miss is measured twice), or where the load generator fell behind; if the whole ladder
     met the objective it goes on past its top, and if its first point missed, down below it
-    (BEYOND_STEPS at most each way). Then
-    the bracket between the highest load within the objective and the lowest beyond it (or,
-    if the load generator's limit came first, the lowest it limited) is bisected in log load
-    until it is within +-5% (KNEE_BRACKET). A failure ends the cell
-    (the next cell starts its own server). Close the iterator to stop the server early."""
+    (BEYOND_STEPS at most each way). Then the bracket between the highest load within the
+    objective and the lowest beyond it (or, if the load generator's limit came first, the
+    lowest it limited) is bisected in log load until it is within +-5% (KNEE_BRACKET). A
+    failure ends the cell (the next cell starts its own server). Close the iterator to stop
+    the server early."""
     rates = sorted(rates)
     with tempfile.TemporaryDirectory(prefix="aionetbench-") as directory:
         workdir = Path(directory)
@@ -201,7 +201,9 @@ def sweep_cell(
                 for rate in below(rates, BEYOND_STEPS):
                     outcome = climb.point(rate)
                     yield rate, outcome
-                    if isinstance(outcome, Failure) or climb.knee.good is not None:
+                    if isinstance(outcome, Failure):
+                        return
+                    if climb.knee.good is not None:
                         break
             while (rate := climb.knee.next_rate()) is not None:
                 outcome = climb.point(rate)
