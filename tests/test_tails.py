@@ -30,7 +30,7 @@ from bench.store.schema import GcPauses
 from clients import stats
 from clients.contract import LoadSpec, Schedule, Summary, Waits
 from clients.native import native_generator
-from clients.slices import joined, measure_sliced
+from clients.slices import joined, measure_sliced, sound
 from clients.window import WorkerResult
 
 PROGRAM = "clients.native" if native_generator() else "clients"
@@ -194,15 +194,19 @@ def test_gc_pauses_are_placed_in_the_window() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # a busy machine makes the client fall behind: then one slice is enough
-def test_slices_run_to_the_cap_against_a_stalling_server(server_pool: ServerPool) -> None:
-    """The stall server blocks 200 ms once a second: half-second slices see it or not, so
-    the p99 is never known to +-10%, and the load generator measures up to its cap."""
+def test_slices_against_a_stalling_server_stop_only_when_sound(server_pool: ServerPool) -> None:
+    """The stall server blocks 200 ms once a second. Half-second slices hold the stall or
+    not, so how many are needed varies; what does not: the slices' windows add up, every
+    message of every slice is in the summary, and the load generator stopped either at its
+    cap or because the p99 was known to +-10% (the rule itself is tested above on synthetic
+    windows, both ways)."""
     server = server_pool.start_faulty("--stall-ms", "200")
     summary = client_json(server.endpoint, "--rate", "500", "--duration", "0.5", "--warmup", "0.1",
                           "--p99-within", "0.1", "--max-duration", "2", program=PROGRAM)  # fmt: skip
-    assert summary["slices"] == 4 and summary["duration_s"] == pytest.approx(2.0, rel=0.1)
-    assert summary["latency_us"]["p99"] >= 100_000
+    slices = summary["slices"]
+    assert 1 <= slices <= 4 and summary["duration_s"] == pytest.approx(0.5 * slices, rel=0.1)
+    assert summary["latency_samples"] == pytest.approx(250 * slices, rel=0.2)
+    assert slices == 4 or sound(Summary.from_json(summary), 0.1)
 
 
 def stopped_across_its_window(endpoint: Endpoint) -> dict:
