@@ -15,6 +15,7 @@ import pytest
 from conftest import ServerPool
 from test_client import client_json
 
+from aionetbench.endpoints import Endpoint
 from clients.arrivals import Arrivals
 from clients.contract import Latency
 from clients.native import native_generator
@@ -129,6 +130,34 @@ def test_late_messages_flag_a_stall_only_when_they_carry_the_tail() -> None:
     assert tail_is_late(stalled_server, 0.995)  # nearly everything late: the client's
 
 
+def stopped_client(
+    endpoint: Endpoint, program: str, args: list[str], stop_after_s: float, stop_for_s: float
+) -> dict:
+    """The load generator's summary (`python -m PROGRAM tcp ... --json`) after the process
+    that sends (the native one's worker) was stopped with SIGSTOP `stop_after_s` after its
+    ten connections were open, for `stop_for_s`."""
+    command = [sys.executable, "-m", program, "tcp", "--connect", str(endpoint), *args, "--json"]
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sender = psutil.Process(client.pid)
+        deadline = time.monotonic() + 10
+        while program == "clients.native" and not sender.children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if program == "clients.native":
+            (sender,) = sender.children()
+        while len(sender.net_connections("tcp")) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)  # connected: the warm-up starts now
+        time.sleep(stop_after_s)
+        sender.send_signal(signal.SIGSTOP)
+        time.sleep(stop_for_s)
+        sender.send_signal(signal.SIGCONT)
+        out, err = client.communicate(timeout=30)
+    finally:
+        client.kill()
+    assert client.returncode == 0, err
+    return json.loads(out)
+
+
 @pytest.mark.parametrize("program", ["clients", "clients.native"])
 def test_a_stalled_client_is_flagged_not_blamed_on_the_server(
     server_pool: ServerPool, program: str
@@ -142,22 +171,9 @@ def test_a_stalled_client_is_flagged_not_blamed_on_the_server(
     server = server_pool.start(
         [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
     )
-    command = [sys.executable, "-m", program, "tcp", "--connect", str(server.endpoint),
-               "--duration", "2", "--warmup", "0.3", "--rate", "5000", "--json"]  # fmt: skip
-    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.2)  # start-up, warm-up, part of the window
-        sender = psutil.Process(client.pid)
-        if program == "clients.native":
-            (sender,) = sender.children()
-        sender.send_signal(signal.SIGSTOP)
-        time.sleep(0.15)
-        sender.send_signal(signal.SIGCONT)
-        out, err = client.communicate(timeout=30)
-    finally:
-        client.kill()
-    assert client.returncode == 0, err
-    summary = json.loads(out)
+    # start-up, 0.3 s of warm-up, part of the window
+    summary = stopped_client(server.endpoint, program, ["--duration", "2", "--warmup", "0.3",
+                             "--rate", "5000"], stop_after_s=0.9, stop_for_s=0.15)  # fmt: skip
     assert summary["errors"] == 0
     assert not summary["fell_behind"]  # it caught up: the offered load was kept
     # 150 ms at 5,000 msg/s is 750 of ~10,000 messages sent up to 150 ms late.

@@ -2,23 +2,20 @@
 backlog rule, and where a long tail comes from (GC, a CPU shared with another process, the
 load generator), on synthetic data and against real servers."""
 
-import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from array import array
 from dataclasses import replace
 from pathlib import Path
 
-import psutil
 import pytest
 from conftest import ServerPool
 from synthetic import measurement
 from test_bench import bench
 from test_client import client_json
+from test_open_loop import stopped_client
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
@@ -209,36 +206,11 @@ def test_slices_against_a_stalling_server_stop_only_when_sound(server_pool: Serv
     assert slices == 4 or sound(Summary.from_json(summary), 0.1)
 
 
-def stopped_across_its_window(endpoint: Endpoint) -> dict:
-    """The load generator's summary after it was stopped from 0.5 s after it connected to
-    1.8 s, across the start of its window (after 1 s of warm-up)."""
-    command = [sys.executable, "-m", PROGRAM, "tcp", "--connect", str(endpoint),
-               "--duration", "1", "--warmup", "1", "--rate", "4000", "--json"]  # fmt: skip
-    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        sender = psutil.Process(client.pid)
-        deadline = time.monotonic() + 10
-        while PROGRAM == "clients.native" and not sender.children() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if PROGRAM == "clients.native":
-            (sender,) = sender.children()
-        while len(sender.net_connections("tcp")) < 10 and time.monotonic() < deadline:
-            time.sleep(0.01)  # connected: the warm-up starts now
-        time.sleep(0.5)
-        sender.send_signal(signal.SIGSTOP)
-        time.sleep(1.3)
-        sender.send_signal(signal.SIGCONT)
-        out, err = client.communicate(timeout=30)
-    finally:
-        client.kill()
-    assert client.returncode == 0, err
-    return json.loads(out)
-
-
 @pytest.mark.live
 @pytest.mark.serial  # the stop must straddle the window's start: timing
 def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool) -> None:
-    """A client that cannot keep up, stopped across the start of its window: it sends the
+    """A client that cannot keep up, stopped from 0.5 s after it connected to 1.8 s, across
+    the start of its window (after 1 s of warm-up): it sends the
     backlog inside the window, over its arrivals, and the point is client-limited, however
     fast the server answered it. Where the stop lands decides whether the backlog goes out
     just before the window starts (replies were pending, so the first events after it
@@ -247,7 +219,8 @@ def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool)
         [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
     )
     for _ in range(3):
-        summary = stopped_across_its_window(server.endpoint)
+        summary = stopped_client(server.endpoint, PROGRAM, ["--duration", "1", "--warmup", "1",
+                                 "--rate", "4000"], stop_after_s=0.5, stop_for_s=1.3)  # fmt: skip
         assert summary["errors"] == 0
         if summary["sent_rate"] > 1.02 * summary["scheduled_rate"]:
             break
