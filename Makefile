@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NATIVE := servers/native/echo clients/native/load
 CC ?= cc
 
-.PHONY: test check lint bench bench-smoke ci-bench native clean
+.PHONY: test check lint bench bench-smoke ci-bench native host clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,14 @@ bench-smoke: $(STAMP) native
 #   make ci-bench BASE_PYTHON=../base/.venv/bin/python  another environment, measured interleaved
 ci-bench: $(STAMP) native
 	$(PY) -m bench ci --quiet $(if $(BASELINE),--baseline $(BASELINE)) $(if $(BASE_PYTHON),--base-python $(BASE_PYTHON))
+
+# A host that runs servers and load generators for an orchestrator elsewhere (`bench hosts
+# setup` copies the tree and host-requirements.txt, pinned to the orchestrator's versions):
+# only what the servers import, and the native programs. WHEELS=DIR installs offline.
+host: native
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+		$(if $(WHEELS),--no-index --find-links $(WHEELS)) -r host-requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(NATIVE)

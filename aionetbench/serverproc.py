@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
@@ -61,13 +61,16 @@ class ServerProcess:
         ready_timeout: float = 15.0,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        spawn: Callable[..., Any] = spawn_pinned,
     ) -> None:
+        """`spawn` starts the command: `spawn_pinned`, or what starts it on another host
+        with the same arguments and returns a process driven like a `subprocess.Popen`."""
         self.command = list(command)
         self.stderr_path = stderr_path
         self.gc_silent = False  # it did not answer a GC request once: no more are sent
         with open(stderr_path, "wb") as stderr:
             try:
-                self.process = spawn_pinned(
+                self.process = spawn(
                     self.command,
                     cpus,
                     stdin=subprocess.PIPE,  # for requests (servers.gcwatch)

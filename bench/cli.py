@@ -31,6 +31,10 @@ COMMANDS = {
         "bench.measure.commands",
         "per-request costs behind each result: system calls, loop passes, CPU, memory",
     ),
+    "hosts": (
+        "bench.hosts.commands",
+        "check other hosts, or set them up, to run servers and load generators over SSH",
+    ),
     "report": ("bench.report.commands", "write a Markdown report and plots from a results file"),
     "history": ("bench.report.commands", "plot each benchmark's trend over a directory of results"),
     "export": ("bench.report.commands", "convert results for github-action-benchmark or Bencher"),

@@ -165,7 +165,7 @@ class Schedule:
 class Waits:
     """Over the window, what besides the server's own work can make a tail: time the server
     and the load generator were runnable but waiting for a CPU, the load generator's
-    involuntary context switches, and the machine's steal time (clients.procstat)."""
+    involuntary context switches, and the machine's steal time (aionetbench.procstat)."""
 
     server_wait_ms: float
     client_wait_ms: float

@@ -10,10 +10,11 @@ from time import perf_counter_ns
 
 import psutil
 
+from aionetbench import procstat
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
 from aionetbench.tls import client_context
-from clients import procstat, stats
+from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.contract import LoadSpec

@@ -24,7 +24,7 @@ class ServerUsage:
     system_s: float
     voluntary: int
     involuntary: int
-    run_delay_s: float = 0.0  # runnable but waiting for a CPU (clients.procstat)
+    run_delay_s: float = 0.0  # runnable but waiting for a CPU (aionetbench.procstat)
 
     def __add__(self, other: "ServerUsage") -> "ServerUsage":
         return ServerUsage(
@@ -68,7 +68,7 @@ class WorkerResult:
     errors: list[str] = field(default_factory=list)
     slices: int = 1  # windows joined into this one (clients.slices)
     # Over the window: this worker's time runnable but waiting for a CPU and its involuntary
-    # switches, and the machine's steal (clients.procstat): whether the tail is the client's.
+    # switches, and the machine's steal (aionetbench.procstat): whether the tail is the client's.
     own_wait_s: float = 0.0
     own_involuntary: int = 0
     steal_s: float = 0.0

@@ -16,6 +16,7 @@ import sys
 import traceback
 from types import ModuleType
 
+from aionetbench.about import about
 from aionetbench.endpoints import Endpoint, listen
 from aionetbench.errors import UNSUPPORTED, UsageError, run_command
 from aionetbench.faults import configure_logging
@@ -23,7 +24,6 @@ from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS, loop_factory
 from aionetbench.tls import server_context
 from servers import SERVERS, ServerOptions, gcwatch
-from servers.about import about
 
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
 # that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.

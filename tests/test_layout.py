@@ -21,7 +21,8 @@ WINGS = {
     "store": {"plan", "store"},
     "analyse": {"plan", "store", "analyse"},
     "report": {"plan", "store", "analyse", "report"},
-    "measure": {"plan", "store", "measure"},
+    "hosts": {"hosts"},
+    "measure": {"plan", "store", "hosts", "measure"},
     "gate": {"plan", "store", "analyse", "report", "measure", "gate"},
 }
 TOP_LEVEL = {"bench", "bench.cli", "bench.__main__"}  # the modules outside any wing

@@ -14,8 +14,10 @@ from aionetbench.loops import LOOPS
 from bench.measure.options import (
     add_client_option,
     add_echo_count_options,
+    add_host_options,
     add_plan_options,
     checked_plan,
+    lab_from,
     pinning_from,
     without_unbuilt,
 )
@@ -43,18 +45,25 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
         "found on PATH, in pyenv or uv, given its own environment in .venvs/) or interpreter "
         "paths; `found` for every one on this machine (the wide profile's default)",
     )
+    add_host_options(parser)
 
 
 def command_run(args: argparse.Namespace) -> int:
     plan, pinning = checked_plan(args), pinning_from(args)
     check_writable(args.output)
-    # Every interpreter is found and set up before anything is measured.
-    pythons = server_pythons(pythons_of(tuple(args.pythons or plan.pythons)))
-    plan = replace(plan, pythons=tuple(pythons))
-    servers = {label: describe(python) for label, python in pythons.items()}
+    if lab := lab_from(args, plan):  # every host checked before anything runs
+        pinning, plan = replace(pinning, lab=lab), replace(plan, pythons=())
+        pythons: dict[str, str] = {}
+        servers = {"": lab.about_server()}
+    else:
+        # Every interpreter is found and set up before anything is measured.
+        pythons = server_pythons(pythons_of(tuple(args.pythons or plan.pythons)))
+        plan = replace(plan, pythons=tuple(pythons))
+        servers = {label: describe(python) for label, python in pythons.items()}
     results = ResultsFile(
-        args.output, plan, str(pinning), args.profile, servers, pinning.clients.preferred.name
-    )
+        args.output, plan, str(pinning), args.profile, servers,
+        "native" if lab else pinning.clients.preferred.name, lab.metadata() if lab else None,
+    )  # fmt: skip
     side = Side("run", sys.executable, results, pythons)
     if pythons:
         print(

@@ -12,7 +12,9 @@ from aionetbench.argtypes import list_of, non_negative_float, positive_float, po
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError
 from aionetbench.loops import LOOPS
+from bench.hosts.address import DEFAULT_DIR
 from bench.measure.netns import PATHS, check_paths
+from bench.measure.remote import Lab, open_lab
 from bench.measure.run import Pinning
 from bench.plan.cells import LOOPBACK, TRANSPORTS
 from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
@@ -185,6 +187,43 @@ def clients_from(choice: str | None) -> Clients:
         )
         return Clients(python, python)
     return Clients(native, python)
+
+
+def add_host_options(parser: argparse.ArgumentParser) -> None:
+    """Other hosts to run on, over SSH (docs/hosts.md)."""
+    parser.add_argument(
+        "--server-host",
+        metavar="[USER@]HOST[:PORT]",
+        help="run the servers on this host, over SSH (needs --client-host)",
+    )
+    parser.add_argument(
+        "--client-host",
+        action="append",
+        metavar="[USER@]HOST[:PORT]",
+        help="run the native load generator on this host; repeat for several (each takes an "
+        "equal share of the connections and of the rate)",
+    )
+    parser.add_argument(
+        "--remote-dir",
+        default=f"~/{DEFAULT_DIR}",
+        metavar="DIR",
+        help="the suite on every host, as `bench hosts setup` made it (default %(default)s)",
+    )
+
+
+def lab_from(args: argparse.Namespace, plan: Plan) -> Lab | None:
+    """The hosts the options name, connected and checked (one line and exit 2 if a host
+    cannot run its part), or None to run on this machine."""
+    if not args.server_host and not args.client_host:
+        return None
+    if not args.server_host or not args.client_host:
+        raise UsageError("--server-host and --client-host go together (this machine can be "
+                         "a client host too: give its address, with sshd running)")  # fmt: skip
+    if plan.networks != (LOOPBACK,):
+        raise UsageError("--network shapes a path on this machine: not with --server-host")
+    if args.pythons:
+        raise UsageError("--pythons picks this machine's interpreters: not with --server-host")
+    return open_lab(args.server_host, args.client_host, args.remote_dir)
 
 
 def pinning_from(args: argparse.Namespace) -> Pinning:

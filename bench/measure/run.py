@@ -11,8 +11,10 @@ from pathlib import Path
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint, connect
 from aionetbench.errors import UNSUPPORTED
+from aionetbench.procstat import peak_rss
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.measure.netns import Hosts
+from bench.measure.remote import Lab, measure_remote, start_remote_server
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, GcPauses, Measurement
@@ -43,8 +45,11 @@ class Pinning:
     clients: Clients = field(
         default_factory=lambda: Clients(python_generator(), python_generator())
     )
+    lab: Lab | None = None  # other hosts, over SSH: then the CPUs above are not used
 
     def __str__(self) -> str:
+        if self.lab is not None:
+            return self.lab.pinning()
         return f"server:{','.join(map(str, sorted(self.server_cpus)))} client:{','.join(map(str, sorted(self.client_cpus)))}"
 
 
@@ -53,17 +58,6 @@ def server_failed(error: ServerFailed) -> Failure:
     if UNSUPPORTED in message:
         return Failure(message[message.index(UNSUPPORTED) + len(UNSUPPORTED) :], unsupported=True)
     return Failure(f"server did not start: {message}")
-
-
-def peak_rss(pid: int) -> int:
-    """The process's peak resident set size in bytes (Linux VmHWM), 0 if unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def load_spec(
@@ -134,6 +128,8 @@ def start_server(
     """A fresh server for `cell`, pinned, warmed (see `warm`), started in `workdir` (so each
     interpreter imports the suite it has installed, not whatever checkout the orchestrator
     was started from: that is how `bench ab` runs servers from two environments)."""
+    if pinning.lab is not None:
+        return start_remote_server(cell, pinning.lab, workdir)
     hosts = pinning.paths.get(cell.network)
     if cell.transport == "unix":
         listen = Endpoint(path=str(workdir / "echo.sock"))
@@ -179,6 +175,8 @@ def measure(
     """Run the load generator once against a running server. Never raises for a server or
     client fault: returns a Failure."""
     spec = load_spec(cell, plan, server.endpoint, server.pid, len(pinning.client_cpus), rate)
+    if pinning.lab is not None:
+        return measure_remote(cell, pinning.lab, server, spec, workdir)
     command = pinning.clients.for_spec(spec).command(spec)
     if hosts := pinning.paths.get(cell.network):
         command = hosts.in_client(command)

@@ -1,5 +1,6 @@
 """`bench report`: a Markdown report and its PNG figures from any results file."""
 
+import json
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -134,6 +135,31 @@ def clients_line(results: Results) -> str:
     return line or "?"
 
 
+def host_rows(env: dict) -> list[tuple[str, str]]:
+    """One row per host of a run across hosts (bench.measure.remote): what each one is."""
+    if "server_host" not in env:
+        return []
+    clients = env.get("client_hosts", "").split(",")
+    rows = []
+    for host in json.loads(env.get("hosts", "[]")):
+        role = " and ".join(
+            name for name, is_it in (("server", host["host"] == env["server_host"]),
+                                     ("load generator", host["host"] in clients)) if is_it
+        )  # fmt: skip
+        rows.append((f"{role} host `{host['host']}`",
+                     f"{host.get('hostname')}: {host.get('cpu_model')}, {host.get('cores')} cores, "
+                     f"kernel {host.get('kernel')}, Python {host.get('python')}, "
+                     f"MTU {host.get('mtu') or '?'} towards the server"))  # fmt: skip
+    return rows
+
+
+def path_of(env: dict) -> str:
+    """Which path the rankings hold for, when not this machine's loopback."""
+    if "server_host" not in env:
+        return ""
+    return f", load from {env['client_hosts'].replace(',', ' + ')} to {env['server_host']}"
+
+
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     rows = [
@@ -157,6 +183,7 @@ def environment_table(results: Results) -> list[str]:
         ),
         ("suite commit", env.get("suite_commit", "?")),
         ("date", " to ".join(results.dates) if results.dates else "?"),
+        *host_rows(env),
     ]
     return ["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
 
@@ -207,7 +234,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         results.cells, results.environment.get("orchestrator_python_version", "")
     )
     shown = view(results.cells, base)  # every cell when the run compared no Pythons
-    on = f", Python {base}" if base else ""
+    on = (f", Python {base}" if base else "") + path_of(results.environment)
     figures = write_figures(shown, directory)
     headline = headline_group(shown)
     lines = [

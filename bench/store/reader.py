@@ -10,12 +10,12 @@ from typing import Any
 import pyperf
 from hdrh.histogram import HdrHistogram
 
+from aionetbench.about import LIBRARIES
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
 from clients.contract import Waits
 from clients.stats import merge
-from servers.about import LIBRARIES
 
 
 @dataclass(frozen=True)

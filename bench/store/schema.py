@@ -1,7 +1,7 @@
 """What a results file holds: the records a session hands the writer, and how a cell is
 stored in a benchmark's metadata and read back from it (both directions here, in one place)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.plan.cells import LOOPBACK, Cell
@@ -52,6 +52,7 @@ class Measurement:
     server_peak_rss: int
     gc: GcPauses | None = None  # a Python server's collections (None: not asked, or native)
     remeasured: bool = False  # a first measurement was interfered with, and this replaced it
+    hosts: list[dict[str, Any]] = field(default_factory=list)  # each client host's own part
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyperf
 
+from aionetbench.about import about
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
@@ -31,7 +32,6 @@ from bench.store.schema import (
     cell_metadata,
 )
 from clients.native import native_generator
-from servers.about import about
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,6 +154,7 @@ def measured_metadata(measurement: Measurement) -> dict[str, Any]:
         "latency_histogram_ns": client.latency.histogram,
         "client": client.generator,
         **({"client_loop": client.loop} if client.generator == "python" else {}),
+        **({"client_hosts_detail": json.dumps(measurement.hosts)} if measurement.hosts else {}),
     }
 
 
@@ -184,14 +185,16 @@ class ResultsFile:
         profile: str,
         servers: dict[str, dict[str, Any]] | None = None,
         client: str = "python",
+        hosts: dict[str, Any] | None = None,
     ) -> None:
+        """`hosts`: the run's hosts (bench.measure.remote.Lab.metadata), when not this one."""
         self.path = path
         self.plan = plan
         servers = dict(servers or {})
         if "" not in servers:
             servers[""] = about()
         self.environments = {
-            label: environment_metadata(plan, pinning, profile, server, client)
+            label: environment_metadata(plan, pinning, profile, server, client) | (hosts or {})
             for label, server in servers.items()
         }
         self.environment = self.environments[""]

@@ -573,7 +573,7 @@ struct usage {
 };
 
 /* Nanoseconds the threads of `pid` ("self" too) were runnable but waiting for a CPU: the
- * second field of each /proc/PID/task/TID/schedstat, as clients/procstat.py reads it. */
+ * second field of each /proc/PID/task/TID/schedstat, as aionetbench/procstat.py reads it. */
 static long long run_delay_ns(const char *pid) {
     char path[64], file_path[128];
     snprintf(path, sizeof path, "/proc/%s/task", pid);

@@ -17,12 +17,15 @@ from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 RESULT_GRACE_S = 75.0  # beyond warm-up, window and drain (`--requests` may take 60 s)
 
 
-def worker_command(spec: LoadSpec, connections: int, first: int, rate: float | None) -> list[str]:
-    """The `load` command line of one worker (see load.c): positional, all of it."""
+def worker_command(
+    spec: LoadSpec, connections: int, first: int, rate: float | None, binary: str = str(BINARY)
+) -> list[str]:
+    """The `load` command line of one worker (see load.c): positional, all of it (`binary`:
+    where `load` is, on another host relative to its suite)."""
     endpoint = spec.endpoint
     target = ["unix", endpoint.path] if endpoint.path else [endpoint.host, str(endpoint.port)]
     return [
-        str(BINARY), spec.protocol, *target, str(spec.size), str(connections), str(first),
+        binary, spec.protocol, *target, str(spec.size), str(connections), str(first),
         str(spec.pipeline), repr(spec.duration), repr(spec.warmup), repr(rate or 0.0),
         str(spec.requests or 0), spec.arrivals, repr(spec.drain),
         str(spec.server_pid if spec.server_pid and first == 0 else 0),

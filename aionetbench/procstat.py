@@ -36,3 +36,36 @@ def steal_s() -> float:
         return int(fields[STEAL_FIELD]) / TICKS_PER_S
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def usage(pid: int) -> dict[str, float]:
+    """A process's CPU seconds (user, system) and context switches so far, as psutil reads
+    them (/proc/PID/stat and /proc/PID/status), and its threads' wait for a CPU; empty if
+    the process is gone. Used where psutil may not be installed (aionetbench.agent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    after_name = stat[stat.rindex(")") + 2 :].split()  # the name may hold spaces
+    switches = dict(
+        line.split(":", 1) for line in status.splitlines() if line.endswith(tuple("0123456789"))
+    )
+    return {
+        "user_s": int(after_name[11]) / TICKS_PER_S,  # utime: field 14 of stat
+        "system_s": int(after_name[12]) / TICKS_PER_S,
+        "voluntary": int(switches.get("voluntary_ctxt_switches", 0)),
+        "involuntary": int(switches.get("nonvoluntary_ctxt_switches", 0)),
+        "run_delay_s": run_delay_s(pid),
+    }
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size in bytes (Linux VmHWM), 0 if unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,293 @@
+"""One cell on other hosts: the server on one, load generators on one or more, over SSH.
+
+Every client host runs native `load` workers (one per CPU it gives the load, at most its
+share of connections), each with its share of the connections and, open loop, of the rate:
+independent Poisson streams at rate x share add up to one at the whole rate. They connect,
+wait at a barrier, and are released together; each records latency on its own clock, so no
+clock has to agree across hosts. Their windows merge exactly as one host's workers' do
+(clients.result). The server's CPU is read by its watchdog at the window's start and end as
+the orchestrator times them (within an SSH round trip of the load generators' own window).
+"""
+
+import json
+import select
+import socket
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aionetbench.endpoints import Endpoint
+from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
+from bench.hosts.address import HostAddress
+from bench.hosts.check import HostReport, orchestrator_commit, probe
+from bench.hosts.ssh import Host, HostError, RemoteProcess, SshLoop
+from bench.plan.cells import Cell
+from bench.store.schema import Failure, GcPauses, Measurement
+from clients.contract import LoadSpec, Summary
+from clients.native.workers import window_of, worker_command
+from clients.result import summarize
+from clients.window import ServerUsage, WorkerResult, split, worker_loads
+from servers import SERVERS
+
+REMOTE_PYTHON = ".venv/bin/python"  # in the suite's directory on each host
+REMOTE_LOAD = "clients/native/load"
+CONNECTED_TIMEOUT_S = 15.0
+RESULT_GRACE_S = 30.0
+MAX_WORKERS_PER_HOST = 8  # sshd's default MaxSessions is 10 per connection
+
+
+@dataclass
+class Lab:
+    """The hosts of a run, probed: the server's and the load generators'."""
+
+    server: Host
+    clients: list[Host]
+    reports: dict[str, HostReport]
+    server_address: str  # where the load generators reach the server
+
+    def server_cpus(self, count: int = 1) -> set[int]:
+        return set(self.reports[str(self.server)].cpus[:count])
+
+    def client_cpus(self, host: Host) -> set[int]:
+        """All of the host's CPUs but the first (the server's, if the host is also the server)."""
+        return set(self.reports[str(host)].cpus[1:])
+
+    def pinning(self) -> str:
+        """Where the server and each load generator ran, as results record pinning."""
+        cpus = lambda found: ",".join(map(str, sorted(found)))  # noqa: E731
+        clients = " ".join(f"{host}:{cpus(self.client_cpus(host))}" for host in self.clients)
+        return f"server:{self.server}:{cpus(self.server_cpus())} client:{clients}"
+
+    def about_server(self) -> dict[str, Any]:
+        """The server host's Python as `servers --about` describes one (the results'
+        environment is the server's)."""
+        about = dict(self.reports[str(self.server)].probe["about"])
+        return about | {"python_executable": f"{self.server}:{about['python_executable']}"}
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "server_host": str(self.server),
+            "client_hosts": ",".join(map(str, self.clients)),
+            "hosts": json.dumps([report.description() for report in self.reports.values()]),
+        }
+
+
+def open_lab(server: str, clients: list[str], directory: str) -> Lab:
+    """Connect to every host and probe it; UsageError (one line) if any cannot run its part,
+    before anything runs."""
+    ssh = SshLoop()
+    hosts: dict[str, Host] = {}
+    for text in [server, *clients]:
+        address = HostAddress.parse(text)
+        hosts.setdefault(str(address), Host(address, directory, ssh))
+    server_host = hosts[str(HostAddress.parse(server))]
+    try:
+        address = socket.getaddrinfo(server_host.address.host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise HostError(f"{server_host}: unknown host ({error.strerror})") from None
+    server_address = str(address[0][4][0])
+    commit = orchestrator_commit()
+    reports = {}
+    for name, host in hosts.items():
+        report = reports[name] = probe(host, peer=server_address)
+        role = "any" if host is server_host and name in map(str, clients) else (
+            "server" if host is server_host else "client")  # fmt: skip
+        if problems := report.problems(role, commit):
+            raise HostError(f"{name}: cannot run its part: {'; '.join(problems)}")
+    client_hosts = [hosts[str(HostAddress.parse(text))] for text in clients]
+    return Lab(server_host, client_hosts, reports, server_address)
+
+
+def start_remote_server(cell: Cell, lab: Lab, workdir: Path) -> ServerProcess | Failure:
+    """A fresh server for `cell` on the server host, pinned, warmed from its own host."""
+    if cell.transport != "tcp":
+        return Failure(f"{cell.transport} is not measured across hosts", unsupported=True)
+    listen = Endpoint(host=lab.server_address, port=0)
+    command = server_command(cell.api, loop=cell.loop, listen=listen, python=REMOTE_PYTHON)
+
+    def spawn(argv: list[str], cpus: set[int], **popen: Any) -> RemoteProcess:
+        return lab.server.start(argv, cpus, Path(popen["stderr"].name), warm=True)
+
+    try:
+        return ServerProcess(command, cpus=lab.server_cpus(), stderr_path=workdir / "server.err",
+                             spawn=spawn)  # fmt: skip
+    except HostError as error:
+        return Failure(str(error))
+    except ServerFailed as error:
+        return Failure(f"server did not start: {error}")
+
+
+def host_specs(spec: LoadSpec, lab: Lab) -> list[tuple[Host, LoadSpec, int]]:
+    """Each client host's share of the load, and the index of its first connection."""
+    shares = split(spec.concurrency, len(lab.clients))
+    specs = []
+    for i, (host, share) in enumerate(zip(lab.clients, shares, strict=True)):
+        if share == 0:
+            continue
+        workers = min(len(lab.client_cpus(host)), share, MAX_WORKERS_PER_HOST)
+        rate = spec.rate * share / spec.concurrency if spec.rate else None
+        specs.append((host, replace(spec, concurrency=share, rate=rate, workers=workers),
+                      sum(shares[:i])))  # fmt: skip
+    return specs
+
+
+class Load:
+    """The load generator workers of every client host, for one measurement."""
+
+    def __init__(self, spec: LoadSpec, lab: Lab, workdir: Path) -> None:
+        self.spec, self.workers = spec, []
+        self.stderr: dict[int, Path] = {}  # by id of the worker
+        self.per_host: list[tuple[Host, LoadSpec, list[RemoteProcess]]] = []
+        try:
+            for host, host_spec, offset in host_specs(spec, lab):
+                started = []
+                for number, (connections, first, rate) in enumerate(worker_loads(host_spec)):
+                    argv = worker_command(host_spec, connections, offset + first, rate, REMOTE_LOAD)
+                    stderr = workdir / f"client-{host.address.host}-{number}.err"
+                    started.append(host.start(argv, lab.client_cpus(host), stderr))
+                    self.stderr[id(started[-1])] = stderr
+                self.per_host.append((host, host_spec, started))
+                self.workers += started
+        except BaseException:
+            self.stop()
+            raise
+
+    def release(self) -> None:
+        """Wait until every worker on every host connected, then let them all go."""
+        deadline = time.monotonic() + CONNECTED_TIMEOUT_S
+        for worker in self.workers:
+            if read_line(worker, deadline) != "connected":
+                raise HostError(f"{worker.host}: a load generator worker did not connect: "
+                                f"{RemoteProcess.stderr_of(self.stderr[id(worker)])}")  # fmt: skip
+        for worker in self.workers:
+            worker.stdin.write("go\n")
+
+    def windows(self, timeout: float) -> list[tuple[Host, LoadSpec, list[WorkerResult]]]:
+        """Each host's workers' windows, read to the end of their output."""
+        deadline = time.monotonic() + timeout
+        found = []
+        for host, host_spec, workers in self.per_host:
+            results = []
+            for worker in workers:
+                out = read_all(worker, deadline)
+                if worker.lost:
+                    raise HostError(f"{host}: ssh connection lost")
+                if worker.returncode != 0 or not out.strip():
+                    raise HostError(f"{host}: a load generator worker failed "
+                                    f"(exit status {worker.returncode})")  # fmt: skip
+                results.append(window_of(json.loads(out), host_spec.rate is not None))
+            found.append((host, host_spec, results))
+        return found
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+            worker.stdin.close()
+            worker.stdout.close()
+
+
+def read_line(worker: RemoteProcess, deadline: float) -> str:
+    if not select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
+        return ""
+    return worker.stdout.readline().strip()
+
+
+def read_all(worker: RemoteProcess, deadline: float) -> str:
+    chunks = []
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([worker.stdout], [], [], left)[0]:
+            break
+        chunk = worker.stdout.readline()
+        if not chunk:
+            worker.wait(max(0.1, deadline - time.monotonic()))
+            return "".join(chunks)
+        chunks.append(chunk)
+    raise HostError(f"{worker.host}: the load generator did not finish in time")
+
+
+def server_usage(before: dict | None, after: dict | None) -> tuple[ServerUsage | None, list[int]]:
+    """The server's usage between two of its watchdog's readings, and their times on its
+    host's clock (to place its GC pauses in the window)."""
+    if not before or not after or "user_s" not in before or "user_s" not in after:
+        return None, []
+    keys = ("user_s", "system_s", "voluntary", "involuntary", "run_delay_s")
+    usage = ServerUsage(**{k: after[k] for k in keys}) - ServerUsage(**{k: before[k] for k in keys})
+    return usage, [before["monotonic_ns"], after["monotonic_ns"]]
+
+
+def any_host(merged: Summary, hosts: list[Summary]) -> Summary:
+    """The merged summary, client-limited or stalled if any host was."""
+    if merged.schedule is None:
+        return replace(merged, client_bound=any(h.client_bound for h in hosts))
+    schedule = replace(
+        merged.schedule,
+        fell_behind=any(h.schedule.fell_behind for h in hosts if h.schedule),
+        client_stalled=any(h.schedule.client_stalled for h in hosts if h.schedule),
+    )
+    return replace(merged, schedule=schedule, client_bound=any(h.client_bound for h in hosts))
+
+
+def measure_remote(
+    cell: Cell, lab: Lab, server: ServerProcess, spec: LoadSpec, workdir: Path
+) -> Measurement | Failure:
+    """Run the load from every client host once against the running remote server."""
+    process: RemoteProcess = server.process  # type: ignore[assignment]
+    spec = replace(spec, server_pid=None, p99_within=None, max_duration=None)
+    watch_gc = SERVERS[cell.api].runs_python
+    try:
+        load = Load(spec, lab, workdir)
+    except HostError as error:
+        return Failure(str(error), server.stderr_tail())
+    try:
+        load.release()
+        if watch_gc:
+            server.gc_report()  # from here on
+        time.sleep(spec.warmup)
+        before = process.usage()
+        time.sleep(spec.duration)
+        after = process.usage()
+        found = load.windows(spec.drain + RESULT_GRACE_S)
+    except HostError as error:
+        lost = process.lost or process.poll() is not None
+        return Failure(f"ssh connection to {lab.server} lost" if lost else str(error),
+                       server.stderr_tail())  # fmt: skip
+    finally:
+        load.stop()
+    if process.poll() is not None:
+        reason = f"ssh connection to {lab.server} lost" if process.lost else (
+            f"server died (status {process.returncode})")  # fmt: skip
+        return Failure(reason, server.stderr_tail())
+    usage, window_ns = server_usage(before, after)
+    every = [window for _, _, windows in found for window in windows]
+    if usage is not None:
+        every[0].server = usage
+    hosts = [summarize(host_spec, windows, "native") for _, host_spec, windows in found]
+    summary = any_host(summarize(spec, every, "native"), hosts)
+    summary = replace(summary, window_ns=window_ns)
+    if summary.errors:
+        return Failure(f"{summary.errors} echo errors: {summary.first_error}", server.stderr_tail())
+    report = server.gc_report() if watch_gc else None
+    gc = GcPauses.of(report, window_ns) if report and window_ns else None
+    parts = [{"host": str(host), **host_figures(part)}
+             for (host, _, _), part in zip(found, hosts, strict=True)]  # fmt: skip
+    return Measurement(summary, (after or {}).get("peak_rss", 0), gc, hosts=parts)
+
+
+def host_figures(summary: Summary) -> dict[str, Any]:
+    """What each client host's own part says: its rate, CPU, lag and flags."""
+    figures: dict[str, Any] = {
+        "connections": summary.concurrency,
+        "workers": summary.workers,
+        "rps": summary.rps,
+        "client_cpu": summary.client_cpu,
+        "p99_us": summary.latency.p99,
+        "client_bound": summary.client_bound,
+    }
+    if summary.schedule is not None:
+        figures |= {
+            "lag_p99_us": summary.schedule.lag_p99_us,
+            "fell_behind": summary.schedule.fell_behind,
+            "client_stalled": summary.schedule.client_stalled,
+        }
+    return figures
