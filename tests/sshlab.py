@@ -117,6 +117,7 @@ class SshLab:
             f"AuthorizedKeysFile {self.tmp / 'authorized_keys'}\nPidFile none\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
             "PermitRootLogin prohibit-password\nStrictModes no\nMaxStartups 50\n"
+            "Subsystem sftp internal-sftp\n"
         )
         Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation needs it
         log = open(self.tmp / f"{machine.name}_sshd.log", "ab")  # noqa: SIM115

@@ -80,9 +80,7 @@ def probe(host: Host, peer: str | None = None) -> HostReport:
     """Run the agent's probe in the suite's directory on `host`; HostError if there is no
     suite or no environment there."""
     argv = [".venv/bin/python", *AGENT, "probe", *(["--peer", peer] if peer else [])]
-    sent = time.time()
     status, out, err = host.run(argv, timeout=30)
-    received = time.time()
     if status != 0:
         last = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
         if "No such file" in last and ".venv" not in last:
@@ -91,6 +89,11 @@ def probe(host: Host, peer: str | None = None) -> HostReport:
             raise HostError(f"{host}: no environment in {host.directory}: bench hosts setup {host}")
         raise HostError(f"{host}: the probe failed: {last}")
     found = json.loads(out)
-    # The probe read its clock somewhere in the round trip: assume the middle.
-    offset = (found["time"] - (sent + received) / 2) * 1000
+    # The clock, read by the quickest command there is, somewhere in its round trip: assume
+    # the middle.
+    sent = time.time()
+    status, out, _ = host.run([], shell="date +%s.%N")
+    received = time.time()
+    remote = float(out) if status == 0 else found["time"]
+    offset = (remote - (sent + received) / 2) * 1000
     return HostReport(str(host), found, offset, (received - sent) * 1000)

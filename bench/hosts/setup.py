@@ -53,24 +53,31 @@ def platform_tags(machine: str, glibc: str) -> list[str]:
     return [*tags, f"manylinux2014_{machine}", f"linux_{machine}"]
 
 
-def download_wheels(host: Host, requirements: Path, into: Path) -> list[Path]:
-    """The wheels of `requirements` for `host`'s Python 3 and platform, via this pip."""
+def host_platform(host: Host) -> tuple[str, str, str]:
+    """The host's Python 3 version (`3.11`), machine and glibc version."""
     status, out, err = host.run([], shell="python3 -c 'import os, platform, sys; print("
                                 "sys.version_info[0], sys.version_info[1], platform.machine(), "
                                 "os.confstr(\"CS_GNU_LIBC_VERSION\").split()[1])'")  # fmt: skip
     if status != 0:
         raise HostError(f"{host}: no python3 there ({err.strip() or f'exit status {status}'})")
     major, minor, machine, glibc = out.split()
-    into.mkdir(parents=True, exist_ok=True)
+    return f"{major}.{minor}", machine, glibc
+
+
+def fetch_wheels(requirements: Path, python: str, machine: str, glibc: str) -> list[Path]:
+    """The wheels of `requirements` for that Python and platform: from the cache here if it
+    has them all, else downloaded into it by this machine's pip. OSError if neither works."""
+    into = WHEEL_CACHE / f"py{python}-{machine}-glibc{glibc}"
     platforms = [arg for tag in platform_tags(machine, glibc) for arg in ("--platform", tag)]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-               "--only-binary=:all:", "--python-version", f"{major}.{minor}", *platforms,
-               "--dest", str(into), "-r", str(requirements)]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-        raise HostError(f"{host}: cannot download its wheels here: {last}")
-    return sorted(into.glob("*.whl"))
+               "--only-binary=:all:", "--python-version", python, *platforms, "--dest",
+               str(into), "-r", str(requirements)]  # fmt: skip
+    for offline in (["--no-index", "--find-links", str(into)], []):
+        done = subprocess.run([*command, *offline], capture_output=True, text=True)
+        if done.returncode == 0:
+            return sorted(into.glob("*.whl"))
+    last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "pip failed"
+    raise OSError(last)
 
 
 def archive(commit: str, into: Path) -> Path:
@@ -96,7 +103,10 @@ def set_up(host: Host, wheels: bool) -> str:
         requirements.write_text("\n".join(host_requirements()) + "\n")
         host.put(tree, f"{host.directory}/{ARCHIVE}")
         host.put(requirements, f"{host.directory}/{REQUIREMENTS}")
-        copied = download_wheels(host, requirements, WHEEL_CACHE) if wheels else []
+        try:
+            copied = fetch_wheels(requirements, *host_platform(host)) if wheels else []
+        except OSError as error:
+            raise HostError(f"{host}: cannot get its wheels here: {error}") from None
         if copied:
             host.run([], shell=f"mkdir -p {remote_path(host.directory + '/' + WHEELS)}")
             for wheel in copied:

@@ -283,6 +283,7 @@ def host_figures(summary: Summary) -> dict[str, Any]:
         "client_cpu": summary.client_cpu,
         "p99_us": summary.latency.p99,
         "client_bound": summary.client_bound,
+        "histogram": summary.latency.histogram,  # theirs add up to the cell's exactly
     }
     if summary.schedule is not None:
         figures |= {
