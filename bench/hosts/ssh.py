@@ -9,6 +9,7 @@ for nobody.
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import queue
@@ -30,6 +31,7 @@ KEEPALIVE_S = 2.0  # a silent peer is given up after three of these
 LOST_STATUS = 255  # what OpenSSH's client exits with when the connection is lost
 AGENT = ("-m", "aionetbench.agent")
 REPLY_TIMEOUT_S = 5.0
+UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
 
 
 class HostError(UsageError):
@@ -71,7 +73,9 @@ def connection_error(address: HostAddress, error: BaseException) -> HostError:
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return HostError(f"{where}: no answer within {CONNECT_TIMEOUT_S:g} s (unreachable?)")
     if isinstance(error, OSError):
-        return HostError(f"{where}: {error.strerror or error}")
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        return HostError(f"{where}: unreachable ({reason})" if error.errno in UNREACHABLE
+                         else f"{where}: {reason}")  # fmt: skip
     reason = getattr(error, "reason", "") or str(error) or type(error).__name__
     return HostError(f"{where}: ssh: {reason}")
 

@@ -1,0 +1,209 @@
+"""Other hosts over SSH: host names and quoting without sockets, then real OpenSSH servers
+in network namespaces (tests/sshlab.py): a run with one server host and two client hosts,
+`bench hosts check` and `setup` on a fresh host, a connection lost mid-run, and the faults
+that must stop a run before it starts."""
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hdrh.histogram import HdrHistogram
+from sshlab import ROOT, SshLab, skip_reason
+
+from aionetbench.errors import UsageError
+from bench.hosts.address import HostAddress, remote_command
+from bench.hosts.setup import fetch_wheels, host_requirements, platform_tags
+from bench.store.writer import SECTION
+
+SERVER, CLIENT1, CLIENT2 = "root@10.214.0.2", "root@10.214.0.3", "root@10.214.0.4"
+QUICK = ("--repeats", "1", "--duration", "0.5", "--warmup", "0.2", "--sweep-duration", "0.5",
+         "--sweep-warmup", "0.2", "--quiet")  # fmt: skip
+
+
+def test_host_names_parse_as_openssh_writes_them() -> None:
+    assert HostAddress.parse("box") == HostAddress("box")
+    assert HostAddress.parse("me@box:2222") == HostAddress("box", "me", 2222)
+    assert HostAddress.parse("[::1]:22") == HostAddress("::1", None, 22)
+    assert HostAddress.parse("fe80::1") == HostAddress("fe80::1")
+    assert str(HostAddress("::1", "me", 22)) == "me@[::1]:22"
+    for bad in ("", "me@", "@box", "box:http", "box:70000", "[::1"):
+        with pytest.raises(UsageError, match="bad host"):
+            HostAddress.parse(bad)
+
+
+def test_remote_command_lines_keep_every_word_whole(tmp_path: Path) -> None:
+    """A directory with a space and a `;`, and arguments with both, run through a real
+    shell: nothing is split and nothing runs that was not asked for."""
+    directory = tmp_path / "my dir; touch pwned"
+    directory.mkdir()
+    line = remote_command(str(directory), ["sh", "-c", 'printf "%s|" "$0" "$1"', "a b", "c;d"])
+    done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, check=True)
+    assert done.stdout == "a b|c;d|"
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+    assert remote_command("~/x y", ["true"]).startswith("cd ~/'x y' && ")
+
+
+def test_wheel_tags_cover_every_glibc_down_to_manylinux2014() -> None:
+    tags = platform_tags("x86_64", "2.36")
+    assert tags[0] == "manylinux_2_36_x86_64" and "manylinux_2_28_x86_64" in tags
+    assert tags[-2:] == ["manylinux2014_x86_64", "linux_x86_64"]
+    assert any(r.startswith("uvloop==") for r in host_requirements())
+    assert not any(r.startswith(("matplotlib", "pytest")) for r in host_requirements())
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[SshLab]:
+    if reason := skip_reason():
+        pytest.skip(reason)
+    lab = SshLab(tmp_path)
+    yield lab
+    left = {name: machine.pids() for name, machine in lab.machines.items()}
+    lab.close()
+    assert not any(left.values()), f"processes left on the hosts: {left}"
+
+
+def run_on_hosts(lab: SshLab, output: Path, *argv: str) -> subprocess.CompletedProcess:
+    hosts = ["--server-host", SERVER, "--client-host", CLIENT1, "--client-host", CLIENT2,
+             "--remote-dir", str(ROOT)]  # fmt: skip
+    return lab.bench("run", *hosts, *QUICK, *argv, "-o", str(output))
+
+
+def runs_of(output: Path) -> list[dict]:
+    """Every run's metadata in a results file (pyperf keeps what all share at the top)."""
+    suite = json.loads(output.read_text())
+    return [
+        suite.get("metadata", {}) | benchmark.get("metadata", {}) | run.get("metadata", {})
+        for benchmark in suite["benchmarks"]
+        for run in benchmark["runs"]
+    ]
+
+
+@pytest.mark.live
+def test_a_run_with_one_server_host_and_two_client_hosts(lab: SshLab, tmp_path: Path) -> None:
+    """Closed and open loop across three "hosts": each client host takes half the
+    connections (and of the rate), the cell's histogram is exactly the two hosts' added, the
+    results name the hosts, and the report lists them and the path its ranking holds for."""
+    output = tmp_path / "hosts.json"
+    done = run_on_hosts(lab, output, "--apis", "protocol", "--loops", "uvloop", "--rates", "2000")
+    assert done.returncode == 0, done.stderr
+    runs = [run for run in runs_of(output) if "client_hosts_detail" in run]
+    assert runs, "no run kept its hosts' parts"
+    for run in runs:
+        parts = json.loads(run["client_hosts_detail"])
+        assert [part["host"] for part in parts] == [CLIENT1, CLIENT2]
+        assert [part["connections"] for part in parts] == [5, 5]
+        merged = HdrHistogram.decode(parts[0]["histogram"])
+        merged.add(HdrHistogram.decode(parts[1]["histogram"]))
+        cell = HdrHistogram.decode(run["latency_histogram_ns"])
+        assert merged.get_total_count() == cell.get_total_count() > 0
+        for percentile in (50, 90, 99, 99.9, 100):
+            assert merged.get_value_at_percentile(percentile) == cell.get_value_at_percentile(
+                percentile
+            )
+    closed = [run for run in runs if "rps" in run]
+    assert closed and all(run["rps"] > 1000 for run in closed)
+    assert any("fell_behind" in run for run in runs), "no open-loop point measured"
+    environment = json.loads(output.read_text())[SECTION]["environment"]
+    assert environment["server_host"] == SERVER
+    assert environment["client_hosts"] == f"{CLIENT1},{CLIENT2}"
+    assert {host["host"] for host in json.loads(environment["hosts"])} == {SERVER, CLIENT1, CLIENT2}
+    report = subprocess.run([*BENCH, "report", str(output), "-o", str(tmp_path / "report")],
+                            capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"load from {CLIENT1} + {CLIENT2} to {SERVER}" in text
+    assert f"server host `{SERVER}`" in text and f"load generator host `{CLIENT2}`" in text
+
+
+BENCH = (str(ROOT / ".venv" / "bin" / "python"), "-m", "bench")
+
+
+@pytest.mark.live
+def test_hosts_check_and_setup_take_a_fresh_host_to_a_run(lab: SshLab, tmp_path: Path) -> None:
+    """A host with nothing on it: `check` says so and exits 2; `setup --wheels` copies the
+    committed tree into a directory whose name has a space and a `;` and makes its
+    environment offline (the namespace has no registry: the wheels come from here); then
+    `check` passes for it (and for a host set up alike)."""
+    directory = str(tmp_path / "suite dir; touch pwned")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("\n".join(host_requirements()) + "\n")
+    python = subprocess.run(["python3", "-c", "import sys, platform, os; print(f'{sys.version_info[0]}.{sys.version_info[1]}', platform.machine(), os.confstr('CS_GNU_LIBC_VERSION').split()[1])"],
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    fetch_wheels(requirements, *python)  # into the cache, from outside the namespaces
+    before = lab.bench("hosts", "check", SERVER, "--remote-dir", directory)
+    assert before.returncode == 2 and "no suite in" in before.stdout, before
+    setup = lab.bench("hosts", "setup", "--wheels", SERVER, "--remote-dir", directory)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    assert "set up at" in setup.stdout and not Path("pwned").exists()
+    assert (Path(directory) / ".venv" / "bin" / "python").exists()
+    assert (Path(directory) / "clients" / "native" / "load").exists()
+    after = lab.bench("hosts", "check", SERVER, CLIENT1, "--remote-dir", directory)
+    assert after.returncode == 0 and after.stdout.count(": ok |") == 2, after
+
+
+@pytest.mark.live
+def test_a_connection_lost_mid_run_fails_that_run_only(lab: SshLab, tmp_path: Path) -> None:
+    """Every SSH session to the server host killed while its first server runs: that run is
+    a recorded failure, the remote server ends with its session, and the next cell
+    reconnects and is measured."""
+    output = tmp_path / "lost.json"
+    server = lab.machines["server"]
+    command = ["ip", "netns", "exec", lab.orchestrator.namespace, *BENCH, "run",
+               "--server-host", SERVER, "--client-host", CLIENT1, "--remote-dir", str(ROOT),
+               *QUICK, "--apis", "protocol,streams", "--loops", "uvloop", "--duration", "3",
+               "--rates", "none", "-o", str(output)]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=lab.env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not any("servers" in cmdline(pid) for pid in server.pids()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the first run's 3 s window
+    lab.drop_sessions(server)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and "1 runs or points failed" in err, err  # as for any failure
+    failed = json.loads(output.read_text())[SECTION]["failed"]
+    assert len(failed) == 1 and "ssh connection to" in failed[0]["reason"], failed
+    assert "protocol" in failed[0]["cell"]
+    runs = [run for run in runs_of(output) if run.get("api") == "streams" and "rps" in run]
+    assert runs and runs[0]["rps"] > 1000, err
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.live
+def test_hosts_that_cannot_be_used_stop_the_run_before_it_starts(
+    lab: SshLab, tmp_path: Path
+) -> None:
+    """One line and exit 2, nothing written: an unreachable address, a host whose key is not
+    in known_hosts, a key the host does not accept, a host without the suite."""
+    output = tmp_path / "never.json"
+
+    def refused(*hosts: str, directory: str = str(ROOT)) -> str:
+        done = lab.bench("run", "--server-host", hosts[0], "--client-host", hosts[1],
+                         "--remote-dir", directory, *QUICK, "--apis", "protocol",
+                         "-o", str(output))  # fmt: skip
+        assert done.returncode == 2, done
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert not output.exists()
+        return done.stderr
+
+    assert "unreachable" in refused("root@10.214.0.99", CLIENT1)
+    assert "no suite in" in refused(SERVER, CLIENT1, directory=str(tmp_path / "none"))
+    known = lab.home / ".ssh" / "known_hosts"
+    trusted = known.read_text()
+    known.write_text("")
+    assert "host key not verified" in refused(SERVER, CLIENT1)
+    known.write_text(trusted)
+    (lab.tmp / "authorized_keys").write_text(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummyKeyNotOurs0000000000000000000000000 other\n"
+    )
+    assert "authentication failed" in refused(SERVER, CLIENT1)
