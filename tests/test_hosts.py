@@ -4,6 +4,7 @@ in network namespaces (tests/sshlab.py): a run with one server host and two clie
 that must stop a run before it starts."""
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -144,25 +145,35 @@ def test_hosts_check_and_setup_take_a_fresh_host_to_a_run(lab: SshLab, tmp_path:
     assert after.returncode == 0 and after.stdout.count(": ok |") == 2, after
 
 
+def run_in_background(lab: SshLab, output: Path, *argv: str) -> subprocess.Popen:
+    """`bench run` from the orchestrator's namespace, two cells with 3 s windows, no sweep
+    (`ip netns exec` execs it: a signal to this process reaches `bench`)."""
+    command = ["ip", "netns", "exec", lab.orchestrator.namespace, *BENCH, "run",
+               "--server-host", SERVER, "--client-host", CLIENT1, "--remote-dir", str(ROOT),
+               *QUICK, "--apis", "protocol,streams", "--loops", "uvloop", "--duration", "3",
+               "--rates", "none", *argv, "-o", str(output)]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=lab.env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for_server(lab: SshLab, api: str, process: subprocess.Popen) -> None:
+    """Until a `python -m servers API` runs on the server host, then 1 s into its window."""
+    deadline = time.monotonic() + 30
+    while not any(f"servers {api}" in cmdline(pid) for pid in lab.machines["server"].pids()):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+
 @pytest.mark.live
 def test_a_connection_lost_mid_run_fails_that_run_only(lab: SshLab, tmp_path: Path) -> None:
     """Every SSH session to the server host killed while its first server runs: that run is
     a recorded failure, the remote server ends with its session, and the next cell
     reconnects and is measured."""
     output = tmp_path / "lost.json"
-    server = lab.machines["server"]
-    command = ["ip", "netns", "exec", lab.orchestrator.namespace, *BENCH, "run",
-               "--server-host", SERVER, "--client-host", CLIENT1, "--remote-dir", str(ROOT),
-               *QUICK, "--apis", "protocol,streams", "--loops", "uvloop", "--duration", "3",
-               "--rates", "none", "-o", str(output)]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=lab.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not any("servers" in cmdline(pid) for pid in server.pids()):
-        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    time.sleep(1.0)  # inside the first run's 3 s window
-    lab.drop_sessions(server)
+    process = run_in_background(lab, output)
+    wait_for_server(lab, "protocol", process)
+    lab.drop_sessions(lab.machines["server"])
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1 and "1 runs or points failed" in err, err  # as for any failure
     failed = json.loads(output.read_text())[SECTION]["failed"]
@@ -170,6 +181,27 @@ def test_a_connection_lost_mid_run_fails_that_run_only(lab: SshLab, tmp_path: Pa
     assert "protocol" in failed[0]["cell"]
     runs = [run for run in runs_of(output) if run.get("api") == "streams" and "rps" in run]
     assert runs and runs[0]["rps"] > 1000, err
+
+
+@pytest.mark.live
+def test_ctrl_c_stops_the_remote_processes_and_keeps_the_results(
+    lab: SshLab, tmp_path: Path
+) -> None:
+    """Ctrl-C during the second cell: exit 130, the first cell's run kept in a valid file,
+    and nothing left running on any host (the fixture checks every namespace)."""
+    output = tmp_path / "interrupted.json"
+    process = run_in_background(lab, output)
+    wait_for_server(lab, "streams", process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert json.loads(output.read_text())[SECTION]["interrupted"]
+    assert any(run.get("api") == "protocol" and "rps" in run for run in runs_of(output))
+    deadline = time.monotonic() + 10  # the watchdogs see their sessions end
+    while any(machine.pids() for machine in lab.machines.values()):
+        assert time.monotonic() < deadline, {m.name: m.pids() for m in lab.machines.values()}
+        time.sleep(0.1)
 
 
 def cmdline(pid: int) -> str:

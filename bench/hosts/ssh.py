@@ -202,7 +202,7 @@ class RemoteProcess:
     the loop), stderr goes to `stderr_path`, signals travel as requests to the watchdog."""
 
     def __init__(self, host: Host, process: asyncssh.SSHClientProcess, stderr_path: Path) -> None:
-        self.host, self.ssh = host, host.ssh
+        self.host, self.ssh, self.stderr_path = host, host.ssh, stderr_path
         self.pid = 0
         self.returncode: int | None = None
         self.lost = False  # the connection ended before the process did

@@ -223,6 +223,8 @@ def lab_from(args: argparse.Namespace, plan: Plan) -> Lab | None:
         raise UsageError("--network shapes a path on this machine: not with --server-host")
     if args.pythons:
         raise UsageError("--pythons picks this machine's interpreters: not with --server-host")
+    if args.client == "python":
+        raise UsageError("across hosts the native load generator measures: not --client python")
     return open_lab(args.server_host, args.client_host, args.remote_dir)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aionetbench.endpoints import Endpoint
+from aionetbench.errors import UsageError
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.hosts.address import HostAddress
 from bench.hosts.check import HostReport, orchestrator_commit, probe
@@ -82,21 +83,30 @@ def open_lab(server: str, clients: list[str], directory: str) -> Lab:
         address = HostAddress.parse(text)
         hosts.setdefault(str(address), Host(address, directory, ssh))
     server_host = hosts[str(HostAddress.parse(server))]
-    try:
-        address = socket.getaddrinfo(server_host.address.host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise HostError(f"{server_host}: unknown host ({error.strerror})") from None
-    server_address = str(address[0][4][0])
+    client_hosts = [hosts[str(HostAddress.parse(text))] for text in clients]
+    if len(set(map(id, client_hosts))) < len(client_hosts):
+        raise UsageError("a --client-host is given twice: each host is one load generator")
+    server_address = resolved(server_host)
     commit = orchestrator_commit()
     reports = {}
     for name, host in hosts.items():
-        report = reports[name] = probe(host, peer=server_address)
-        role = "any" if host is server_host and name in map(str, clients) else (
+        # The MTU each host reports is its interface's towards the other side.
+        peer = resolved(client_hosts[0]) if host is server_host else server_address
+        report = reports[name] = probe(host, peer=peer)
+        role = "any" if host is server_host and host in client_hosts else (
             "server" if host is server_host else "client")  # fmt: skip
         if problems := report.problems(role, commit):
             raise HostError(f"{name}: cannot run its part: {'; '.join(problems)}")
-    client_hosts = [hosts[str(HostAddress.parse(text))] for text in clients]
     return Lab(server_host, client_hosts, reports, server_address)
+
+
+def resolved(host: Host) -> str:
+    """The host's address as this machine resolves it (the first one)."""
+    try:
+        found = socket.getaddrinfo(host.address.host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise HostError(f"{host}: unknown host ({error.strerror})") from None
+    return str(found[0][4][0])
 
 
 def start_remote_server(cell: Cell, lab: Lab, workdir: Path) -> ServerProcess | Failure:
@@ -136,8 +146,7 @@ class Load:
     """The load generator workers of every client host, for one measurement."""
 
     def __init__(self, spec: LoadSpec, lab: Lab, workdir: Path) -> None:
-        self.spec, self.workers = spec, []
-        self.stderr: dict[int, Path] = {}  # by id of the worker
+        self.workers: list[RemoteProcess] = []
         self.per_host: list[tuple[Host, LoadSpec, list[RemoteProcess]]] = []
         try:
             for host, host_spec, offset in host_specs(spec, lab):
@@ -146,7 +155,6 @@ class Load:
                     argv = worker_command(host_spec, connections, offset + first, rate, REMOTE_LOAD)
                     stderr = workdir / f"client-{host.address.host}-{number}.err"
                     started.append(host.start(argv, lab.client_cpus(host), stderr))
-                    self.stderr[id(started[-1])] = stderr
                 self.per_host.append((host, host_spec, started))
                 self.workers += started
         except BaseException:
@@ -159,7 +167,7 @@ class Load:
         for worker in self.workers:
             if read_line(worker, deadline) != "connected":
                 raise HostError(f"{worker.host}: a load generator worker did not connect: "
-                                f"{RemoteProcess.stderr_of(self.stderr[id(worker)])}")  # fmt: skip
+                                f"{RemoteProcess.stderr_of(worker.stderr_path)}")  # fmt: skip
         for worker in self.workers:
             worker.stdin.write("go\n")
 
