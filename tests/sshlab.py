@@ -15,6 +15,7 @@ known_hosts listing every host key, as OpenSSH keeps them.
 import contextlib
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,10 @@ SSHD = Path("/usr/sbin/sshd")
 SUBNET = "10.214.0"
 READY_TIMEOUT_S = 10.0
 LABS = itertools.count()  # names each lab of a test process apart
+# Not the suite's own `anb` prefix: the network-path tests check that no `anb` namespace is
+# left while these run beside them.
+PREFIX = "sshlab"
+STALE = re.compile(rf"^{PREFIX}(\d+)-")
 
 
 def skip_reason() -> str | None:
@@ -42,6 +47,19 @@ def skip_reason() -> str | None:
     if not SSHD.exists():
         return "the SSH tests need OpenSSH's sshd: apt-get install openssh-server"
     return None
+
+
+def remove_stale_labs() -> None:
+    """The namespaces (and processes) of labs whose test process is gone (killed)."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for name in (line.split()[0] for line in listed.splitlines() if line.strip()):
+        if (match := STALE.match(name)) and not Path(f"/proc/{match[1]}").exists():
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True,
+                                  text=True).stdout.split()  # fmt: skip
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def run(*command: str) -> None:
@@ -71,7 +89,8 @@ class SshLab:
         self, tmp: Path, names: tuple[str, ...] = ("server", "client1", "client2")
     ) -> None:
         self.tmp = tmp
-        self.prefix = f"anb{os.getpid()}-lab{next(LABS)}"
+        remove_stale_labs()
+        self.prefix = f"{PREFIX}{os.getpid()}-{next(LABS)}"
         self.switch = f"{self.prefix}-switch"
         self.home = tmp / "home"
         (self.home / ".ssh").mkdir(parents=True)

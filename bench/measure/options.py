@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
 from aionetbench.cpus import split_cpus
@@ -14,7 +15,6 @@ from aionetbench.errors import UsageError
 from aionetbench.loops import LOOPS
 from bench.hosts.address import DEFAULT_DIR
 from bench.measure.netns import PATHS, check_paths
-from bench.measure.remote import Lab, open_lab
 from bench.measure.run import Pinning
 from bench.plan.cells import LOOPBACK, TRANSPORTS
 from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
@@ -22,6 +22,9 @@ from clients.arrivals import ARRIVALS
 from clients.contract import Clients, python_generator
 from clients.native import native_generator
 from servers import SERVERS
+
+if TYPE_CHECKING:  # asyncssh is loaded only by runs across hosts
+    from bench.measure.remote import Lab
 
 CLIENTS = ("native", "python")
 
@@ -211,7 +214,7 @@ def add_host_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def lab_from(args: argparse.Namespace, plan: Plan) -> Lab | None:
+def lab_from(args: argparse.Namespace, plan: Plan) -> "Lab | None":
     """The hosts the options name, connected and checked (one line and exit 2 if a host
     cannot run its part), or None to run on this machine."""
     if not args.server_host and not args.client_host:
@@ -225,6 +228,8 @@ def lab_from(args: argparse.Namespace, plan: Plan) -> Lab | None:
         raise UsageError("--pythons picks this machine's interpreters: not with --server-host")
     if args.client == "python":
         raise UsageError("across hosts the native load generator measures: not --client python")
+    from bench.measure.remote import open_lab
+
     return open_lab(args.server_host, args.client_host, args.remote_dir)
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint, connect
@@ -14,7 +15,6 @@ from aionetbench.errors import UNSUPPORTED
 from aionetbench.procstat import peak_rss
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.measure.netns import Hosts
-from bench.measure.remote import Lab, measure_remote, start_remote_server
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, GcPauses, Measurement
@@ -27,6 +27,9 @@ from clients.contract import (
     python_generator,
 )
 from servers import SERVERS
+
+if TYPE_CHECKING:  # asyncssh is loaded only by runs across hosts
+    from bench.measure.remote import Lab
 
 SLICE_OVERHEAD_S = 1.0  # starting the load generator and connecting, per slice, at most
 CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
@@ -45,7 +48,7 @@ class Pinning:
     clients: Clients = field(
         default_factory=lambda: Clients(python_generator(), python_generator())
     )
-    lab: Lab | None = None  # other hosts, over SSH: then the CPUs above are not used
+    lab: "Lab | None" = None  # other hosts, over SSH: then the CPUs above are not used
 
     def __str__(self) -> str:
         if self.lab is not None:
@@ -129,6 +132,8 @@ def start_server(
     interpreter imports the suite it has installed, not whatever checkout the orchestrator
     was started from: that is how `bench ab` runs servers from two environments)."""
     if pinning.lab is not None:
+        from bench.measure.remote import start_remote_server
+
         return start_remote_server(cell, pinning.lab, workdir)
     hosts = pinning.paths.get(cell.network)
     if cell.transport == "unix":
@@ -176,6 +181,8 @@ def measure(
     client fault: returns a Failure."""
     spec = load_spec(cell, plan, server.endpoint, server.pid, len(pinning.client_cpus), rate)
     if pinning.lab is not None:
+        from bench.measure.remote import measure_remote
+
         return measure_remote(cell, pinning.lab, server, spec, workdir)
     command = pinning.clients.for_spec(spec).command(spec)
     if hosts := pinning.paths.get(cell.network):
