@@ -161,9 +161,11 @@ class SshLab:
                 known.write(f"{machine.address} {key[0]} {key[1]}\n")
 
     def env(self) -> dict[str, str]:
-        """The orchestrator's environment: this lab's HOME, no agent of the user's."""
+        """The orchestrator's environment: this lab's HOME (its keys and known_hosts), no
+        agent of the user's, and the user's cache (the wheels `hosts setup` copies)."""
         env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"}
-        return env | {"HOME": str(self.home)}
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return env | {"HOME": str(self.home), "XDG_CACHE_HOME": cache}
 
     def bench(self, *argv: str, timeout: float = 240) -> subprocess.CompletedProcess:
         """`python -m bench ARGV` in the orchestrator's namespace."""

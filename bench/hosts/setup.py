@@ -5,6 +5,7 @@ A host without a package registry gets the wheels from here (`--wheels`): downlo
 its Python and platform by this machine's pip, copied with the tree, installed offline.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,10 @@ from bench.hosts.ssh import Host, HostError
 ARCHIVE = ".aionetbench.tar"
 REQUIREMENTS = "host-requirements.txt"  # read by `make host`
 WHEELS = ".wheels"
-WHEEL_CACHE = REPO / ".cache" / "wheels"
+# Shared by every checkout of the user's, as pip's own cache is.
+WHEEL_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aionetbench" / "wheels"
+)
 SETUP_TIMEOUT_S = 600.0
 MANYLINUX_FLOOR = 17  # manylinux_2_17 (manylinux2014): the oldest tag wheels here use
 
