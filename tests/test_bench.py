@@ -26,13 +26,20 @@ def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     )
 
 
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """`python -m bench ARGS`, run in this process, for input it must refuse before running
-    anything: asserts exit status 2 and returns its stderr (no interpreter start per case)."""
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`python -m bench ARGS` run in this process, for commands that start nothing (no
+    interpreter start per case): (exit status, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_:
         cli.main(list(args))
-    assert exit_.value.code == 2, args
-    return capsys.readouterr().err
+    captured = capsys.readouterr()
+    return exit_.value.code or 0, captured.out, captured.err  # type: ignore[return-value]
+
+
+def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """The stderr of input `bench` must refuse before running anything (exit status 2)."""
+    status, _, err = in_process(capsys, *args)
+    assert status == 2, args
+    return err
 
 
 def test_tiny_matrix_end_to_end(tmp_path: Path) -> None:

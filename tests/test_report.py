@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from synthetic import QUICK, cell, write_results
-from test_bench import refused
+from test_bench import in_process, refused
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
@@ -67,35 +67,37 @@ def test_report_plots_sizes_and_concurrency(tmp_path: Path) -> None:
     ("scale", "status", "verdict"),
     [(1.0, 0, "not significant"), (0.5, 1, "REGRESSION"), (2.0, 0, "improvement")],
 )
-def test_compare_exit_codes(tmp_path: Path, scale: float, status: int, verdict: str) -> None:
+def test_compare_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], scale: float, status: int, verdict: str
+) -> None:
     base = write_results(tmp_path / "base.json", QUICK, seed=1)
     new = write_results(tmp_path / "new.json", QUICK, seed=1, scale=scale)  # req/s x scale
-    result = bench("compare", str(base), str(new), "-o", str(tmp_path / "cmp"))
-    assert result.returncode == status, result.stdout + result.stderr
-    row = next(
-        line for line in result.stdout.splitlines() if "`tcp/protocol/uvloop/1024B/c10`" in line
-    )
+    code, out, err = in_process(capsys, "compare", str(base), str(new), "-o", str(tmp_path / "cmp"))
+    assert code == status, out + err
+    row = next(line for line in out.splitlines() if "`tcp/protocol/uvloop/1024B/c10`" in line)
     assert verdict in row
     assert f"| {1 / scale:.3f} |" in row  # time per request moves opposite to req/s
     assert (tmp_path / "cmp" / "compare.png").read_bytes().startswith(PNG)
 
 
-def test_compare_small_change_within_threshold_passes(tmp_path: Path) -> None:
+def test_compare_small_change_within_threshold_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     steady = {cell("protocol", "uvloop"): [100_000, 100_200, 99_800, 100_100, 99_900]}
     base = write_results(tmp_path / "base.json", steady)
     new = write_results(tmp_path / "new.json", steady, scale=0.97)  # 3% slower, well above noise
-    assert bench("compare", str(base), str(new)).returncode == 0
-    assert bench("compare", str(base), str(new), "--threshold", "1").returncode == 1
+    assert in_process(capsys, "compare", str(base), str(new))[0] == 0
+    assert in_process(capsys, "compare", str(base), str(new), "--threshold", "1")[0] == 1
 
 
-def test_compare_several_files(tmp_path: Path) -> None:
+def test_compare_several_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = [
         str(write_results(tmp_path / f"py3{minor}.json", QUICK, scale=s))
         for minor, s in ((11, 1.0), (12, 1.1), (13, 1.2))
     ]
-    result = bench("compare", *files, "-o", str(tmp_path / "cmp"))
-    assert result.returncode == 0, result.stderr
-    assert "| py312 |" in result.stdout and "| py313 |" in result.stdout
+    code, out, err = in_process(capsys, "compare", *files, "-o", str(tmp_path / "cmp"))
+    assert code == 0, err
+    assert "| py312 |" in out and "| py313 |" in out
     assert (tmp_path / "cmp" / "compare.png").exists()
 
 

@@ -125,6 +125,8 @@ def start_remote_server(cell: Cell, lab: Lab, workdir: Path) -> ServerProcess | 
     except HostError as error:
         return Failure(str(error))
     except ServerFailed as error:
+        if lab.server.connection is None or lab.server.connection.is_closed():
+            return Failure(f"ssh connection to {lab.server} lost as the server started")
         return Failure(f"server did not start: {error}")
 
 
