@@ -199,7 +199,7 @@ def cmdline(pid: int) -> str:
 def test_hosts_that_cannot_be_used_stop_the_run_before_it_starts(
     lab: SshLab, tmp_path: Path
 ) -> None:
-    """One line and exit 2, nothing written: an unreachable address, a host whose key is not
+    """One line and exit 2, nothing written: an address with no route to it, a host whose key is not
     in known_hosts, a key the host does not accept, a host without the suite."""
     output = tmp_path / "never.json"
 
@@ -212,7 +212,8 @@ def test_hosts_that_cannot_be_used_stop_the_run_before_it_starts(
         assert not output.exists()
         return done.stderr
 
-    assert "unreachable" in refused("root@10.214.0.99", CLIENT1)
+    # No route at all (the namespaces have none beyond their subnet): refused at once.
+    assert "unreachable (Network is unreachable)" in refused("root@10.215.0.1", CLIENT1)
     assert "no suite in" in refused(SERVER, CLIENT1, directory=str(tmp_path / "none"))
     known = lab.home / ".ssh" / "known_hosts"
     trusted = known.read_text()

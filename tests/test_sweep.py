@@ -218,8 +218,10 @@ def test_bad_rates_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.serial  # on a busy machine every point can be client-limited: no ranking to read
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
+    # One slice a point (--sweep-cap 0): slicing is tested in test_tails.
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
-                   "--rates", "1000,3k", "--arrivals", "uniform", "-o", str(output))  # fmt: skip
+                   "--rates", "1000,3k", "--arrivals", "uniform", "--sweep-cap", "0",
+                   "-o", str(output))  # fmt: skip
     assert result.returncode == 0, result.stderr
     suite = pyperf.BenchmarkSuite.load(str(output))
     names = set(suite.get_benchmark_names())
