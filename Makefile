@@ -74,7 +74,7 @@ ci-bench: $(STAMP) native
 # only what the servers import, and the native programs. WHEELS=DIR installs offline.
 host: native
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check \
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile \
 		$(if $(WHEELS),--no-index --find-links $(WHEELS)) -r host-requirements.txt
 
 clean:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pyperf
 import pytest
 from synthetic import QUICK, cell, write_results
+from test_bench import refused
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -99,11 +100,9 @@ def test_ci_gate_against_a_stored_baseline(
 
 
 @pytest.mark.live
-def test_ci_needs_exactly_one_baseline(tmp_path: Path) -> None:
-    result = bench("ci", "-o", str(tmp_path))
-    assert result.returncode == 2 and "--baseline FILE or --base-python PATH" in result.stderr
-    result = bench("ci", "--baseline", str(tmp_path / "missing.json"))
-    assert result.returncode == 2 and "no such file" in result.stderr
+def test_ci_needs_exactly_one_baseline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--baseline FILE or --base-python PATH" in refused(capsys, "ci", "-o", str(tmp_path))
+    assert "no such file" in refused(capsys, "ci", "--baseline", str(tmp_path / "missing.json"))
 
 
 @pytest.mark.live
