@@ -37,10 +37,11 @@ lint: $(STAMP)
 	$(VENV)/bin/zizmor --offline .github/workflows/
 
 # The serial tests alone first, on a quiet machine, then the rest four at a time (they spend
-# much of their time waiting on processes); tests/conftest.py says which are serial and why.
+# much of their time waiting on processes; an idle worker takes queued tests from a busy one);
+# tests/conftest.py says which are serial and why.
 test: lint native
 	$(PY) -m pytest -q -m serial
-	$(PY) -m pytest -q -n 4 -m "not serial"
+	$(PY) -m pytest -q -n 4 --dist worksteal -m "not serial"
 
 # The inner loop: the linters and the tests that start no server or command (under 30 s).
 check: lint
