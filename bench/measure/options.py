@@ -230,7 +230,7 @@ def lab_from(args: argparse.Namespace, plan: Plan) -> "Lab | None":
         raise UsageError("across hosts the native load generator measures: not --client python")
     from bench.measure.remote import open_lab
 
-    return open_lab(args.server_host, args.client_host, args.remote_dir)
+    return open_lab(args.server_host, args.client_host, args.remote_dir, args.server_cpus)
 
 
 def pinning_from(args: argparse.Namespace) -> Pinning:

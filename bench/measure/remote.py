@@ -46,13 +46,15 @@ class Lab:
     clients: list[Host]
     reports: dict[str, HostReport]
     server_address: str  # where the load generators reach the server
+    server_cpu_count: int = 1  # --server-cpus: split on every host as on this one
 
-    def server_cpus(self, count: int = 1) -> set[int]:
-        return set(self.reports[str(self.server)].cpus[:count])
+    def server_cpus(self) -> set[int]:
+        return set(self.reports[str(self.server)].cpus[: self.server_cpu_count])
 
     def client_cpus(self, host: Host) -> set[int]:
-        """All of the host's CPUs but the first (the server's, if the host is also the server)."""
-        return set(self.reports[str(host)].cpus[1:])
+        """The host's CPUs after the server's share (the same split on every host, so a host
+        that is also the server host keeps them apart)."""
+        return set(self.reports[str(host)].cpus[self.server_cpu_count :])
 
     def pinning(self) -> str:
         """Where the server and each load generator ran, as results record pinning."""
@@ -74,7 +76,7 @@ class Lab:
         }
 
 
-def open_lab(server: str, clients: list[str], directory: str) -> Lab:
+def open_lab(server: str, clients: list[str], directory: str, server_cpus: int = 1) -> Lab:
     """Connect to every host and probe it; UsageError (one line) if any cannot run its part,
     before anything runs."""
     ssh = SshLoop()
@@ -97,7 +99,11 @@ def open_lab(server: str, clients: list[str], directory: str) -> Lab:
             "server" if host is server_host else "client")  # fmt: skip
         if problems := report.problems(role, commit):
             raise HostError(f"{name}: cannot run its part: {'; '.join(problems)}")
-    return Lab(server_host, client_hosts, reports, server_address)
+    lab = Lab(server_host, client_hosts, reports, server_address, server_cpus)
+    for host in {id(h): h for h in [server_host, *client_hosts]}.values():
+        if not (lab.server_cpus() if host is server_host else lab.client_cpus(host)):
+            raise HostError(f"{host}: too few CPUs for --server-cpus {server_cpus}")
+    return lab
 
 
 def resolved(host: Host) -> str:
