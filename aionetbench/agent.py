@@ -182,7 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("watch needs a command after --")
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # stdin's end says the session is gone
     cpus = {int(cpu) for cpu in args.cpus.split(",")} if args.cpus else None
-    return watch(command, cpus, args.warm)
+    try:
+        return watch(command, cpus, args.warm)
+    except OSError as error:  # the command cannot start: one line for the orchestrator
+        print(f"agent: cannot start {command[0]}: {error.strerror or error}", file=sys.stderr)
+        return 127
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ that must stop a run before it starts."""
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,37 @@ def test_wheel_tags_cover_every_glibc_down_to_manylinux2014() -> None:
     assert tags[-2:] == ["manylinux2014_x86_64", "linux_x86_64"]
     assert any(r.startswith("uvloop==") for r in host_requirements())
     assert not any(r.startswith(("matplotlib", "pytest")) for r in host_requirements())
+
+
+@pytest.mark.live
+def test_the_agent_answers_passes_lines_on_and_ends_its_command_with_its_input() -> None:
+    """The remote side's watchdog, here without SSH: `@usage` is answered from /proc, other
+    lines reach the command, and when its input ends (a lost session) the command is
+    terminated; a command that cannot start is one line and status 127."""
+    echo = [
+        sys.executable,
+        "-c",
+        "import sys, time\nfor line in sys.stdin: print('got', line.strip(), flush=True)\ntime.sleep(60)",
+    ]
+    agent = subprocess.Popen([sys.executable, "-m", "aionetbench.agent", "watch", "--", *echo],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    assert agent.stdin is not None and agent.stdout is not None
+    pid = int(agent.stdout.readline().split()[1])
+    agent.stdin.write("hello\n@usage\n")
+    agent.stdin.flush()
+    lines = [agent.stdout.readline().strip() for _ in range(2)]
+    assert "got hello" in lines
+    usage = json.loads(next(line for line in lines if line.startswith("@usage ")).split(" ", 1)[1])
+    assert {"user_s", "system_s", "voluntary", "involuntary", "run_delay_s", "peak_rss"} <= set(
+        usage
+    )
+    started = time.monotonic()
+    agent.stdin.close()
+    assert agent.wait(10) != 0 and time.monotonic() - started < 5
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    missing = subprocess.run([sys.executable, "-m", "aionetbench.agent", "watch", "--", "/no/such"],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+    assert missing.returncode == 127 and missing.stderr.count("\n") == 1
 
 
 @pytest.fixture

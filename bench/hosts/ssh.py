@@ -214,7 +214,8 @@ class RemoteProcess:
         self._started = threading.Event()
         self.ssh.call(self._pump(process, stderr_path), REPLY_TIMEOUT_S)
         if not self._started.wait(REPLY_TIMEOUT_S) or not self.pid:
-            self.wait(REPLY_TIMEOUT_S)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.wait(REPLY_TIMEOUT_S)
             self.stdout.close()
             raise HostError(
                 f"{host}: the suite's agent did not start ({self.stderr_of(stderr_path)})"
