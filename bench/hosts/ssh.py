@@ -142,7 +142,7 @@ class Host:
 
         try:
             self.ssh.call(put())
-        except (OSError, asyncssh.Error) as error:
+        except (TimeoutError, OSError, asyncssh.Error) as error:
             raise connection_error(self.address, error) from None
 
     def start(self, argv: Sequence[str], cpus: set[int] | None, stderr_path: Path,
@@ -162,7 +162,7 @@ class Host:
 
         try:
             process = self.ssh.call(create(), CONNECT_TIMEOUT_S)
-        except (OSError, asyncssh.Error) as error:
+        except (TimeoutError, OSError, asyncssh.Error) as error:
             raise connection_error(self.address, error) from None
         return RemoteProcess(self, process, stderr_path)
 

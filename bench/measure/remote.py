@@ -197,6 +197,7 @@ class Load:
         return found
 
     def stop(self) -> None:
+        """End every worker still running (their watchdogs kill them) and close the pipes."""
         for worker in self.workers:
             worker.kill()
             worker.stdin.close()
@@ -204,12 +205,14 @@ class Load:
 
 
 def read_line(worker: RemoteProcess, deadline: float) -> str:
+    """The worker's next line, or "" if none came by `deadline`."""
     if not select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
         return ""
     return worker.stdout.readline().strip()
 
 
 def read_all(worker: RemoteProcess, deadline: float) -> str:
+    """The rest of the worker's output, once it ended; HostError if it did not by `deadline`."""
     chunks = []
     while (left := deadline - time.monotonic()) > 0:
         if not select.select([worker.stdout], [], [], left)[0]:
