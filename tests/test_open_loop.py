@@ -100,7 +100,11 @@ def assert_the_stall_is_seen(summary: dict, rate: float, arrivals: str) -> None:
     assert summary["arrivals"] == arrivals
     assert not summary["fell_behind"]
     assert not summary["client_stalled"]  # the server's stall, not the client's
-    assert summary["achieved_rate"] == pytest.approx(rate, rel=0.15)
+    # Answered what the schedule drew (a stall at the window's end holds back up to 13% of
+    # the replies past it), and the schedule drew about `rate` (Poisson: 750 arrivals at
+    # 500/s in 1.5 s vary by 3.7%, so 20% is over five standard deviations).
+    assert summary["achieved_rate"] == pytest.approx(summary["scheduled_rate"], rel=0.15)
+    assert summary["scheduled_rate"] == pytest.approx(rate, rel=0.2)
     assert summary["scheduled_rate"] == pytest.approx(summary["sent_rate"], rel=0.01)
     assert summary["latency_us"]["p99"] >= 150_000, (rate, summary["latency_us"])
     low, high = summary["p99_ci_us"]
