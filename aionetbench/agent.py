@@ -136,13 +136,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def suite_commit() -> str | None:
-    """The commit `bench hosts setup` copied here, or a git checkout's own."""
-    if Path(COMMIT_FILE).is_file():
-        return Path(COMMIT_FILE).read_text().strip()
+def suite_commit(directory: Path = Path(".")) -> str | None:
+    """The commit of the suite in `directory`: the one `bench hosts setup` copied there, or a
+    git checkout's own (how the orchestrator reads its own, too)."""
+    if (directory / COMMIT_FILE).is_file():
+        return (directory / COMMIT_FILE).read_text().strip()
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip()  # fmt: skip
+                              check=True, timeout=10, cwd=directory).stdout.strip()  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
 

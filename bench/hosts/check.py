@@ -2,13 +2,13 @@
 run with hosts makes before anything runs."""
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.hosts.ssh import AGENT, Host, HostError
+from aionetbench.agent import suite_commit
+from bench.hosts.ssh import AGENT, REMOTE_PYTHON, Host, HostError
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_LIBRARIES = ("uvloop", "websockets", "aiohttp", "picows")  # what every server cell imports
@@ -17,11 +17,7 @@ MIN_OPEN_FILES = 1024
 
 def orchestrator_commit() -> str:
     """The commit this checkout is at (what `bench hosts setup` copies), or `unknown`."""
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    return suite_commit(REPO) or "unknown"
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class HostReport:
 def probe(host: Host, peer: str | None = None) -> HostReport:
     """Run the agent's probe in the suite's directory on `host`; HostError if there is no
     suite or no environment there."""
-    argv = [".venv/bin/python", *AGENT, "probe", *(["--peer", peer] if peer else [])]
+    argv = [REMOTE_PYTHON, *AGENT, "probe", *(["--peer", peer] if peer else [])]
     status, out, err = host.run(argv, timeout=30)
     if status != 0:
         last = err.strip().splitlines()[-1] if err.strip() else f"exit status {status}"
@@ -92,7 +88,7 @@ def probe(host: Host, peer: str | None = None) -> HostReport:
     # The clock, read by the quickest command there is, somewhere in its round trip: assume
     # the middle.
     sent = time.time()
-    status, out, _ = host.run([], shell="date +%s.%N")
+    status, out, _ = host.run_line("date +%s.%N")
     received = time.time()
     remote = float(out) if status == 0 else found["time"]
     offset = (remote - (sent + received) / 2) * 1000

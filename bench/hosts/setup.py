@@ -13,7 +13,8 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from bench.hosts.address import remote_command, remote_path
+from aionetbench.agent import COMMIT_FILE
+from bench.hosts.address import remote_path
 from bench.hosts.check import REPO, orchestrator_commit
 from bench.hosts.ssh import Host, HostError
 
@@ -59,9 +60,9 @@ def platform_tags(machine: str, glibc: str) -> list[str]:
 
 def host_platform(host: Host) -> tuple[str, str, str]:
     """The host's Python 3 version (`3.11`), machine and glibc version."""
-    status, out, err = host.run([], shell="python3 -c 'import os, platform, sys; print("
-                                "sys.version_info[0], sys.version_info[1], platform.machine(), "
-                                "os.confstr(\"CS_GNU_LIBC_VERSION\").split()[1])'")  # fmt: skip
+    status, out, err = host.run_line("python3 -c 'import os, platform, sys; print("
+                                     "sys.version_info[0], sys.version_info[1], platform.machine(), "
+                                     "os.confstr(\"CS_GNU_LIBC_VERSION\").split()[1])'")  # fmt: skip
     if status != 0:
         raise HostError(f"{host}: no python3 there ({err.strip() or f'exit status {status}'})")
     major, minor, machine, glibc = out.split()
@@ -97,8 +98,8 @@ def set_up(host: Host, wheels: bool) -> str:
     commit = orchestrator_commit()
     if commit == "unknown":
         raise HostError("this checkout is not a git repository: nothing committed to copy")
-    status, _, err = host.run([], shell=f"mkdir -p {remote_path(host.directory)} && "
-                              "command -v python3 make > /dev/null")  # fmt: skip
+    status, _, err = host.run_line(f"mkdir -p {remote_path(host.directory)} && "
+                                   "command -v python3 make > /dev/null")  # fmt: skip
     if status != 0:
         raise HostError(f"{host}: needs python3 and make there ({err.strip() or f'exit {status}'})")
     with tempfile.TemporaryDirectory() as scratch:
@@ -112,14 +113,13 @@ def set_up(host: Host, wheels: bool) -> str:
         except OSError as error:
             raise HostError(f"{host}: cannot get its wheels here: {error}") from None
         if copied:
-            host.run([], shell=f"mkdir -p {remote_path(host.directory + '/' + WHEELS)}")
+            host.run_line(f"mkdir -p {remote_path(host.directory + '/' + WHEELS)}")
             for wheel in copied:
                 host.put(wheel, f"{host.directory}/{WHEELS}/{wheel.name}")
     make = ["make", "host", *([f"WHEELS={WHEELS}"] if wheels else [])]
-    steps = (f"tar -xf {ARCHIVE} && rm {ARCHIVE} && printf '%s\\n' {commit} > .aionetbench-commit"
+    steps = (f"tar -xf {ARCHIVE} && rm {ARCHIVE} && printf '%s\\n' {commit} > {COMMIT_FILE}"
              f" && {' '.join(make)}")  # fmt: skip
-    status, out, err = host.run([], shell=remote_command(host.directory, ["sh", "-c", steps]),
-                                timeout=SETUP_TIMEOUT_S)  # fmt: skip
+    status, out, err = host.run(["sh", "-c", steps], timeout=SETUP_TIMEOUT_S)
     if status != 0:
         last = (err or out).strip().splitlines()[-1:] or [f"exit status {status}"]
         raise HostError(f"{host}: make host failed: {last[0]}")

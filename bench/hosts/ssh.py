@@ -10,13 +10,16 @@ for nobody.
 import asyncio
 import contextlib
 import errno
+import io
 import json
 import os
 import queue
+import select
 import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from bench.hosts.address import HostAddress, remote_command, sftp_path
 CONNECT_TIMEOUT_S = 10.0
 KEEPALIVE_S = 2.0  # a silent peer is given up after three of these
 LOST_STATUS = 255  # what OpenSSH's client exits with when the connection is lost
+REMOTE_PYTHON = ".venv/bin/python"  # in the suite's directory on every host
 AGENT = ("-m", "aionetbench.agent")
 REPLY_TIMEOUT_S = 5.0
 UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN)
@@ -113,17 +117,16 @@ class Host:
         except (TimeoutError, OSError, asyncssh.Error) as error:
             raise connection_error(self.address, error) from None
 
-    def run(
-        self, argv: Sequence[str], timeout: float = 60.0, shell: str | None = None
-    ) -> tuple[int, str, str]:
-        """Run `argv` in the suite's directory (or the shell line `shell`) to its end:
-        (exit status, stdout, stderr)."""
+    def run(self, argv: Sequence[str], timeout: float = 60.0) -> tuple[int, str, str]:
+        """Run `argv` in the suite's directory to its end: (exit status, stdout, stderr)."""
+        return self.run_line(remote_command(self.directory, argv), timeout)
+
+    def run_line(self, line: str, timeout: float = 60.0) -> tuple[int, str, str]:
+        """Run a shell line (its words already quoted) to its end, as `run`."""
         connection = self.connect()
 
         async def run() -> tuple[int, str, str]:
-            done = await connection.run(
-                shell or remote_command(self.directory, argv), timeout=timeout
-            )
+            done = await connection.run(line, timeout=timeout)
             status = LOST_STATUS if done.exit_status is None else done.exit_status
             return status, str(done.stdout or ""), str(done.stderr or "")
 
@@ -149,7 +152,7 @@ class Host:
               warm: bool = False) -> "RemoteProcess":  # fmt: skip
         """Start `argv` on the host under the suite's watchdog (aionetbench.agent), pinned
         to `cpus` of the host; it ends when it exits or when this connection is lost."""
-        watch = [".venv/bin/python", *AGENT, "watch"]
+        watch = [REMOTE_PYTHON, *AGENT, "watch"]
         if cpus:
             watch += ["--cpus", ",".join(map(str, sorted(cpus)))]
         if warm:
@@ -265,6 +268,28 @@ class RemoteProcess:
             async for line in process.stderr:
                 stderr.write(line)
                 stderr.flush()
+
+    @property
+    def stderr(self) -> io.StringIO:
+        """What the process wrote to stderr so far, as a file to read."""
+        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        return io.StringIO(text)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        """Its output to the end, once it exited (as `Popen.communicate`, stdout only)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        chunks = []
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or not select.select([self.stdout], [], [], left)[
+                0
+            ]:
+                raise subprocess.TimeoutExpired("remote process", timeout or 0)
+            if not (chunk := self.stdout.readline()):
+                break
+            chunks.append(chunk)
+        self.wait(None if deadline is None else max(0.1, deadline - time.monotonic()))
+        return "".join(chunks), None
 
     def poll(self) -> int | None:
         return self.returncode

@@ -10,7 +10,6 @@ the orchestrator times them (within an SSH round trip of the load generators' ow
 """
 
 import json
-import select
 import socket
 import time
 from dataclasses import dataclass, replace
@@ -22,20 +21,19 @@ from aionetbench.errors import UsageError
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from bench.hosts.address import HostAddress
 from bench.hosts.check import HostReport, orchestrator_commit, probe
-from bench.hosts.ssh import Host, HostError, RemoteProcess, SshLoop
+from bench.hosts.ssh import REMOTE_PYTHON, Host, HostError, RemoteProcess, SshLoop
 from bench.plan.cells import Cell
 from bench.store.schema import Failure, GcPauses, Measurement
 from clients.contract import LoadSpec, Summary
-from clients.native.workers import window_of, worker_command
+from clients.native.workers import release, windows, worker_command
 from clients.result import summarize
-from clients.window import ServerUsage, WorkerResult, split, worker_loads
+from clients.window import ServerUsage, WorkerFailed, split, worker_loads
 from servers import SERVERS
 
-REMOTE_PYTHON = ".venv/bin/python"  # in the suite's directory on each host
 REMOTE_LOAD = "clients/native/load"
-CONNECTED_TIMEOUT_S = 15.0
-RESULT_GRACE_S = 30.0
 MAX_WORKERS_PER_HOST = 8  # sshd's default MaxSessions is 10 per connection
+
+HostLoad = tuple[Host, LoadSpec, list[RemoteProcess]]  # a client host, its share, its workers
 
 
 @dataclass
@@ -58,9 +56,8 @@ class Lab:
 
     def pinning(self) -> str:
         """Where the server and each load generator ran, as results record pinning."""
-        cpus = lambda found: ",".join(map(str, sorted(found)))  # noqa: E731
-        clients = " ".join(f"{host}:{cpus(self.client_cpus(host))}" for host in self.clients)
-        return f"server:{self.server}:{cpus(self.server_cpus())} client:{clients}"
+        clients = " ".join(f"{host}:{listed(self.client_cpus(host))}" for host in self.clients)
+        return f"server:{self.server}:{listed(self.server_cpus())} client:{clients}"
 
     def about_server(self) -> dict[str, Any]:
         """The server host's Python as `servers --about` describes one (the results'
@@ -74,6 +71,10 @@ class Lab:
             "client_hosts": ",".join(map(str, self.clients)),
             "hosts": json.dumps([report.description() for report in self.reports.values()]),
         }
+
+
+def listed(cpus: set[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
 
 
 def open_lab(server: str, clients: list[str], directory: str, server_cpus: int = 1) -> Lab:
@@ -150,79 +151,30 @@ def host_specs(spec: LoadSpec, lab: Lab) -> list[tuple[Host, LoadSpec, int]]:
     return specs
 
 
-class Load:
-    """The load generator workers of every client host, for one measurement."""
+def start_load(spec: LoadSpec, lab: Lab, workdir: Path) -> list[HostLoad]:
+    """Every client host's native workers for one measurement, started (not yet released)."""
+    started: list[HostLoad] = []
+    try:
+        for host, host_spec, offset in host_specs(spec, lab):
+            workers: list[RemoteProcess] = []
+            started.append((host, host_spec, workers))
+            for number, (connections, first, rate) in enumerate(worker_loads(host_spec)):
+                argv = worker_command(host_spec, connections, offset + first, rate, REMOTE_LOAD)
+                stderr = workdir / f"client-{host.address.host}-{number}.err"
+                workers.append(host.start(argv, lab.client_cpus(host), stderr))
+    except BaseException:
+        stop_load(started)
+        raise
+    return started
 
-    def __init__(self, spec: LoadSpec, lab: Lab, workdir: Path) -> None:
-        self.workers: list[RemoteProcess] = []
-        self.per_host: list[tuple[Host, LoadSpec, list[RemoteProcess]]] = []
-        try:
-            for host, host_spec, offset in host_specs(spec, lab):
-                started = []
-                for number, (connections, first, rate) in enumerate(worker_loads(host_spec)):
-                    argv = worker_command(host_spec, connections, offset + first, rate, REMOTE_LOAD)
-                    stderr = workdir / f"client-{host.address.host}-{number}.err"
-                    started.append(host.start(argv, lab.client_cpus(host), stderr))
-                self.per_host.append((host, host_spec, started))
-                self.workers += started
-        except BaseException:
-            self.stop()
-            raise
 
-    def release(self) -> None:
-        """Wait until every worker on every host connected, then let them all go."""
-        deadline = time.monotonic() + CONNECTED_TIMEOUT_S
-        for worker in self.workers:
-            if read_line(worker, deadline) != "connected":
-                raise HostError(f"{worker.host}: a load generator worker did not connect: "
-                                f"{RemoteProcess.stderr_of(worker.stderr_path)}")  # fmt: skip
-        for worker in self.workers:
-            worker.stdin.write("go\n")
-
-    def windows(self, timeout: float) -> list[tuple[Host, LoadSpec, list[WorkerResult]]]:
-        """Each host's workers' windows, read to the end of their output."""
-        deadline = time.monotonic() + timeout
-        found = []
-        for host, host_spec, workers in self.per_host:
-            results = []
-            for worker in workers:
-                out = read_all(worker, deadline)
-                if worker.lost:
-                    raise HostError(f"{host}: ssh connection lost")
-                if worker.returncode != 0 or not out.strip():
-                    raise HostError(f"{host}: a load generator worker failed "
-                                    f"(exit status {worker.returncode})")  # fmt: skip
-                results.append(window_of(json.loads(out), host_spec.rate is not None))
-            found.append((host, host_spec, results))
-        return found
-
-    def stop(self) -> None:
-        """End every worker still running (their watchdogs kill them) and close the pipes."""
-        for worker in self.workers:
+def stop_load(load: list[HostLoad]) -> None:
+    """End every worker still running (their watchdogs kill them) and close the pipes."""
+    for _, _, workers in load:
+        for worker in workers:
             worker.kill()
             worker.stdin.close()
             worker.stdout.close()
-
-
-def read_line(worker: RemoteProcess, deadline: float) -> str:
-    """The worker's next line, or "" if none came by `deadline`."""
-    if not select.select([worker.stdout], [], [], max(0.0, deadline - time.monotonic()))[0]:
-        return ""
-    return worker.stdout.readline().strip()
-
-
-def read_all(worker: RemoteProcess, deadline: float) -> str:
-    """The rest of the worker's output, once it ended; HostError if it did not by `deadline`."""
-    chunks = []
-    while (left := deadline - time.monotonic()) > 0:
-        if not select.select([worker.stdout], [], [], left)[0]:
-            break
-        chunk = worker.stdout.readline()
-        if not chunk:
-            worker.wait(max(0.1, deadline - time.monotonic()))
-            return "".join(chunks)
-        chunks.append(chunk)
-    raise HostError(f"{worker.host}: the load generator did not finish in time")
 
 
 def server_usage(before: dict | None, after: dict | None) -> tuple[ServerUsage | None, list[int]]:
@@ -255,33 +207,36 @@ def measure_remote(
     spec = replace(spec, server_pid=None, p99_within=None, max_duration=None)
     watch_gc = SERVERS[cell.api].runs_python
     try:
-        load = Load(spec, lab, workdir)
+        load = start_load(spec, lab, workdir)
     except HostError as error:
         return Failure(str(error), server.stderr_tail())
+    workers = [worker for _, _, host_workers in load for worker in host_workers]
     try:
-        load.release()
+        release(workers)  # the barrier across every host, as across one host's workers
         if watch_gc:
             server.gc_report()  # from here on
         time.sleep(spec.warmup)
         before = process.usage()
         time.sleep(spec.duration)
         after = process.usage()
-        found = load.windows(spec.drain + RESULT_GRACE_S)
-    except HostError as error:
-        lost = process.lost or process.poll() is not None
-        return Failure(f"ssh connection to {lab.server} lost" if lost else str(error),
+        every = windows(spec, workers)
+    except (WorkerFailed, UsageError) as error:
+        lost = next((w.host for w in [process, *workers] if w.lost), None)
+        return Failure(f"ssh connection to {lost} lost" if lost else f"client failed: {error}",
                        server.stderr_tail())  # fmt: skip
     finally:
-        load.stop()
+        stop_load(load)
     if process.poll() is not None:
         reason = f"ssh connection to {lab.server} lost" if process.lost else (
             f"server died (status {process.returncode})")  # fmt: skip
         return Failure(reason, server.stderr_tail())
+    counts = [len(host_workers) for _, _, host_workers in load]
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    hosts = [summarize(host_spec, every[start : start + count], "native")
+             for (_, host_spec, _), start, count in zip(load, starts, counts, strict=True)]  # fmt: skip
     usage, window_ns = server_usage(before, after)
-    every = [window for _, _, windows in found for window in windows]
     if usage is not None:
-        every[0].server = usage
-    hosts = [summarize(host_spec, windows, "native") for _, host_spec, windows in found]
+        every[0].server = usage  # where summarize reads the server's usage from
     summary = any_host(summarize(spec, every, "native"), hosts)
     summary = replace(summary, window_ns=window_ns)
     if summary.errors:
@@ -289,7 +244,7 @@ def measure_remote(
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, window_ns) if report and window_ns else None
     parts = [{"host": str(host), **host_figures(part)}
-             for (host, _, _), part in zip(found, hosts, strict=True)]  # fmt: skip
+             for (host, _, _), part in zip(load, hosts, strict=True)]  # fmt: skip
     return Measurement(summary, (after or {}).get("peak_rss", 0), gc, hosts=parts)
 
 

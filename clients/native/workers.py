@@ -5,6 +5,8 @@ import json
 import subprocess
 import time
 from array import array
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +70,7 @@ def window_of(raw: dict, open_loop: bool) -> WorkerResult:
     )
 
 
-def failure(process: subprocess.Popen, number: int, total: int) -> Exception:
+def failure(process: Any, number: int, total: int) -> Exception:
     """Why a worker stopped without its result: its own one line when it refused (exit 2)."""
     process.wait()
     lines = process.stderr.read().strip().splitlines() if process.stderr else []
@@ -91,7 +93,8 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
         for load in worker_loads(spec)
     ]
     try:
-        return collect(spec, processes)
+        release(processes)
+        return windows(spec, processes)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -99,15 +102,19 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
             process.wait()
 
 
-def collect(spec: LoadSpec, processes: list[subprocess.Popen]) -> list[WorkerResult]:
-    """Wait until every worker has connected, release them together, read their windows."""
+def release(processes: Sequence[Any]) -> None:
+    """Wait until every worker has connected, then let them all go together (`processes`:
+    `subprocess.Popen`s, or anything driven like one, such as workers on other hosts)."""
     for number, process in enumerate(processes, 1):
-        assert process.stdout is not None and process.stdin is not None
         if process.stdout.readline().strip() != "connected":
             raise failure(process, number, len(processes))
     for process in processes:
-        process.stdin.write("go\n")  # type: ignore[union-attr]
-        process.stdin.flush()  # type: ignore[union-attr]
+        process.stdin.write("go\n")
+        process.stdin.flush()
+
+
+def windows(spec: LoadSpec, processes: Sequence[Any]) -> list[WorkerResult]:
+    """The released workers' windows, each read to the end of its output."""
     deadline = time.monotonic() + spec.warmup + spec.duration + spec.drain + RESULT_GRACE_S
     results = []
     for number, process in enumerate(processes, 1):
