@@ -1,5 +1,7 @@
 # `make test` and `make bench` each set up .venv on their own: it is (re)built whenever it is
-# missing or pyproject.toml is newer than the stamp below.
+# missing or pyproject.toml is newer than the stamp below. The optional loops (veloxloop,
+# uringcore, rsloop, aiofastnet) come from wheels where this Python has one; one line for each
+# that has none, and its cells are unsupported (aionetbench/extras.py).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,6 +15,7 @@ CC ?= cc
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --editable '.[bench,dev]'
+	$(PY) -m aionetbench.extras
 	touch $(STAMP)
 
 # The native reference server and the native load generator, built from source with the
@@ -77,6 +80,7 @@ host: native
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile \
 		$(if $(WHEELS),--no-index --find-links $(WHEELS)) -r host-requirements.txt
+	$(PY) -m aionetbench.extras $(if $(WHEELS),--find-links $(WHEELS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(NATIVE)

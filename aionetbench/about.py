@@ -10,7 +10,10 @@ import sysconfig
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-LIBRARIES = ("uvloop", "rloop", "websockets", "aiohttp", "picows", "trustme")
+from aionetbench.loops import packages
+
+# The loops' and layers' distributions (from their registry), then the servers' libraries.
+LIBRARIES = (*packages(), "websockets", "aiohttp", "picows", "trustme")
 
 
 def about() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
-from aionetbench.loops import LOOPS
+from aionetbench.loops import is_loop
 
 READY_PREFIX = "READY "
 GC_REQUEST, GC_PREFIX = "gc\n", "GC "  # servers.gcwatch's request and answer
@@ -37,7 +37,7 @@ def server_command(
     """The `python -m servers` command line for one server variant (a `loop` that is no
     asyncio loop, such as the native server's `epoll`, is not passed on)."""
     command = [python, "-m", "servers", api]
-    if loop in LOOPS:
+    if is_loop(loop):
         command += ["--loop", loop]
     if listen.path is not None:
         command += ["--unix", listen.path]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from aionetbench.argtypes import non_negative_float, positive_float, positive_int
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError, run_command
-from aionetbench.loops import LOOPS
+from aionetbench.loops import loop_argument
 from clients.arrivals import ARRIVALS
 from clients.contract import PROTOCOLS, LoadSpec
 from clients.result import format_table
@@ -54,9 +54,10 @@ def parse_args(
     parser.add_argument("--tls", action="store_true", help="TLS (the certificate is not verified)")
     parser.add_argument(
         "--loop",
-        choices=LOOPS,
+        type=loop_argument,
         default=DEFAULT.loop,
-        help="client event loop (default %(default)s)",
+        help="client event loop: a name from aionetbench.loops, BASE+LAYER or MODULE:FACTORY "
+        "(default %(default)s)",
     )
     parser.add_argument(
         "--size",

@@ -35,7 +35,6 @@ from time import perf_counter_ns
 import psutil
 
 from aionetbench.cpus import spawn_pinned, split_cpus
-from aionetbench.loops import LOOPS
 from aionetbench.serverproc import ServerProcess, server_command
 from clients.contract import Generator, LoadSpec, Summary, python_generator
 from clients.native import native_generator
@@ -111,6 +110,8 @@ def native_targets(
     )
 
 
+# The Python load generator's loops whose open-loop capacity is measured.
+OPEN_LOOP_CLIENT_LOOPS = ("asyncio", "uvloop", "rloop")
 # Offered loads tried for target 5, msg/s: 1.2x apart around where one core runs out.
 OPEN_LOOP_RATES = (40_000, 50_000, 60_000, 72_000, 86_000, 100_000, 120_000, 145_000, 175_000,
                    210_000, 250_000)  # fmt: skip
@@ -218,7 +219,7 @@ def main() -> None:
             time.sleep(0.5)
         open_loop = {
             loop: open_loop_capacity(loop, server_cpus, client_cpus, Path(tmp), args.duration)
-            for loop in LOOPS
+            for loop in OPEN_LOOP_CLIENT_LOOPS
         }
     typical_ns, worst_ns = recording_cost_ns()
     print("\nmedian (min-max) over rounds")

@@ -7,7 +7,7 @@ import threading
 import time
 
 from aionetbench.errors import UsageError
-from aionetbench.loops import loop_factory
+from aionetbench.loops import resolve
 from clients.contract import LoadSpec
 from clients.runner import CONNECT_TIMEOUT, run_worker
 from clients.window import WorkerFailed, WorkerResult, worker_loads
@@ -16,7 +16,7 @@ WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive
 
 
 def run_in_process(spec: LoadSpec, connections: int, first: int, rate, barrier=None):
-    with asyncio.Runner(loop_factory=loop_factory(spec.loop)) as runner:
+    with asyncio.Runner(loop_factory=resolve(spec.loop)) as runner:
         return runner.run(run_worker(spec, connections, first, rate, barrier))
 
 
@@ -56,7 +56,7 @@ def collect(processes: list, firsts: list[int], results, deadline: float) -> dic
 
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
-    loop_factory(spec.loop)  # an unusable loop is a usage error before anything starts
+    resolve(spec.loop)  # an unusable loop is a usage error before anything starts
     loads = worker_loads(spec)
     firsts = [first for _, first, _ in loads]
     if spec.workers == 1:

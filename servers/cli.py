@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Callable
 from types import ModuleType
 
 from aionetbench.about import about
@@ -21,7 +22,7 @@ from aionetbench.endpoints import Endpoint, listen
 from aionetbench.errors import UNSUPPORTED, UsageError, run_command
 from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
-from aionetbench.loops import LOOPS, NO_UNIX_TRANSPORTS, loop_factory
+from aionetbench.loops import STOCK, loop_argument, loop_named
 from aionetbench.tls import server_context
 from servers import SERVERS, ServerOptions, gcwatch
 
@@ -46,7 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="print this interpreter's version and the server libraries' as JSON, and exit",
     )
     parser.add_argument(
-        "--loop", choices=LOOPS, default="asyncio", help="event loop (the native server has none)"
+        "--loop",
+        type=loop_argument,
+        default=STOCK,
+        help="event loop: a name from aionetbench.loops, BASE+LAYER (uvloop+aiofastnet) or "
+        "MODULE:FACTORY (default %(default)s; the native server has none)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="TCP host (default %(default)s)")
     parser.add_argument(
@@ -90,12 +95,17 @@ def run(args: argparse.Namespace) -> int:
     server = SERVERS[args.api]
     if args.tls and server.no_tls:
         raise UsageError(f"{args.api} --tls: {server.no_tls}")
-    factory = loop_factory(args.loop)
+    loop = loop_named(args.loop)
+    factory = loop.resolve()
+    if loop.lacks(args.api):
+        raise UsageError(f"{UNSUPPORTED}{args.api} on {args.loop}: {loop.lacks(args.api)}")
     if args.unix and server.no_unix:
         raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket: {server.no_unix}")
-    if args.unix and server.on_transports and args.loop in NO_UNIX_TRANSPORTS:
-        gap = NO_UNIX_TRANSPORTS[args.loop]
+    if args.unix and server.on_transports and loop.no_unix_transports:
+        gap = loop.no_unix_transports
         raise UsageError(f"{UNSUPPORTED}{args.api} on a Unix socket on {args.loop}: {gap}")
+    if args.tls and loop.no_tls:
+        raise UsageError(f"{UNSUPPORTED}{args.api} with --tls on {args.loop}: {loop.no_tls}")
     endpoint = Endpoint(path=args.unix) if args.unix else Endpoint(args.host, args.port)
     options = ServerOptions(
         tls=server_context() if args.tls else None,
@@ -142,7 +152,16 @@ def count_python_calls(loop: asyncio.AbstractEventLoop) -> None:
             calls += 1
 
     sys.setprofile(profile)
-    loop.add_signal_handler(signal.SIGUSR1, lambda: print(f"CALLS {calls}", flush=True))
+    on_signal(loop, signal.SIGUSR1, lambda: print(f"CALLS {calls}", flush=True))
+
+
+def on_signal(loop: asyncio.AbstractEventLoop, signum: int, callback: Callable[[], None]) -> None:
+    """Run `callback` on the loop when `signum` arrives: through the loop's own handler, or
+    a plain Python one where the loop has none (veloxloop 0.2 does not implement it)."""
+    try:
+        loop.add_signal_handler(signum, callback)
+    except NotImplementedError:
+        signal.signal(signum, lambda *_: loop.call_soon_threadsafe(callback))
 
 
 async def serve_until_signalled(
@@ -152,7 +171,7 @@ async def serve_until_signalled(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        on_signal(loop, signum, stop.set)
     if os.environ.get(COUNT_CALLS_ENV):
         count_python_calls(loop)
     # Read the address now: a loop may take the socket over when it starts serving (rloop does).

@@ -15,7 +15,7 @@ A claim that the numbers do not support is reported as not holding.
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aionetbench.loops import LOOPS
+from bench.analyse.order import loops_in
 from bench.store.explained import Explained
 from servers import SERVERS
 
@@ -59,7 +59,7 @@ def calls(row: Explained, names: Sequence[str]) -> float:
 def verdicts(rows: Sequence[Explained]) -> list[Verdict]:
     """Each claim on each loop where the cells it needs were explained."""
     found = []
-    for loop in LOOPS:
+    for loop in loops_in(row.loop for row in rows):
         cell = {row.api: row for row in rows if row.loop == loop}
         if {"protocol", "streams", "sockets"} <= set(cell):
             p, s, k = cell["protocol"], cell["streams"], cell["sockets"]

@@ -1,15 +1,15 @@
 """The order results are shown in: the registry's APIs, then the loops, references last."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from aionetbench.loops import LOOPS
+from aionetbench.loops import is_loop, order_key
 from bench.plan.cells import Cell
 from servers import SERVERS
 
 
 def order(api: str, loop: str = "asyncio") -> tuple[int, int]:
     """Sort key: APIs in the suite's order, loops in theirs, references last."""
-    return list(SERVERS).index(api), LOOPS.index(loop) if loop in LOOPS else len(LOOPS)
+    return list(SERVERS).index(api), order_key(loop)
 
 
 def ordered_apis(cells: Sequence[Cell]) -> list[str]:
@@ -19,6 +19,12 @@ def ordered_apis(cells: Sequence[Cell]) -> list[str]:
 
 
 def ordered_loops(cells: Sequence[Cell]) -> list[str]:
-    """The asyncio loops measured, in the suite's order (a reference's own label left out)."""
-    present = {cell.loop for cell in cells}
-    return [loop for loop in LOOPS if loop in present]
+    """The asyncio loops measured, in the suite's order, loops named on the command line
+    last (a reference's own label left out)."""
+    return loops_in(cell.loop for cell in cells)
+
+
+def loops_in(labels: Iterable[str]) -> list[str]:
+    """The distinct asyncio loops among cells' loop labels, in the suite's order."""
+    present = {label for label in labels if is_loop(label)}
+    return sorted(present, key=lambda loop: (order_key(loop), loop))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aionetbench.argtypes import list_of, positive_float, positive_int
 from aionetbench.errors import UsageError
-from aionetbench.loops import LOOPS
+from aionetbench.loops import loop_argument
 from bench.measure.options import (
     add_client_option,
     add_echo_count_options,
@@ -121,7 +121,7 @@ def count_arguments(parser: argparse.ArgumentParser) -> None:
         "of machine noise; needs valgrind."
     )
     parser.add_argument("api", choices=SERVERS, metavar="API")
-    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
+    parser.add_argument("--loop", type=loop_argument, default="asyncio")
     add_echo_count_options(parser, requests=1000)
     parser.add_argument(
         "--repeats", type=positive_int, default=2, help="counts to record (default %(default)s)"
@@ -167,10 +167,13 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--apis", type=list_of(str, tuple(SERVERS)), help="default: the quick profile's"
     )
-    parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops")
+    parser.add_argument("--loops", type=list_of(loop_argument), help="server loops")
     add_client_option(parser)
     parser.add_argument(
-        "--client-loop", choices=LOOPS, default="uvloop", help="the Python load generator's loop"
+        "--client-loop",
+        type=loop_argument,
+        default="uvloop",
+        help="the Python load generator's loop",
     )
     add_echo_count_options(parser, requests=2000)
     parser.add_argument(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError
-from aionetbench.loops import LOOPS
+from aionetbench.loops import loop_argument
 from bench.hosts.address import DEFAULT_DIR
 from bench.measure.netns import PATHS, check_paths
 from bench.measure.run import Pinning
@@ -49,9 +49,11 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
     """Which cells: the profile and what overrides its matrix."""
     parser.add_argument("--profile", choices=PROFILES, default="quick", help="default %(default)s")
     parser.add_argument("--apis", type=list_of(str, tuple(SERVERS)), help="e.g. protocol,streams")
-    parser.add_argument("--loops", type=list_of(str, LOOPS), help="server loops, e.g. uvloop")
+    parser.add_argument("--loops", type=list_of(loop_argument), help="server loops, e.g. uvloop")
     add_client_option(parser)
-    parser.add_argument("--client-loop", choices=LOOPS, help="the Python load generator's loop")
+    parser.add_argument(
+        "--client-loop", type=loop_argument, help="the Python load generator's loop"
+    )
     parser.add_argument("--transport", choices=TRANSPORTS, help="tcp, unix or tls")
     parser.add_argument(
         "--network",

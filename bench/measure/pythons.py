@@ -6,7 +6,9 @@ uv's managed Pythons. Each candidate is run to check that it is that version: a 
 for a version that is not selected exists on PATH but fails. The interpreter gets its own
 environment, `.venvs/3.12`, with the suite installed with the servers' dependencies and the
 same constraints as `.venv` (pyproject.toml), made on first use and again when
-pyproject.toml changes. The load generator always stays on the main environment.
+pyproject.toml changes. The optional loops are added where that Python has wheels (aionetbench.extras): uringcore
+runs on 3.13 only, veloxloop on 3.11-3.13. The load generator always stays on the main
+environment.
 """
 
 import hashlib
@@ -95,12 +97,17 @@ def server_environment(version: str) -> str:
         [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
          "--disable-pip-version-check", "--editable", str(REPO)],
     ]  # fmt: skip
+    extras = [str(venv / "bin" / "python"), "-m", "aionetbench.extras"]
     for step in steps:
         result = subprocess.run(step, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             lines = [line for line in result.stderr.splitlines() if line.strip()]
             why = lines[-1] if lines else f"exit {result.returncode}"
             raise UsageError(f"cannot set up servers on Python {version} ({interpreter}): {why}")
+    # The optional loops where this Python has wheels; one line for each that has none.
+    result = subprocess.run(extras, capture_output=True, text=True, timeout=1200)
+    for line in result.stdout.splitlines():
+        print(f"Python {version}: {line}", file=sys.stderr)
     stamp.write_text(wanted)
     return str(venv / "bin" / "python")
 

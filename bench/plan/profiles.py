@@ -133,7 +133,7 @@ PROFILES: dict[str, Plan] = {
     # 20 minutes with one.
     "wide": Plan(
         apis=tuple(SERVERS),
-        loops=LOOPS,
+        loops=tuple(LOOPS),
         pythons=(FOUND,),
         repeats=3,
         duration=2.0,

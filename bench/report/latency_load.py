@@ -3,8 +3,7 @@
 from collections.abc import Sequence
 from pathlib import Path
 
-from aionetbench.loops import LOOPS
-from bench.analyse.order import order
+from bench.analyse.order import loops_in, order
 from bench.analyse.ranking import CLEAR_LEAD
 from bench.analyse.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capacity
 from bench.analyse.tails import attribution, long_tail
@@ -40,7 +39,7 @@ def slo_sentences(
     (the ladder or the load generator ran out first) cannot be ranked against another, and
     the sentence says so instead of ordering bounds."""
     sentences = []
-    for loop in LOOPS:
+    for loop in loops_in(p.loop for p, _ in capacities.values()):
         on_loop = [(p, c) for p, c in capacities.values() if p.loop == loop and c.rate is not None]
         if not on_loop:
             continue
@@ -89,7 +88,7 @@ def equal_load_sentences(
     can, because the load generator does not cap it (the same rule as the client-bound
     ranking of the closed loop)."""
     sentences = []
-    for loop in LOOPS:
+    for loop in loops_in(first.loop for first, _ in capacities.values()):
         bounded = [
             name
             for name, (first, capacity) in capacities.items()

@@ -21,6 +21,7 @@ import pyperf
 
 from aionetbench.about import about
 from aionetbench.errors import UsageError
+from aionetbench.loops import LOOPS, loop_named
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import (
@@ -95,6 +96,20 @@ def environment_metadata(
         "suite_commit": suite_commit(),
         "warmup_s": plan.warmup,
         "duration_s": plan.duration,
+        **loop_versions(plan.loops),
+    }
+
+
+def loop_versions(loops: tuple[str, ...]) -> dict[str, str]:
+    """Loops outside the registry (MODULE:FACTORY, a layer over one), each with the version
+    of the distribution that installed its module, as the orchestrator's Python sees it."""
+    named = [loop_named(name) for name in loops if name not in LOOPS]
+    if not named:
+        return {}
+    return {
+        "loop_versions": "; ".join(
+            f"{loop.name} {loop.version() or 'not packaged'}" for loop in named
+        )
     }
 
 

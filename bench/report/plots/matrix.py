@@ -9,15 +9,16 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from aionetbench.loops import is_loop
 from bench.analyse.order import order, ordered_apis, ordered_loops
 from bench.report.plots.style import (
     API_COLOURS,
-    LOOP_LINES,
-    LOOP_STYLE,
     NINES,
     REFERENCE_LINE,
     REFERENCE_STYLE,
     loop_legend,
+    loop_line,
+    loop_style,
     new_figure,
     nines,
     save,
@@ -50,7 +51,7 @@ def grouped_bars(
             x = a - 0.4 + width * (slot + 0.5)
             ax.bar(
                 x, median, width, color=API_COLOURS[api], edgecolor="black", linewidth=0.6,
-                yerr=[[median - min(data)], [max(data) - median]], capsize=3, **LOOP_STYLE[loop],
+                yerr=[[median - min(data)], [max(data) - median]], capsize=3, **loop_style(loop),
             )  # fmt: skip
             if mark_client_bound and any(cell.client_bound):
                 bound_seen = True
@@ -121,7 +122,7 @@ def latency_spectrum(cells: Sequence[CellResults], path: Path) -> None:
         ax.plot(
             xs,
             ys,
-            LOOP_LINES.get(cell.loop, REFERENCE_LINE),
+            linestyle=REFERENCE_LINE if cell.reference else loop_line(cell.loop),
             color=API_COLOURS[cell.api],
             label=f"{cell.api} / {cell.loop}",
         )
@@ -148,7 +149,7 @@ def latency_boxes(cells: Sequence[CellResults], path: Path) -> None:
     boxes = ax.bxp(stats, patch_artist=True, flierprops={"marker": "o", "markersize": 4})
     for box, cell in zip(boxes["boxes"], ordered, strict=True):
         box.set_facecolor(API_COLOURS[cell.api])
-        style = REFERENCE_STYLE if cell.reference else LOOP_STYLE[cell.loop]
+        style = REFERENCE_STYLE if cell.reference else loop_style(cell.loop)
         box.set_alpha(style["alpha"])
         box.set_hatch(style["hatch"])
     ax.set_yscale("log")
@@ -175,7 +176,8 @@ def throughput_against(cells: Sequence[CellResults], axis: str, path: Path) -> N
                 series.setdefault((cell.api, cell.loop), []).append(cell)
         for (api, loop), group in sorted(series.items(), key=lambda kv: order(*kv[0])):
             group.sort(key=lambda c: getattr(c, axis))
-            ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group], LOOP_LINES.get(loop, REFERENCE_LINE),
+            ax.plot([getattr(c, axis) for c in group], [c.median_rps for c in group],
+                    linestyle=loop_line(loop) if is_loop(loop) else REFERENCE_LINE,
                     marker="o", color=API_COLOURS[api], label=f"{api} / {loop}")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -211,7 +213,7 @@ def by_python(cells: Sequence[CellResults], pythons: Sequence[str], path: Path) 
             low = [m - min(c.server_us) for m, (_, c) in zip(medians, series, strict=True)]
             high = [max(c.server_us) - m for m, (_, c) in zip(medians, series, strict=True)]
             ax.errorbar(xs, medians, yerr=[low, high], color=API_COLOURS[api], marker="o",
-                        linestyle=LOOP_LINES[loop], capsize=3, label=api)  # fmt: skip
+                        linestyle=loop_line(loop), capsize=3, label=api)  # fmt: skip
         ax.set_xticks(range(len(pythons)), [f"Python {p}" for p in pythons])
         ax.set_title(loop)
         ax.set_ylim(bottom=0)
