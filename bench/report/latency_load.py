@@ -194,6 +194,18 @@ def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
     return lines
 
 
+def cell_capacities(results: Results) -> dict[str, tuple[SweepPoint, SloCapacity]]:
+    """Each swept cell's SLO capacity, with its first point (which names the cell)."""
+    if not results.points:
+        return {}
+    top = max(results.ladder, default=max(p.rate for p in results.points))
+    slo_us = results.slo_p99_ms * 1000
+    return {
+        name: (line[0], slo_capacity(line, slo_us, top))
+        for name, line in by_cell(results.points).items()
+    }
+
+
 def latency_section(results: Results, directory: Path) -> list[str]:
     """Markdown for the open-loop sweep, and latency-load.png; nothing without a sweep."""
     points = results.points
@@ -201,11 +213,8 @@ def latency_section(results: Results, directory: Path) -> list[str]:
         return []
     slo_us = results.slo_p99_ms * 1000
     latency_against_load(points, slo_us, directory / "latency-load.png")
-    top = max(results.ladder, default=max(p.rate for p in points))
     lines_by_cell = by_cell(points)
-    capacities = {
-        name: (line[0], slo_capacity(line, slo_us, top)) for name, line in lines_by_cell.items()
-    }
+    capacities = cell_capacities(results)
     limited = sum(p.client_limited for p in points)
     unreliable = sum(p.unreliable and not p.client_limited for p in points)
     server_points = len(points) - limited

@@ -10,9 +10,10 @@ from pathlib import Path
 from bench.analyse.order import ordered_apis, ordered_loops
 from bench.analyse.ranking import SERVER_CPU, deciding_metric, margin, rank
 from bench.plan.cells import LOOPBACK, version_key
+from bench.report.by_loop import loop_section
 from bench.report.by_network import network_section
 from bench.report.by_python import labels_of, python_section, reference_python, view
-from bench.report.latency_load import latency_section
+from bench.report.latency_load import cell_capacities, latency_section
 from bench.report.plots import matrix as plots
 from bench.report.why import why_section
 from bench.store.explained import Explained
@@ -256,6 +257,11 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
             lines += [f"### {describe(group_key(headline[0]))}, Python {python}", ""]
             lines += [f"- {s}" for s in ranking(headline_group(view(results.cells, python)))]
             lines.append("")
+    # One curve per API and loop: the reference Python's, on loopback.
+    on_loopback = [p for p in results.points if p.python in (base, "") and p.network == LOOPBACK]
+    swept = replace(results, points=on_loopback)
+    capacities = {(p.api, p.loop): c for p, c in cell_capacities(swept).values()}
+    lines += loop_section(headline, results, capacities)
     lines += python_section(results.cells, base, directory)
     lines += network_section(shown)
     lines += [
@@ -267,16 +273,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         "sending again, so mean latency = connections x depth / throughput (Little's law) and "
         "they restate throughput. Latency at a given load is under *Latency under load*.",
         "",
-        *latency_section(
-            # One curve per API and loop: the reference Python's, on loopback.
-            replace(
-                results,
-                points=[
-                    p for p in results.points if p.python in (base, "") and p.network == LOOPBACK
-                ],
-            ),
-            directory,
-        ),
+        *latency_section(swept, directory),
         *why_section([Explained.from_json(row) for row in results.explained], directory),
     ]
     if results.unsupported:

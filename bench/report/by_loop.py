@@ -1,0 +1,113 @@
+"""The loops compared: per API, every loop it ran on, ranked by server CPU per request (what
+the load generator cannot cap) and by SLO capacity, next to stock asyncio; and what each
+loop could not run or failed at, said in the same table so that a gap is never silent."""
+
+import statistics
+from collections.abc import Sequence
+
+from aionetbench.loops import STOCK
+from bench.analyse.order import ordered_apis, ordered_loops
+from bench.analyse.slo import SloCapacity
+from bench.store.reader import CellResults, Results
+
+# Server CPU per request within this ratio of each other is named a tie: one run varies
+# 10-15% on this machine, the medians of three repeats less.
+TIE = 1.05
+
+
+def cell_of(name: str) -> tuple[str, str]:
+    """(API, loop) of a cell name such as `tcp/protocol/uvloop/1024B/c10`."""
+    _, api, loop, *_ = name.split("/")
+    return api, loop
+
+
+def gaps(results: Results) -> dict[tuple[str, str], str]:
+    """(API, loop) -> why its cell has no figure: unsupported here, or failed (loudly)."""
+    found = {cell_of(u["cell"]): f"unsupported: {u['reason']}" for u in results.unsupported}
+    for failure in results.failures:
+        found.setdefault(cell_of(failure["cell"]), f"**failed**: {failure['reason']}")
+    return found
+
+
+def cpu_sentence(api: str, cells: Sequence[CellResults]) -> str:
+    """The loops an API ran on, cheapest first, each as a multiple of the cheapest."""
+    measured = sorted((c for c in cells if c.median_server_us), key=lambda c: c.median_server_us)
+    best, *rest = measured
+    ties = [c.loop for c in rest if c.median_server_us <= TIE * best.median_server_us]  # type: ignore[operator]
+    text = f"**{api}**: cheapest on **{best.loop}** at {best.median_server_us:.2f} us of server CPU per request"
+    if ties:
+        text += f" (tied within 5% with {', '.join(ties)})"
+    others = ", ".join(
+        f"{c.loop} {c.median_server_us / best.median_server_us:.2f}x"  # type: ignore[operator]
+        for c in rest
+    )
+    return text + (f"; then {others}" if others else "") + "."
+
+
+def capacity_sentence(api: str, capacities: dict[str, SloCapacity]) -> str | None:
+    """The loops ranked by SLO capacity, exact ones only; None when fewer than two are."""
+    exact = sorted(
+        ((loop, c) for loop, c in capacities.items() if c.exact), key=lambda lc: -lc[1].rate
+    )  # type: ignore[operator]
+    if len(exact) < 2:
+        return None
+    (best_loop, best), *rest = exact
+    ahead = ", ".join(f"{best.rate / c.rate:.2f}x {loop}" for loop, c in rest)  # type: ignore[operator]
+    return f"**{api}** within the objective: most load on **{best_loop}** ({best.rate:,.0f} msg/s): {ahead}."
+
+
+def loop_section(
+    cells: Sequence[CellResults], results: Results, capacities: dict[tuple[str, str], SloCapacity]
+) -> list[str]:
+    """Markdown: a table per API x loop and the sentences; nothing with fewer than 3 loops
+    (the ranking above already compares two)."""
+    loops = ordered_loops(list(cells))
+    missing = gaps(results)
+    loops += [loop for _, loop in missing if loop not in loops]
+    if len(set(loops)) < 3:
+        return []
+    lines = [
+        "## Loops compared",
+        "",
+        "Per API, each loop's server CPU per request (median of the repeats, min-max; the load "
+        f"generator cannot cap it) as a multiple of {STOCK}'s, its throughput, and its SLO "
+        "capacity from the sweep. A loop that could not run a cell says why; one that failed "
+        "is in bold.",
+        "",
+    ]
+    by_key = {(c.api, c.loop): c for c in cells if not c.reference}
+    for api in ordered_apis(list(cells)):
+        on_api = [by_key[(api, loop)] for loop in loops if (api, loop) in by_key]
+        if len(on_api) + sum(1 for a, _ in missing if a == api) < 2:
+            continue
+        lines.append(f"- {cpu_sentence(api, on_api)}")
+        ranked = capacity_sentence(
+            api, {loop: c for (a, loop), c in capacities.items() if a == api}
+        )
+        if ranked:
+            lines.append(f"- {ranked}")
+    lines += [
+        "",
+        f"| API | loop | server us/request | vs {STOCK} | req/s | SLO capacity, msg/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for api in ordered_apis(list(cells)):
+        stock = by_key.get((api, STOCK))
+        for loop in dict.fromkeys(loops):
+            cell = by_key.get((api, loop))
+            if cell is None:
+                if (api, loop) in missing:
+                    lines.append(f"| {api} | {loop} | {missing[(api, loop)]} | | | |")
+                continue
+            lines.append(f"| {api} | {loop} | {row(cell, stock, capacities.get((api, loop)))} |")
+    return [*lines, ""]
+
+
+def row(cell: CellResults, stock: CellResults | None, capacity: SloCapacity | None) -> str:
+    us = cell.server_us
+    cpu = f"{statistics.median(us):.2f} ({min(us):.2f}-{max(us):.2f})" if us else "-"
+    ratio = "-"
+    if stock is not None and stock.median_server_us and cell.median_server_us:
+        ratio = f"{cell.median_server_us / stock.median_server_us:.2f}x"
+    bound = "*" if cell.is_client_bound else ""
+    return f"{cpu} | {ratio} | {cell.median_rps:,.0f}{bound} | {capacity or '-'}"
