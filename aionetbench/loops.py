@@ -56,11 +56,13 @@ class Loop:
         return dict(self.no_apis).get(api, "")
 
     def resolve(self) -> LoopFactory:
-        """The factory, or `LoopUnavailable` with the reason in one line."""
+        """The factory; `LoopUnavailable` for an optional loop with no wheel here (its cells
+        are unsupported), a `UsageError` for a loop that should be there and is not (a
+        broken environment, or a typo in MODULE:FACTORY): both in one line."""
         module = self.import_module()
         factory = getattr(module, self.factory, None)
         if not callable(factory):
-            raise LoopUnavailable(self.name, f"{self.module} has no callable {self.factory!r}")
+            raise UsageError(f"loop {self.name}: {self.module} has no callable {self.factory!r}")
         if self.layer:
             return factory(resolve(self.base))
         return by_address(factory) if self.ignores_server_sock else factory
@@ -73,7 +75,9 @@ class Loop:
                 raise LoopUnavailable(
                     self.name, f"{self.package} is not installed for this Python ({self.wheels})"
                 ) from None
-            raise LoopUnavailable(self.name, f"{self.module} is not importable ({error})") from None
+            raise UsageError(
+                f"loop {self.name}: {self.module} is not importable ({error})"
+            ) from None
 
     def version(self) -> str | None:
         """The providing distribution's version (a custom loop's from its top-level module),
@@ -175,6 +179,17 @@ LOOPS: dict[str, Loop] = {
             "uringcore",
             optional=True,
             wheels="wheels for CPython 3.13 only",
+            no_apis=(
+                (
+                    "sockets",
+                    "uringcore 0.9.1: sock_recv() on an accepted socket never returns (the echo hangs)",
+                ),
+                ("buffered", "uringcore 0.9.1 calls data_received() on a BufferedProtocol"),
+                (
+                    "picows",
+                    "uringcore 0.9.1's transports have no socket for picows to set options on",
+                ),
+            ),
         ),
         Loop(
             "rsloop",

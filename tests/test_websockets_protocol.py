@@ -5,6 +5,7 @@ import asyncio
 import struct
 
 import pytest
+from conftest import API_LOOPS
 from peers import OP_BINARY, OP_CONTINUATION, OP_TEXT, WsPeer, frame
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
@@ -14,9 +15,13 @@ from servers import WEBSOCKET_APIS, WS_MAX_MESSAGE
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
 
+# Every WebSocket server on every loop that can run it (tests/conftest.py's API_LOOPS).
 @pytest.fixture(
-    params=[(api, loop) for api in WEBSOCKET_APIS for loop in ("asyncio", "uvloop")],
-    ids=lambda param: "-".join(param),
+    params=[
+        pytest.param(tuple(p.values), id=p.id, marks=p.marks)
+        for p in API_LOOPS
+        if p.values[0] in WEBSOCKET_APIS
+    ]
 )
 def endpoint(request, start_server) -> Endpoint:
     return start_server(*request.param).endpoint

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.analyse.order import loops_in
-from bench.store.explained import Explained
+from bench.store.explained import LOOP_PASSES, Explained
 from servers import SERVERS
 
 READS = ("read", "recvfrom", "recvmsg", "readv", "recvmmsg")
@@ -24,7 +24,7 @@ WRITES = ("write", "sendto", "sendmsg", "writev", "sendmmsg")
 KINDS: dict[str, tuple[str, ...]] = {
     "reads": READS,
     "writes": WRITES,
-    "loop passes (epoll_wait)": ("epoll_wait", "epoll_pwait", "epoll_pwait2"),
+    "loop passes (epoll_wait, io_uring_enter, ...)": LOOP_PASSES,
     "epoll_ctl": ("epoll_ctl",),
     "memory (mmap, munmap, mremap, brk)": ("mmap", "munmap", "mremap", "brk", "madvise"),
 }
@@ -50,6 +50,22 @@ def by_kind(syscalls: dict[str, float]) -> dict[str, float]:
     named = {name for names in KINDS.values() for name in names}
     kinds["other"] = sum(count for name, count in syscalls.items() if name not in named)
     return kinds
+
+
+def mechanics(rows: Sequence[Explained]) -> list[str]:
+    """Per loop, what it does per request in system calls: how it waits, reads and writes
+    (on the first API explained on it: every API shares its loop's mechanism)."""
+    sentences = []
+    for loop in loops_in(row.loop for row in rows):
+        row = next(r for r in rows if r.loop == loop and r.syscalls)
+        kinds = {"waits in": LOOP_PASSES, "reads with": READS, "writes with": WRITES}
+        parts = []
+        for verb, names in kinds.items():
+            used = {n: c for n, c in (row.syscalls or {}).items() if n in names and c >= 0.005}
+            if used:
+                parts.append(f"{verb} " + " + ".join(f"{n} {c:.2f}" for n, c in used.items()))
+        sentences.append(f"**{loop}** ({row.api}), per request: " + "; ".join(parts) + ".")
+    return sentences
 
 
 def calls(row: Explained, names: Sequence[str]) -> float:

@@ -22,11 +22,26 @@ def cell_of(name: str) -> tuple[str, str]:
 
 
 def gaps(results: Results) -> dict[tuple[str, str], str]:
-    """(API, loop) -> why its cell has no figure: unsupported here, or failed (loudly)."""
+    """(API, loop) -> why its cell may have no figure: unsupported here, or failed."""
     found = {cell_of(u["cell"]): f"unsupported: {u['reason']}" for u in results.unsupported}
-    for failure in results.failures:
-        found.setdefault(cell_of(failure["cell"]), f"**failed**: {failure['reason']}")
+    for key, reasons in faults(results).items():
+        found.setdefault(key, reasons)
     return found
+
+
+def faults(results: Results) -> dict[tuple[str, str], str]:
+    """(API, loop) -> its failed runs and points, in bold: a loop that breaks says so."""
+    failed: dict[tuple[str, str], list[str]] = {}
+    for failure in results.failures:
+        where = failure["cell"].rsplit("/open", 1)
+        at = f" at {float(where[1]):,.0f} msg/s" if len(where) == 2 else ""
+        last = (failure.get("stderr_tail") or "").strip().splitlines()[-1:]
+        said = f" (`{last[0].strip()}`)" if last else ""
+        failed.setdefault(cell_of(failure["cell"]), []).append(f"{failure['reason']}{at}{said}")
+    return {
+        key: f"**failed** {len(why)}x: {why[0]}" if len(why) > 1 else f"**failed**: {why[0]}"
+        for key, why in failed.items()
+    }
 
 
 def cpu_sentence(api: str, cells: Sequence[CellResults]) -> str:
@@ -86,10 +101,11 @@ def loop_section(
         )
         if ranked:
             lines.append(f"- {ranked}")
+    failed = faults(results)
     lines += [
         "",
-        f"| API | loop | server us/request | vs {STOCK} | req/s | SLO capacity, msg/s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| API | loop | server us/request | vs {STOCK} | req/s | SLO capacity, msg/s | faults |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for api in ordered_apis(list(cells)):
         stock = by_key.get((api, STOCK))
@@ -97,9 +113,10 @@ def loop_section(
             cell = by_key.get((api, loop))
             if cell is None:
                 if (api, loop) in missing:
-                    lines.append(f"| {api} | {loop} | {missing[(api, loop)]} | | | |")
+                    lines.append(f"| {api} | {loop} | {missing[(api, loop)]} | | | | |")
                 continue
-            lines.append(f"| {api} | {loop} | {row(cell, stock, capacities.get((api, loop)))} |")
+            figures = row(cell, stock, capacities.get((api, loop)))
+            lines.append(f"| {api} | {loop} | {figures} | {failed.get((api, loop), '')} |")
     return [*lines, ""]
 
 

@@ -10,6 +10,7 @@ from bench.analyse.claims import (
     by_kind,
     calls,
     floor_us,
+    mechanics,
     verdict_sentences,
     verdicts,
 )
@@ -69,6 +70,9 @@ def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
             f"- The kernel floor, the native C server's CPU per request, is {floor:.2f} us: "
             "the table splits every API's cost into that floor and what the API and loop add."
         )
+    if len({row.loop for row in rows if row.syscalls}) > 1:
+        lines += ["", "What each loop does per request, in system calls:", ""]
+        lines += [f"- {sentence}" for sentence in mechanics(rows)]
     lines += ["", *table(rows), ""]
     if any(row.syscalls for row in rows):
         syscall_kinds([(f"{r.api} / {r.loop}", by_kind(r.syscalls)) for r in rows if r.syscalls],

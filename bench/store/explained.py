@@ -4,7 +4,10 @@ back by the report."""
 from dataclasses import dataclass
 from typing import Any
 
-LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2")  # the calls that are loop passes
+# The calls a loop waits in, one per pass: epoll, or poll/select, or io_uring_enter for
+# io_uring loops (which also submit with it; they wait in it once per pass all the same).
+LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select",
+               "pselect6", "io_uring_enter")  # fmt: skip
 
 
 @dataclass
@@ -38,7 +41,7 @@ class Explained:
 
     @staticmethod
     def passes(syscalls: dict[str, float]) -> float:
-        """Loop passes (epoll waits) per request in a count of system calls."""
+        """Loop passes (waits for readiness or completions) per request in a count of system calls."""
         return sum(syscalls.get(name, 0.0) for name in LOOP_PASSES)
 
     def open_calls(self, names: tuple[str, ...]) -> float | None:
