@@ -16,7 +16,9 @@ from test_cli import assert_one_line_error, servers_cli
 from aionetbench.errors import UNSUPPORTED, UsageError
 from aionetbench.loops import LOOPS, LoopUnavailable, loop_named, resolve
 from aionetbench.serverproc import ServerProcess, server_command
+from bench.analyse.claims import mechanics
 from bench.measure.pythons import found, server_environment
+from bench.store.explained import Explained
 from clients.contract import Summary
 
 TESTS = Path(__file__).resolve().parent
@@ -173,3 +175,22 @@ def test_uringcore_echoes_on_its_python(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert Summary.from_json(json.loads(result.stdout)).errors == 0
+
+
+def test_explain_says_how_each_loop_waits_reads_and_writes() -> None:
+    """An io_uring loop waits in io_uring_enter: a loop pass all the same, and said so."""
+
+    def row(loop: str, syscalls: dict[str, float]) -> Explained:
+        return Explained("protocol", loop, 1000, syscalls, None, 1.0, 5.0, 0.0, 0.0, None, None, 10)
+
+    rows = [
+        row("veloxloop", {"recvfrom": 1.0, "sendto": 1.0, "io_uring_enter": 0.14}),
+        row("asyncio", {"recvfrom": 1.0, "sendto": 1.0, "epoll_wait": 0.16, "getpid": 0.001}),
+    ]
+    assert mechanics(rows) == [
+        "**asyncio** (protocol), per request: waits in epoll_wait 0.16; reads with recvfrom 1.00; "
+        "writes with sendto 1.00.",
+        "**veloxloop** (protocol), per request: waits in io_uring_enter 0.14; reads with "
+        "recvfrom 1.00; writes with sendto 1.00.",
+    ]
+    assert rows[0].loop_passes == 0.14

@@ -160,3 +160,37 @@ def test_the_report_imports_no_measuring_code(tmp_path: Path) -> None:
     unwanted = {m for m in loaded if m.startswith(("bench.measure", "bench.gate", "trustme"))}
     assert not unwanted, unwanted
     assert "servers.cli" not in loaded
+
+
+def test_loops_are_compared_by_server_cpu_with_their_faults(tmp_path: Path) -> None:
+    """More than two loops: ranked per API by server CPU per request against asyncio, a
+    loop named on the command line among them, a failed one and an unsupported one said."""
+    plugin = "loop_plugin:new_event_loop"
+    table = {
+        cell("protocol", "asyncio"): [40_000, 41_000, 39_000],
+        cell("protocol", "uvloop"): [80_000, 82_000, 78_000],
+        cell("protocol", "veloxloop"): [60_000, 61_000, 59_000],
+        cell("protocol", plugin): [120_000, 121_000, 119_000],
+    }
+    path = write_results(tmp_path / "loops.json", table)
+    data = json.loads(path.read_text())
+    data["aionetbench"]["failed"].append({"cell": "tcp/protocol/veloxloop/1024B/c10/open238000",
+        "repeat": 1, "reason": "server died (status 1)", "stderr_tail": "x\nConnectionResetError: boom"})  # fmt: skip
+    data["aionetbench"]["unsupported"].append({"cell": "tcp/protocol/rsloop/1024B/c10",
+        "reason": "loop rsloop: rsloop is not installed for this Python"})  # fmt: skip
+    path.write_text(json.dumps(data))
+    result = bench("report", str(path), "-o", str(tmp_path / "report"))
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text()
+    # Synthetic server CPU is 0.9e6 / req/s us: the plugin cheapest, then uvloop, ...
+    assert (
+        f"**protocol**: cheapest on **{plugin}** at 7.50 us of server CPU per request; "
+        "then uvloop 1.50x, veloxloop 2.00x, asyncio 3.00x." in report
+    )
+    assert "| protocol | uvloop | 11.25 (10.98-11.54) | 0.50x | 80,000 | - |  |" in report
+    assert (
+        "**failed**: server died (status 1) at 238,000 msg/s (`ConnectionResetError: boom`)"
+        in report
+    )
+    assert "| protocol | rsloop | unsupported: loop rsloop: rsloop is not installed" in report
+    assert report.index("| protocol | veloxloop |") < report.index(f"| protocol | {plugin} |")
