@@ -1,6 +1,7 @@
 """Faults are not crashes: half-close, resets, garbage, slow readers and signals, on every API x loop."""
 
 import asyncio
+import json
 import os
 import select
 import signal
@@ -16,11 +17,14 @@ from conftest import (
     RESET_API_LOOPS,
     SLOW_READER_API_LOOPS,
     TLS_API_LOOPS,
+    with_gaps,
 )
 from peers import OP_BINARY, WsPeer, blocking_connect, echo_exact, frame, open_stream
+from test_client import client
 from wsproto.events import BytesMessage, CloseConnection
 
 from aionetbench.endpoints import Endpoint
+from clients.native import native_generator
 from servers import WEBSOCKET_APIS
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
@@ -156,3 +160,26 @@ def test_signal_stops_server_cleanly(start_server, api: str, loop: str, signum: 
     assert idle.recv(65536) == b"", "the server left a connection open"
     idle.close()
     reset(busy)
+
+
+# Far past every loop's capacity for these APIs here (100,000-220,000 msg/s): the server's
+# writes back up while it goes on reading, and every echo must stay exact all the same.
+OVERLOAD = ["--rate", "500000", "--duration", "1", "--warmup", "0.1", "--json"]
+# veloxloop 0.2 breaks under it: replies that differ from what was sent from their first
+# byte, connections reset, or a reset escaping its run_forever() and killing the server (3
+# of 3 runs at 300,000 msg/s on streams, pinned apart; 1 of 2 sweeps at 240,000 on
+# protocol), but not in every run on a machine shared with other tests: skipped, with that.
+OVERLOAD_API_LOOPS = with_gaps(
+    ("veloxloop", pytest.mark.skip(reason="veloxloop 0.2: corrupts or resets echoes under overload"),
+     ("streams", "protocol")),
+)  # fmt: skip
+OVERLOAD_API_LOOPS = [p for p in OVERLOAD_API_LOOPS if p.values[0] in ("streams", "protocol")]
+
+
+@pytest.mark.skipif(native_generator() is None, reason="the native load generator is not built")
+@pytest.mark.parametrize(("api", "loop"), OVERLOAD_API_LOOPS)
+def test_overload_keeps_every_echo_exact(start_server, api: str, loop: str) -> None:
+    server = start_server(api, loop)
+    result = client(server.endpoint, *OVERLOAD, program="clients.native")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["errors"] == 0

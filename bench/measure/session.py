@@ -105,6 +105,9 @@ def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -
     run_cost = plan.warmup + plan.duration + RUN_OVERHEAD_S
     try:
         for repeat, cell, side in schedule:
+            if cell.name in side.results.unsupported:  # said once: its other repeats are too
+                advance(progress, run_cost)
+                continue
             with tempfile.TemporaryDirectory(prefix="aionetbench-") as workdir:
                 outcome = run_cell(cell, plan, pinning, Path(workdir), side.python_for(cell))
             where = f"{cell.name}{f' [{side.label}]' if len(sides) > 1 else ''} (repeat {repeat})"
@@ -192,6 +195,9 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
     progress.total += len(plan.cells) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
     for cell in plan.cells:
         for side in sides:
+            if cell.name in side.results.unsupported:
+                advance(progress, cell_cost)
+                continue
             started, counted = time.monotonic(), progress.n
             with contextlib.closing(
                 sweep_cell(cell, rates, plan, pinning, side.python_for(cell))

@@ -128,9 +128,10 @@ PROFILES: dict[str, Plan] = {
     ),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
-    # Everything a user chooses between, at the headline load: every API x every loop x every
-    # Python found, 3 interleaved repeats of 2 s. No sweep: ~100 cells would not fit in
-    # 20 minutes with one.
+    # Everything a user chooses between, at the headline load: every API x every registered
+    # loop x every Python found, 3 interleaved repeats of 2 s; a loop with no wheel for a
+    # Python makes unsupported cells there (uringcore runs on 3.13 only). No sweep: ~190
+    # cells would not fit in an hour with one.
     "wide": Plan(
         apis=tuple(SERVERS),
         loops=tuple(LOOPS),

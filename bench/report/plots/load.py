@@ -13,6 +13,8 @@ from bench.report.plots.style import API_COLOURS
 from bench.store.reader import SweepPoint
 from servers import SERVERS
 
+PANELS_PER_ROW = 3
+
 
 def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path) -> None:
     """p99 (solid, with its 95% interval) and p50 (dashed) against offered load, log-log,
@@ -25,11 +27,22 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     # Beyond 100x the objective, saturated points would squash the region that matters:
     # they are drawn at the top edge with their value written next to them.
     ceiling = 100 * slo_us
-    fig = Figure(figsize=(6 * len(loops), 8))
-    grid = fig.subplots(2, len(loops), squeeze=False, sharex="col", sharey="row",
-                        gridspec_kw={"height_ratios": (5, 2)})  # fmt: skip
-    axes, busy_axes = grid
-    for ax, busy_ax, loop in zip(axes, busy_axes, loops, strict=True):
+    # At most PANELS_PER_ROW loops side by side; more wrap onto further rows of panels.
+    columns = min(len(loops), PANELS_PER_ROW)
+    rows = -(-len(loops) // columns)
+    fig = Figure(figsize=(6 * columns, 8 * rows))
+    grid = fig.subplots(2 * rows, columns, squeeze=False, sharex="col",
+                        gridspec_kw={"height_ratios": (5, 2) * rows})  # fmt: skip
+    axes = [ax for row in grid[0::2] for ax in row]
+    busy_axes = [ax for row in grid[1::2] for ax in row]
+    for ax, busy_ax in zip(axes[len(loops) :], busy_axes[len(loops) :], strict=True):
+        ax.set_visible(False)
+        busy_ax.set_visible(False)
+    for ax in axes[1 : len(loops)]:
+        ax.sharey(axes[0])
+    for ax in busy_axes[1 : len(loops)]:
+        ax.sharey(busy_axes[0])
+    for ax, busy_ax, loop in zip(axes, busy_axes, loops, strict=False):
         loop_panel(ax, busy_ax, [p for p in points if p.loop == loop], ceiling)
         references = [p for p in points if p.reference]
         reference_lines(ax, busy_ax, references, ceiling, ax is axes[0])
@@ -37,15 +50,16 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
         ax.annotate(f"p99 objective {slo_us / 1000:g} ms", (0.01, slo_us), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize=8)  # fmt: skip
         ax.set_title(loop)
-    axes[0].set_ylabel("latency (us, log scale)")
+    for first in range(0, len(loops), columns):
+        axes[first].set_ylabel("latency (us, log scale)")
+        busy_axes[first].set_ylabel("server core busy")
     axes[0].set_ylim(top=ceiling * 1.05)
-    busy_axes[0].set_ylabel("server core busy")
     busy_axes[0].set_ylim(0, 1.05)
     busy_axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles = legend_handles(points)
     fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=5, frameon=False)
     fig.suptitle("Latency against offered load (open loop, from intended send times)")
-    fig.tight_layout(rect=(0, 0.06 + 0.02 * (len(handles) > 10), 1, 1))
+    fig.tight_layout(rect=(0, (0.06 + 0.02 * (len(handles) > 10)) / rows, 1, 1))
     fig.savefig(path, dpi=110)
 
 
