@@ -6,8 +6,9 @@ A loop is named three ways:
 - `BASE+LAYER`, a transport layer over a loop (`uvloop+aiofastnet`): the layer wraps the
   base loop's factory and replaces its networking methods (create_server, sock_*, ...);
 - `MODULE:FACTORY`, any callable that returns a new loop, for a loop under development.
-Every name resolves to a factory or to a one-line reason it cannot here (`LoopUnavailable`),
-which servers report as unsupported so the orchestrator records the cell instead of failing.
+Every name resolves to a factory or to a one-line reason it cannot: `LoopUnavailable` for
+an optional loop with no wheel here, which servers report as unsupported so that the
+orchestrator records the cell instead of failing it; a plain usage error otherwise.
 """
 
 import argparse
@@ -44,7 +45,7 @@ class Loop:
     no_unix_transports: str = ""
     no_apis: tuple[tuple[str, str], ...] = ()  # (API, why it cannot run on this loop)
     # A loop whose create_server() ignores `sock=` (and serves nothing on it) is handed the
-    # listener's address instead, the one adaptation the suite makes (`by_address`).
+    # listener's address instead (`by_address`): the only change the suite makes to a loop.
     ignores_server_sock: bool = False
 
     @property

@@ -6,9 +6,9 @@ uv's managed Pythons. Each candidate is run to check that it is that version: a 
 for a version that is not selected exists on PATH but fails. The interpreter gets its own
 environment, `.venvs/3.12`, with the suite installed with the servers' dependencies and the
 same constraints as `.venv` (pyproject.toml), made on first use and again when
-pyproject.toml changes. The optional loops are added where that Python has wheels (aionetbench.extras): uringcore
-runs on 3.13 only, veloxloop on 3.11-3.13. The load generator always stays on the main
-environment.
+pyproject.toml or the loops registry changes. The optional loops are added where that Python
+has wheels (aionetbench.extras): uringcore runs on 3.13 only, veloxloop on 3.11-3.13. The
+load generator always stays on the main environment.
 """
 
 import hashlib
@@ -33,6 +33,7 @@ VERSION = re.compile(r"\d+\.\d+")
 # servers use asyncio.Runner and asyncio.timeout, new in 3.11).
 SUPPORTED = tuple(f"3.{minor}" for minor in range(11, 15))
 STAMP = ".aionetbench-installed"
+INSTALL_INPUTS = ("pyproject.toml", "aionetbench/loops.py")  # what an environment is made from
 
 
 def version_of(python: str) -> str | None:
@@ -88,7 +89,7 @@ def server_environment(version: str) -> str:
     on first use; UsageError, one line, if that fails."""
     interpreter = resolve(version)
     venv = VENVS / version
-    wanted = digest(interpreter, (REPO / "pyproject.toml").read_text())
+    wanted = digest(interpreter, *((REPO / p).read_text() for p in INSTALL_INPUTS))
     stamp = venv / STAMP
     if stamp.exists() and stamp.read_text() == wanted:
         return str(venv / "bin" / "python")
