@@ -14,10 +14,11 @@ from aionetbench.errors import UsageError
 from bench.measure.pythons import found, pyenv_root, resolve, version_of
 from bench.plan.profiles import Plan
 
-PYENV_312 = sorted(pyenv_root().glob("versions/3.12.*/bin/python3.12"))
-needs_312 = pytest.mark.skipif(not PYENV_312, reason="no Python 3.12 in pyenv here")
+PYENV_313 = sorted(pyenv_root().glob("versions/3.13.*/bin/python3.13"))
+needs_313 = pytest.mark.skipif(not PYENV_313, reason="no Python 3.13 in pyenv here")
 
-# The tests that set up .venvs/3.12 run one after another.
+# The tests that set up .venvs/3.13 run one after another (tests/test_loops.py runs uringcore
+# on it too: one server environment for both).
 pytestmark = pytest.mark.shares("pythons")
 
 
@@ -31,19 +32,19 @@ def bare_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return directory
 
 
-@needs_312
+@needs_313
 def test_found_on_path(bare_path: Path) -> None:
-    (bare_path / "python3.12").symlink_to(PYENV_312[-1])
-    assert resolve("3.12") == str(bare_path / "python3.12")
+    (bare_path / "python3.13").symlink_to(PYENV_313[-1])
+    assert resolve("3.13") == str(bare_path / "python3.13")
 
 
-@needs_312
+@needs_313
 def test_found_via_pyenv(bare_path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    fake = tmp_path / "pyenv" / "versions" / "3.12.99" / "bin"
+    fake = tmp_path / "pyenv" / "versions" / "3.13.99" / "bin"
     fake.mkdir(parents=True)
-    (fake / "python3.12").symlink_to(PYENV_312[-1])
+    (fake / "python3.13").symlink_to(PYENV_313[-1])
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
-    assert resolve("3.12") == str(fake / "python3.12")
+    assert resolve("3.13") == str(fake / "python3.13")
 
 
 @pytest.mark.live
@@ -69,10 +70,10 @@ def test_a_broken_pyenv_shim_is_not_taken(bare_path: Path) -> None:
 
 
 @pytest.mark.live
-@needs_312
+@needs_313
 def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
-    """`bench ab` with servers on 3.12 and on this Python (3.11): each file says which."""
-    result = bench("ab", "--base-python", "3.12", "--apis", "protocol", "--loops", "asyncio",
+    """`bench ab` with servers on 3.13 and on this Python (3.11): each file says which."""
+    result = bench("ab", "--base-python", "3.13", "--apis", "protocol", "--loops", "asyncio",
                    "--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none",
                    "--quiet", "-o", str(tmp_path))  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -86,9 +87,9 @@ def test_results_record_each_servers_own_python(tmp_path: Path) -> None:
         versions[side] = metadata["python_version"]
         assert metadata["orchestrator_python_version"] == ".".join(map(str, sys.version_info[:3]))
         assert metadata["uvloop_version"] != "not installed"
-    assert versions["base"].startswith("3.12.")
+    assert versions["base"].startswith("3.13.")
     assert versions["new"] == ".".join(map(str, sys.version_info[:3]))
-    assert "servers on CPython 3.12." in result.stdout
+    assert "servers on CPython 3.13." in result.stdout
 
 
 def test_found_includes_this_python() -> None:
@@ -115,11 +116,11 @@ def test_an_unknown_python_stops_the_run_before_anything_runs(tmp_path: Path) ->
 
 
 @pytest.mark.live
-@needs_312
+@needs_313
 def test_one_run_over_two_pythons_names_and_describes_each(tmp_path: Path) -> None:
     own = f"{sys.version_info.major}.{sys.version_info.minor}"
     output = tmp_path / "r.json"
-    result = bench("run", "--pythons", f"3.12,{own}", "--apis", "protocol", "--loops", "asyncio",
+    result = bench("run", "--pythons", f"3.13,{own}", "--apis", "protocol", "--loops", "asyncio",
                    "--repeats", "1", "--duration", "0.3", "--warmup", "0.1", "--rates", "none",
                    "--quiet", "-o", str(output))  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -127,11 +128,11 @@ def test_one_run_over_two_pythons_names_and_describes_each(tmp_path: Path) -> No
     for benchmark in pyperf.BenchmarkSuite.load(str(output)).get_benchmarks():
         metadata = benchmark.get_metadata()
         seen[benchmark.get_name()] = (metadata["server_python"], metadata["python_version"])
-    for label in ("3.12", own):
+    for label in ("3.13", own):
         python, version = seen[f"tcp/protocol/asyncio/py{label}/1024B/c10"]
         assert python == label and version.startswith(label + ".")
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "## Python versions" in text and f"3.12 vs {own}" in text
+    assert "## Python versions" in text and f"3.13 vs {own}" in text
     assert (tmp_path / "report" / "pythons.png").stat().st_size > 10_000
