@@ -194,3 +194,5 @@ def test_explain_says_how_each_loop_waits_reads_and_writes() -> None:
         "recvfrom 1.00; writes with sendto 1.00.",
     ]
     assert rows[0].loop_passes == 0.14
+    # libuv waits in epoll and batches epoll_ctl through io_uring: only epoll is a pass.
+    assert row("uvloop", {"epoll_pwait": 0.10, "io_uring_enter": 0.10}).loop_passes == 0.10

@@ -53,11 +53,18 @@ def by_kind(syscalls: dict[str, float]) -> dict[str, float]:
 
 
 def mechanics(rows: Sequence[Explained]) -> list[str]:
-    """Per loop, what it does per request in system calls: how it waits, reads and writes
-    (on the first API explained on it: every API shares its loop's mechanism)."""
+    """Per loop, what it does per request in system calls: how it waits, reads and writes,
+    on `protocol` where it was explained (else another API on the loop's own transports):
+    `sockets` would show asyncio's sock_* methods, not the loop's transports."""
     sentences = []
+    preferred = ("protocol", *(api for api, s in SERVERS.items() if s.on_transports))
     for loop in loops_in(row.loop for row in rows):
-        row = next(r for r in rows if r.loop == loop and r.syscalls)
+        measured = [r for r in rows if r.loop == loop and r.syscalls]
+        if not measured:
+            continue
+        row = min(
+            measured, key=lambda r: preferred.index(r.api) if r.api in preferred else len(preferred)
+        )
         kinds = {"waits in": LOOP_PASSES, "reads with": READS, "writes with": WRITES}
         parts = []
         for verb, names in kinds.items():

@@ -4,10 +4,13 @@ back by the report."""
 from dataclasses import dataclass
 from typing import Any
 
-# The calls a loop waits in, one per pass: epoll, or poll/select, or io_uring_enter for
-# io_uring loops (which also submit with it; they wait in it once per pass all the same).
-LOOP_PASSES = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select",
-               "pselect6", "io_uring_enter")  # fmt: skip
+# The calls a loop waits in, one per pass: epoll, or poll/select; or io_uring_enter for a
+# loop that uses none of those (veloxloop), which also submits with it. libuv (uvloop) calls
+# io_uring_enter besides epoll_pwait, to batch its epoll_ctl calls: not a pass there.
+READINESS_WAITS = ("epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll", "select",
+                   "pselect6")  # fmt: skip
+URING_WAIT = "io_uring_enter"
+LOOP_PASSES = (*READINESS_WAITS, URING_WAIT)
 
 
 @dataclass
@@ -42,7 +45,8 @@ class Explained:
     @staticmethod
     def passes(syscalls: dict[str, float]) -> float:
         """Loop passes (waits for readiness or completions) per request in a count of system calls."""
-        return sum(syscalls.get(name, 0.0) for name in LOOP_PASSES)
+        readiness = sum(syscalls.get(name, 0.0) for name in READINESS_WAITS)
+        return readiness if readiness > 0 else syscalls.get(URING_WAIT, 0.0)
 
     def open_calls(self, names: tuple[str, ...]) -> float | None:
         """Calls of `names` per message under open load; None if not measured."""
