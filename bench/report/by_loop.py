@@ -5,7 +5,7 @@ loop could not run or failed at, said in the same table so that a gap is never s
 import statistics
 from collections.abc import Sequence
 
-from aionetbench.loops import STOCK
+from aionetbench.loops import STOCK, is_loop
 from bench.analyse.order import ordered_apis, ordered_loops
 from bench.analyse.slo import SloCapacity
 from bench.store.reader import CellResults, Results
@@ -44,9 +44,12 @@ def faults(results: Results) -> dict[tuple[str, str], str]:
     }
 
 
-def cpu_sentence(api: str, cells: Sequence[CellResults]) -> str:
-    """The loops an API ran on, cheapest first, each as a multiple of the cheapest."""
+def cpu_sentence(api: str, cells: Sequence[CellResults]) -> str | None:
+    """The loops an API ran on, cheapest first, each as a multiple of the cheapest; None
+    when none has a server CPU figure."""
     measured = sorted((c for c in cells if c.median_server_us), key=lambda c: c.median_server_us)
+    if not measured:
+        return None
     best, *rest = measured
     ties = [c.loop for c in rest if c.median_server_us <= TIE * best.median_server_us]  # type: ignore[operator]
     text = f"**{api}**: cheapest on **{best.loop}** at {best.median_server_us:.2f} us of server CPU per request"
@@ -78,7 +81,7 @@ def loop_section(
     (the ranking above already compares two)."""
     loops = ordered_loops(list(cells))
     missing = gaps(results)
-    loops += [loop for _, loop in missing if loop not in loops]
+    loops += [loop for _, loop in missing if loop not in loops and is_loop(loop)]
     if len(set(loops)) < 3:
         return []
     lines = [
@@ -95,12 +98,10 @@ def loop_section(
         on_api = [by_key[(api, loop)] for loop in loops if (api, loop) in by_key]
         if len(on_api) + sum(1 for a, _ in missing if a == api) < 2:
             continue
-        lines.append(f"- {cpu_sentence(api, on_api)}")
         ranked = capacity_sentence(
             api, {loop: c for (a, loop), c in capacities.items() if a == api}
         )
-        if ranked:
-            lines.append(f"- {ranked}")
+        lines += [f"- {sentence}" for sentence in (cpu_sentence(api, on_api), ranked) if sentence]
     failed = faults(results)
     lines += [
         "",
