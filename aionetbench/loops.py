@@ -131,7 +131,7 @@ def distributions_of(module: str) -> list[str]:
 
 # A transport layer by name: (module, wrapper of a loop factory, distribution).
 LAYERS = {"aiofastnet": ("aiofastnet", "loop_factory", "aiofastnet")}
-LAYER_WHEELS = "wheels for CPython 3.10-3.14"
+LAYER_WHEELS = "wheels for CPython 3.10-3.13 at least"
 
 
 def layered(base: str, layer: str) -> Loop:
