@@ -58,6 +58,7 @@ def mechanics(rows: Sequence[Explained]) -> list[str]:
     `sockets` would show asyncio's sock_* methods, not the loop's transports."""
     sentences = []
     preferred = ("protocol", *(api for api, s in SERVERS.items() if s.on_transports))
+    kinds = {"waits in": LOOP_PASSES, "reads with": READS, "writes with": WRITES}
     for loop in loops_in(row.loop for row in rows):
         measured = [r for r in rows if r.loop == loop and r.syscalls]
         if not measured:
@@ -65,7 +66,6 @@ def mechanics(rows: Sequence[Explained]) -> list[str]:
         row = min(
             measured, key=lambda r: preferred.index(r.api) if r.api in preferred else len(preferred)
         )
-        kinds = {"waits in": LOOP_PASSES, "reads with": READS, "writes with": WRITES}
         parts = []
         for verb, names in kinds.items():
             used = {n: c for n, c in (row.syscalls or {}).items() if n in names and c >= 0.005}

@@ -21,14 +21,6 @@ def cell_of(name: str) -> tuple[str, str]:
     return api, loop
 
 
-def gaps(results: Results) -> dict[tuple[str, str], str]:
-    """(API, loop) -> why its cell may have no figure: unsupported here, or failed."""
-    found = {cell_of(u["cell"]): f"unsupported: {u['reason']}" for u in results.unsupported}
-    for key, reasons in faults(results).items():
-        found.setdefault(key, reasons)
-    return found
-
-
 def faults(results: Results) -> dict[tuple[str, str], str]:
     """(API, loop) -> its failed runs and points, in bold: a loop that breaks says so."""
     failed: dict[tuple[str, str], list[str]] = {}
@@ -80,7 +72,10 @@ def loop_section(
     """Markdown: a table per API x loop and the sentences; nothing with fewer than 3 loops
     (the ranking above already compares two)."""
     loops = ordered_loops(list(cells))
-    missing = gaps(results)
+    failed = faults(results)
+    # Why a cell may have no figure: unsupported here, or else failed.
+    unsupported = {cell_of(u["cell"]): f"unsupported: {u['reason']}" for u in results.unsupported}
+    missing = failed | unsupported
     loops += [loop for _, loop in missing if loop not in loops and is_loop(loop)]
     if len(set(loops)) < 3:
         return []
@@ -102,7 +97,6 @@ def loop_section(
             api, {loop: c for (a, loop), c in capacities.items() if a == api}
         )
         lines += [f"- {sentence}" for sentence in (cpu_sentence(api, on_api), ranked) if sentence]
-    failed = faults(results)
     lines += [
         "",
         f"| API | loop | server us/request | vs {STOCK} | req/s | SLO capacity, msg/s | faults |",

@@ -206,15 +206,17 @@ def cell_capacities(results: Results) -> dict[str, tuple[SweepPoint, SloCapacity
     }
 
 
-def latency_section(results: Results, directory: Path) -> list[str]:
-    """Markdown for the open-loop sweep, and latency-load.png; nothing without a sweep."""
+def latency_section(
+    results: Results, capacities: dict[str, tuple[SweepPoint, SloCapacity]], directory: Path
+) -> list[str]:
+    """Markdown for the open-loop sweep (with its cells' `cell_capacities`), and
+    latency-load.png; nothing without a sweep."""
     points = results.points
     if not points:
         return []
     slo_us = results.slo_p99_ms * 1000
     latency_against_load(points, slo_us, directory / "latency-load.png")
     lines_by_cell = by_cell(points)
-    capacities = cell_capacities(results)
     limited = sum(p.client_limited for p in points)
     unreliable = sum(p.unreliable and not p.client_limited for p in points)
     server_points = len(points) - limited

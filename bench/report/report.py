@@ -260,8 +260,9 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     # One curve per API and loop: the reference Python's, on loopback.
     on_loopback = [p for p in results.points if p.python in (base, "") and p.network == LOOPBACK]
     swept = replace(results, points=on_loopback)
-    capacities = {(p.api, p.loop): c for p, c in cell_capacities(swept).values()}
-    lines += loop_section(headline, results, capacities)
+    capacities = cell_capacities(swept)
+    by_api_loop = {(p.api, p.loop): c for p, c in capacities.values()}
+    lines += loop_section(headline, results, by_api_loop)
     lines += python_section(results.cells, base, directory)
     lines += network_section(shown)
     lines += [
@@ -273,7 +274,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         "sending again, so mean latency = connections x depth / throughput (Little's law) and "
         "they restate throughput. Latency at a given load is under *Latency under load*.",
         "",
-        *latency_section(swept, directory),
+        *latency_section(swept, capacities, directory),
         *why_section([Explained.from_json(row) for row in results.explained], directory),
     ]
     if results.unsupported:
