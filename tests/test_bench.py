@@ -1,7 +1,6 @@
 """The orchestrator end to end: real servers and clients, results read back through pyperf."""
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -12,34 +11,11 @@ from pathlib import Path
 import psutil
 import pyperf
 import pytest
-
-from bench import cli
+from helpers.commands import bench, importable, refused, start
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
 TINY = ["--duration", "0.4", "--warmup", "0.2", "--repeats", "2", "--rates", "none", "--quiet"]
-
-
-def bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=300, env=env
-    )
-
-
-def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """`python -m bench ARGS` run in this process, for commands that start nothing (no
-    interpreter start per case): (exit status, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(list(args))
-    captured = capsys.readouterr()
-    return exit_.value.code or 0, captured.out, captured.err  # type: ignore[return-value]
-
-
-def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """The stderr of input `bench` must refuse before running anything (exit status 2)."""
-    status, _, err = in_process(capsys, *args)
-    assert status == 2, args
-    return err
 
 
 def test_tiny_matrix_end_to_end(tmp_path: Path) -> None:
@@ -84,7 +60,7 @@ def test_failing_server_cells_do_not_stop_the_others(tmp_path: Path) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "uvloop.py").write_text("raise ImportError('uvloop hidden by the test')\n")
-    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = importable(shim)
     output = tmp_path / "partial.json"
     result = bench(
         "run", "--apis", "streams", "--client-loop", "asyncio", *TINY, "-o", str(output), env=env
@@ -104,7 +80,7 @@ def test_failing_server_cells_do_not_stop_the_others(tmp_path: Path) -> None:
 def test_interrupted_run_keeps_completed_cells(tmp_path: Path, signum: int) -> None:
     output = tmp_path / "interrupted.json"
     command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--duration", "1", "--warmup", "0.2", "--repeats", "5", "--rates", "none", "--quiet", "-o", str(output)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start(command)
     parent = psutil.Process(process.pid)
     seen: set[psutil.Process] = set()
     deadline = time.monotonic() + 60

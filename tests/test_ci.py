@@ -4,16 +4,14 @@ import json
 import random
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pyperf
 import pytest
-from synthetic import QUICK, cell, write_results
-from test_bench import refused
+from helpers.commands import bench, refused
+from helpers.synthetic import QUICK, cell, write_results
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -21,12 +19,6 @@ from bench.analyse.compare import compare_family, compare_files, holm
 from bench.measure.count import CountFailed, echo_exactly
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_holm_keeps_noise_from_failing_the_gate() -> None:

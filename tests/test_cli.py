@@ -2,15 +2,12 @@
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from peers import WsPeer
-from test_bench import bench
+from helpers.commands import assert_one_line_error, bench, importable, servers_cli
+from helpers.peers import WsPeer
 from wsproto.events import BytesMessage
 from wsproto.extensions import PerMessageDeflate
 
@@ -18,26 +15,6 @@ from aionetbench.endpoints import Endpoint
 from servers import SERVERS
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
-
-
-def servers_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "servers", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    for fragment in fragments:
-        assert fragment in lines[-1], lines
 
 
 def test_list_names_every_api() -> None:
@@ -98,7 +75,7 @@ def test_sockets_refuses_tls() -> None:
 def test_missing_uvloop(tmp_path: Path) -> None:
     # A real interpreter whose `import uvloop` fails, as on a machine without it.
     (tmp_path / "uvloop.py").write_text("raise ImportError('No module named uvloop')\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = importable(tmp_path)
     assert_one_line_error(servers_cli("protocol", "--loop", "uvloop", env=env), "uvloop")
 
 

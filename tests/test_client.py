@@ -2,17 +2,17 @@
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import psutil
 import pytest
-from conftest import API_LOOPS, ServerPool
 from hdrh.histogram import HdrHistogram
+from helpers.commands import GLANCE, SHORT, client, client_json, start_client
+from helpers.matrix import API_LOOPS
+from helpers.servers import ServerPool
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
@@ -20,48 +20,6 @@ from clients.contract import Summary
 from servers import framing_of
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
-
-SHORT = ["--duration", "0.3", "--warmup", "0.1"]  # correctness, not speed: a short window
-# Shorter still for the matrix of every server and both client loops: thousands of verified
-# echoes each, a hundred client runs in all.
-GLANCE = ["--duration", "0.15", "--warmup", "0.05"]
-
-
-def client(
-    endpoint: Endpoint,
-    *args: str,
-    protocol: str = "tcp",
-    timeout: float = 60,
-    program: str = "clients",
-):
-    """Run a load generator: `program` is `clients` (Python) or `clients.native`."""
-    target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
-    return subprocess.run(
-        [sys.executable, "-m", program, protocol, *target, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def start_client(
-    endpoint: Endpoint, *args: str, protocol: str = "tcp", program: str = "clients"
-) -> subprocess.Popen:
-    """The load generator started with --json, not waited for."""
-    target = ["--unix", endpoint.path] if endpoint.path else ["--connect", str(endpoint)]
-    command = [sys.executable, "-m", program, protocol, *target, *args, "--json"]
-    return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
-    )
-
-
-def client_json(
-    endpoint: Endpoint, *args: str, protocol: str = "tcp", program: str = "clients"
-) -> dict:
-    result = client(endpoint, *args, "--json", protocol=protocol, program=program)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 # The load generator against every server API, on the loops its own two client loops are;
@@ -161,14 +119,6 @@ def test_corrupted_byte_is_caught(server_pool: ServerPool) -> None:
     summary = json.loads(result.stdout)
     assert summary["errors"] == 1
     assert "differs" in summary["error_messages"][0]
-
-
-@pytest.fixture
-def refused_endpoint() -> Iterator[Endpoint]:
-    """A loopback port bound (so nobody else takes it) but not listening: connects are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield Endpoint("127.0.0.1", sock.getsockname()[1])
 
 
 def test_connection_refused(refused_endpoint: Endpoint) -> None:

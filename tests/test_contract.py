@@ -5,7 +5,7 @@ import dataclasses
 import json
 import random
 
-from synthetic import measurement
+from helpers.synthetic import measurement
 
 from aionetbench.endpoints import Endpoint
 from clients.cli import parse_args

@@ -4,8 +4,8 @@ import asyncio
 import os
 
 import pytest
-from conftest import API_LOOPS, TLS_API_LOOPS, UNIX_API_LOOPS
-from peers import echo_exact
+from helpers.matrix import API_LOOPS, TLS_API_LOOPS, UNIX_API_LOOPS
+from helpers.peers import echo_exact
 
 from aionetbench.endpoints import Endpoint
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_client import client_json
+from helpers.commands import client_json, start
 
 from bench.analyse.claims import verdict_sentences, verdicts
 from bench.measure.explain.driver import ExplainFailed
@@ -219,8 +219,7 @@ def test_ctrl_c_keeps_the_cells_explained(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench", "explain", "--apis", "protocol,streams,sockets",
                "--loops", "asyncio", "--requests", "300", "--idle-connections", "10",
                "-o", str(output)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, start_new_session=True)  # fmt: skip
+    process = start(command, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not output.exists() and process.poll() is None:
         time.sleep(0.05)

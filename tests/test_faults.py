@@ -11,7 +11,8 @@ import time
 
 import psutil
 import pytest
-from conftest import (
+from helpers.commands import client
+from helpers.matrix import (
     API_LOOPS,
     HALF_CLOSE_API_LOOPS,
     RESET_API_LOOPS,
@@ -19,8 +20,7 @@ from conftest import (
     TLS_API_LOOPS,
     with_gaps,
 )
-from peers import OP_BINARY, WsPeer, blocking_connect, echo_exact, frame, open_stream
-from test_client import client
+from helpers.peers import OP_BINARY, WsPeer, blocking_connect, echo_exact, frame, open_stream
 from wsproto.events import BytesMessage, CloseConnection
 
 from aionetbench.endpoints import Endpoint

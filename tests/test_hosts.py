@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from hdrh.histogram import HdrHistogram
-from sshlab import ROOT, SshLab, skip_reason
+from helpers.commands import start
+from helpers.sshlab import ROOT, SshLab, skip_reason
 
 from aionetbench.errors import UsageError
 from bench.hosts.address import HostAddress, remote_command
@@ -199,8 +200,7 @@ def test_a_lost_connection_fails_one_run_and_ctrl_c_stops_everything(
                "--server-host", SERVER, "--client-host", CLIENT1, "--remote-dir", str(ROOT),
                *QUICK, "--apis", "protocol,streams,buffered", "--loops", "uvloop",
                "--duration", "2", "--rates", "none", "-o", str(output)]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=lab.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = start(command, cwd=ROOT, env=lab.env())
     wait_for_server(lab, "protocol", process)
     lab.drop_sessions(lab.machines["server"])
     wait_for_server(lab, "buffered", process)

@@ -112,3 +112,13 @@ def test_bench_modules_and_functions_stay_small() -> None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = node.end_lineno - node.lineno + 1  # type: ignore[operator]
                 assert length <= MAX_FUNCTION_LINES, f"{name}.{node.name}: {length} lines"
+
+
+def test_tests_share_only_through_helpers() -> None:
+    """A test module imports what tests share from tests/helpers/, never from another test
+    module or from conftest.py (which holds fixtures and marks only)."""
+    for path in ROOT.joinpath("tests").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                top = node.module.split(".")[0]
+                assert not top.startswith("test_") and top != "conftest", (path.name, node.module)

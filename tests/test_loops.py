@@ -3,15 +3,13 @@
 as unsupported; a loop without a wheel for this Python is said, not failed."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pyperf
 import pytest
-from test_bench import bench
-from test_cli import assert_one_line_error, servers_cli
+from helpers.commands import HELPERS, assert_one_line_error, bench, importable, servers_cli
 
 from aionetbench.errors import UNSUPPORTED, UsageError
 from aionetbench.loops import LOOPS, LoopUnavailable, loop_named, resolve
@@ -21,14 +19,7 @@ from bench.measure.pythons import found, server_environment
 from bench.store.explained import Explained
 from clients.contract import Summary
 
-TESTS = Path(__file__).resolve().parent
 PLUGIN = "loop_plugin:new_event_loop"
-
-
-def plugin_env() -> dict[str, str]:
-    """This environment with tests/ importable, where `loop_plugin` lives."""
-    path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
 
 
 @pytest.mark.parametrize("name", list(LOOPS))
@@ -65,7 +56,7 @@ def test_names_parse_to_layers_and_custom_loops_or_a_usage_error() -> None:
         with pytest.raises(UsageError, match="unknown loop"):
             loop_named(bad)
     with pytest.raises(UsageError, match="no callable 'NOT_A_FACTORY'"):
-        resolve("tests.loop_plugin:NOT_A_FACTORY")  # importable from the checkout's root
+        resolve("tests.helpers.loop_plugin:NOT_A_FACTORY")  # importable from the checkout's root
 
 
 @pytest.mark.live
@@ -92,7 +83,7 @@ def test_an_unknown_loop_is_an_argparse_error_everywhere() -> None:
 
 @pytest.mark.live
 def test_a_loop_named_on_the_command_line_serves_loads_and_is_recorded(tmp_path: Path) -> None:
-    env = plugin_env()
+    env = importable(HELPERS)
     command = server_command("protocol", loop=PLUGIN)
     with ServerProcess(command, stderr_path=tmp_path / "server.err", env=env) as server:
         result = subprocess.run(

@@ -6,7 +6,6 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from array import array
@@ -14,10 +13,10 @@ from array import array
 import numpy as np
 import psutil
 import pytest
-from conftest import ServerPool
 from hdrh.histogram import HdrHistogram
-from test_client import SHORT, client, client_json, refused_endpoint, start_client  # noqa: F401
-from test_open_loop import assert_the_stall_is_seen
+from helpers.commands import SHORT, client, client_json, load_command, start
+from helpers.servers import ServerPool
+from helpers.stalls import assert_the_stall_is_seen
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -180,7 +179,7 @@ def test_workers_merge_exactly(start_server) -> None:
 
 
 @pytest.mark.live
-def test_connection_refused_is_one_line(refused_endpoint: Endpoint) -> None:  # noqa: F811
+def test_connection_refused_is_one_line(refused_endpoint: Endpoint) -> None:
     result = client(refused_endpoint, *SHORT, program=NATIVE)
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -218,11 +217,10 @@ def test_server_death_mid_run(start_server) -> None:
 def test_ctrl_c_is_one_line_and_exit_130(start_server, program: str) -> None:
     """Ctrl-C reaches the whole process group, as from a terminal; nothing is left running."""
     server = start_server("protocol", "uvloop")
-    load = subprocess.Popen(
-        [sys.executable, "-m", program, "tcp", "--connect", str(server.endpoint),
-         "--duration", "20", "--warmup", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    load = start(
+        load_command(server.endpoint, "--duration", "20", "--warmup", "0.2", program=program),
+        start_new_session=True,
+    )
     try:
         time.sleep(1.5)
         children = psutil.Process(load.pid).children(recursive=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyperf
 import pytest
-from test_bench import bench
+from helpers.commands import bench
 
 from bench.measure.netns import PREFIX, namespaces
 

@@ -1,21 +1,16 @@
 """Open loop: arrival processes, the tail's confidence interval, stalls seen at any rate and
 at the window's end."""
 
-import json
 import random
-import signal
-import subprocess
 import sys
-import time
 from array import array
 
 import numpy as np
-import psutil
 import pytest
-from conftest import ServerPool
-from test_client import client_json
+from helpers.commands import client_json
+from helpers.servers import ServerPool
+from helpers.stalls import assert_the_stall_is_seen, stopped_client
 
-from aionetbench.endpoints import Endpoint
 from clients.arrivals import Arrivals
 from clients.contract import Latency
 from clients.native import native_generator
@@ -95,22 +90,6 @@ def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arriva
         assert_the_stall_is_seen(summary, rate, arrivals)
 
 
-def assert_the_stall_is_seen(summary: dict, rate: float, arrivals: str) -> None:
-    """A 200 ms server stall each second, at `rate`: in the p99, blamed on the server."""
-    assert summary["arrivals"] == arrivals
-    assert not summary["fell_behind"]
-    assert not summary["client_stalled"]  # the server's stall, not the client's
-    # Answered what the schedule drew (a stall at the window's end holds back up to 13% of
-    # the replies past it), and the schedule drew about `rate` (Poisson: 750 arrivals at
-    # 500/s in 1.5 s vary by 3.7%, so 20% is over five standard deviations).
-    assert summary["achieved_rate"] == pytest.approx(summary["scheduled_rate"], rel=0.15)
-    assert summary["scheduled_rate"] == pytest.approx(rate, rel=0.2)
-    assert summary["scheduled_rate"] == pytest.approx(summary["sent_rate"], rel=0.01)
-    assert summary["latency_us"]["p99"] >= 150_000, (rate, summary["latency_us"])
-    low, high = summary["p99_ci_us"]
-    assert low <= summary["latency_us"]["p99"] <= high
-
-
 def test_late_share_counts_messages_late_by_a_material_part_of_the_p99() -> None:
     """Late means a tenth of the p99 and at least 1 ms, over every worker's messages."""
     one = WorkerResult(late_sends=array("q", [1_000_000, 1_500_000, 20_000_000]))
@@ -132,34 +111,6 @@ def test_late_messages_flag_a_stall_only_when_they_carry_the_tail() -> None:
     stalled_server = Latency(**summary_us([record([array("q", fast[:8_000] + server_stall)])]))
     assert not tail_is_late(stalled_server, 0.003)
     assert tail_is_late(stalled_server, 0.995)  # nearly everything late: the client's
-
-
-def stopped_client(
-    endpoint: Endpoint, program: str, args: list[str], stop_after_s: float, stop_for_s: float
-) -> dict:
-    """The load generator's summary (`python -m PROGRAM tcp ... --json`) after the process
-    that sends (the native one's worker) was stopped with SIGSTOP `stop_after_s` after its
-    ten connections were open, for `stop_for_s`."""
-    command = [sys.executable, "-m", program, "tcp", "--connect", str(endpoint), *args, "--json"]
-    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        sender = psutil.Process(client.pid)
-        deadline = time.monotonic() + 10
-        while program == "clients.native" and not sender.children() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if program == "clients.native":
-            (sender,) = sender.children()
-        while len(sender.net_connections("tcp")) < 10 and time.monotonic() < deadline:
-            time.sleep(0.01)  # connected: the warm-up starts now
-        time.sleep(stop_after_s)
-        sender.send_signal(signal.SIGSTOP)
-        time.sleep(stop_for_s)
-        sender.send_signal(signal.SIGCONT)
-        out, err = client.communicate(timeout=30)
-    finally:
-        client.kill()
-    assert client.returncode == 0, err
-    return json.loads(out)
 
 
 @pytest.mark.parametrize("program", ["clients", "clients.native"])

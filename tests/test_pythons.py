@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyperf
 import pytest
-from test_bench import bench
+from helpers.commands import bench
 
 from aionetbench.errors import UsageError
 from bench.measure.pythons import found, pyenv_root, resolve, version_of

@@ -1,18 +1,15 @@
 """The server registry: every variant in it runs, and adding one is one module and one line."""
 
 import importlib
-import os
 import sys
-from pathlib import Path
 
 import pytest
-from test_client import SHORT, client_json
+from helpers.commands import HELPERS, SHORT, client_json, importable
 
 from bench.analyse.order import ordered_apis
 from bench.plan.profiles import Plan
 from servers import FRAMINGS, SERVERS, Server, framing_of
 
-HERE = Path(__file__).resolve().parent
 # The one line that adds an API, before the servers' command line reads the registry.
 ADD_EXTRA = (
     "import servers; servers.SERVERS['extra'] = servers.Server('extra', 'registry_extra'); "
@@ -29,7 +26,7 @@ def test_every_variant_is_a_module_that_serves() -> None:
 
 
 def test_an_api_added_with_one_registry_line_runs_and_plans(server_pool, monkeypatch) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = importable(HELPERS)
     command = [sys.executable, "-c", f"import sys; {ADD_EXTRA}", "extra", "--loop", "uvloop",
                "--port", "0"]  # fmt: skip
     server = server_pool.start(command, env=env)

@@ -7,18 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from synthetic import QUICK, cell, write_results
-from test_bench import in_process, refused
+from helpers.commands import bench, in_process, refused
+from helpers.synthetic import QUICK, cell, write_results
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 def test_report_answers_the_question(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ sweep, a server dying mid-sweep and Ctrl-C mid-sweep against real servers."""
 
 import itertools
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import psutil
 import pyperf
 import pytest
-from test_bench import bench, refused
+from helpers.commands import bench, importable, refused, start
 
 from bench.analyse.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
 from bench.analyse.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
@@ -285,7 +284,7 @@ def dying_server(tmp_path: Path, launch: int, after_s: float) -> dict[str, str]:
         f"        if len(launches.read()) == {launch}:\n"
         f"            threading.Timer({after_s}, os._exit, [3]).start()\n"
     )
-    return {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return importable(shim)
 
 
 @pytest.mark.live
@@ -320,7 +319,7 @@ def test_interrupt_mid_sweep_keeps_completed_points(tmp_path: Path) -> None:
     # client-limited), the second cell's sweep is still ahead when the signal comes.
     command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "asyncio,uvloop",
                *SWEEP, "--rates", "300,600,900,1200", "-o", str(output)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = start(command)
     parent = psutil.Process(process.pid)
     seen: set[psutil.Process] = set()
     deadline = time.monotonic() + 60

@@ -2,7 +2,6 @@
 backlog rule, and where a long tail comes from (GC, a CPU shared with another process, the
 load generator), on synthetic data and against real servers."""
 
-import os
 import random
 import subprocess
 import sys
@@ -12,11 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import ServerPool
-from synthetic import measurement
-from test_bench import bench
-from test_client import client_json
-from test_open_loop import stopped_client
+from helpers.commands import bench, client_json, importable
+from helpers.servers import ServerPool
+from helpers.stalls import stopped_client
+from helpers.synthetic import measurement
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
@@ -301,7 +299,7 @@ def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
         "    signal.signal(signal.SIGALRM, lambda *_: gc.collect())\n"
         "    signal.setitimer(signal.ITIMER_REAL, 0.3, 0.3)\n"
     )
-    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = importable(shim)
     collected = sweep_of(tmp_path, "asyncio", env)
     assert collected.gc is not None and collected.gc.longest_ms >= 5, collected.gc
     assert collected.gc.collections[2] >= 3 and collected.gc.longest_generation == 2

@@ -5,8 +5,8 @@ import asyncio
 import struct
 
 import pytest
-from conftest import API_LOOPS
-from peers import OP_BINARY, OP_CONTINUATION, OP_TEXT, WsPeer, frame
+from helpers.matrix import API_LOOPS
+from helpers.peers import OP_BINARY, OP_CONTINUATION, OP_TEXT, WsPeer, frame
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 
 from aionetbench.endpoints import Endpoint

@@ -20,11 +20,18 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
+
+with warnings.catch_warnings():
+    # asyncssh still names DSA in its type hints, which cryptography >= 47 deprecates on
+    # import: the libraries' business, not a line for the user of `bench hosts`.
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    import asyncssh
 
 from aionetbench.errors import UsageError
 from bench.hosts.address import HostAddress, remote_command, sftp_path
