@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from hdrh.histogram import HdrHistogram
-from helpers.commands import start
+from helpers.commands import bench, start
 from helpers.sshlab import ROOT, SshLab, skip_reason
 
 from aionetbench.errors import UsageError
@@ -86,6 +86,19 @@ def test_the_agent_answers_passes_lines_on_and_ends_its_command_with_its_input()
     missing = subprocess.run([sys.executable, "-m", "aionetbench.agent", "watch", "--", "/no/such"],
                              capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
     assert missing.returncode == 127 and missing.stderr.count("\n") == 1
+
+
+@pytest.mark.live
+def test_a_refused_ssh_port_is_one_line_and_no_library_warning(refused_endpoint) -> None:
+    """No sshd needed: a loopback port that refuses. One line, exit 2, and nothing of the SSH
+    or crypto libraries' own (their deprecation warnings) reaches the user, --help included."""
+    refused = bench("hosts", "check", f"root@127.0.0.1:{refused_endpoint.port}")
+    assert refused.returncode == 2 and refused.stderr == "", refused  # one line per host
+    assert refused.stdout.splitlines() == [
+        f"root@127.0.0.1:{refused_endpoint.port}: connection refused (no sshd on that port?)"
+    ]
+    helped = bench("hosts", "--help")
+    assert helped.returncode == 0 and helped.stderr == ""
 
 
 @pytest.fixture
