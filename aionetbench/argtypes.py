@@ -1,6 +1,7 @@
 """argparse types shared by the command lines: checked numbers and comma-separated lists."""
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -8,15 +9,27 @@ Number = TypeVar("Number", int, float)
 
 
 def at_least(
-    convert: Callable[[str], Number], minimum: Number, *, inclusive: bool = True
+    convert: Callable[[str], Number],
+    minimum: Number,
+    *,
+    inclusive: bool = True,
+    maximum: Number | None = None,
 ) -> Callable[[str], Number]:
-    """A type that converts and rejects values below `minimum` (or equal, if not inclusive)."""
+    """A type that converts and rejects values below `minimum` (or equal, if not inclusive),
+    above `maximum`, and numbers that are not finite (nan, inf)."""
 
     def parse(text: str) -> Number:
-        value = convert(text)
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if value < minimum or (not inclusive and value == minimum):
             bound = f"at least {minimum}" if inclusive else f"greater than {minimum}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {text}")
         return value
 
     return parse

@@ -146,6 +146,7 @@ class ServerProcess:
         started = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(signum)
+            self.process.send_signal(signal.SIGCONT)  # a stopped server takes it now
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

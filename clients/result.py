@@ -6,15 +6,8 @@ import math
 from hdrh.histogram import HdrHistogram
 
 from clients import stats
-from clients.contract import (
-    Latency,
-    LoadSpec,
-    Schedule,
-    ServerCost,
-    Summary,
-    Waits,
-    WorkerShare,
-)
+from clients.spec import LoadSpec
+from clients.summary import Latency, Schedule, ServerCost, Summary, Waits, WorkerShare
 from clients.window import LATE_NS, ServerUsage, WorkerResult
 
 MIB = 1024 * 1024
@@ -82,6 +75,7 @@ def summarize(spec: LoadSpec, results: list[WorkerResult], generator: str = "pyt
         window_ns=[min(r.started_ns for r in results), max(r.ended_ns for r in results)]
         if results
         else [],
+        silent_s=max((r.silent_s for r in results), default=0.0),
     )
 
 

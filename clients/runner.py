@@ -17,8 +17,8 @@ from aionetbench.tls import client_context
 from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
-from clients.contract import LoadSpec
 from clients.schedule import OpenLoopSchedule
+from clients.spec import LoadSpec
 from clients.window import ServerUsage, WorkerResult, split
 from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
@@ -31,6 +31,35 @@ CONNECT_TIMEOUT = 10.0
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
 COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
+SILENCE_TICK_S = 0.02  # how often the silence watch looks: its resolution
+
+
+class SilenceWatch:
+    """The longest time, with messages in flight, that no reply came on any connection: a
+    task that looks every SILENCE_TICK_S, off the per-message path (load.c tracks the same
+    per byte)."""
+
+    def __init__(self, conns: list[EchoConnection]) -> None:
+        self.conns = conns
+        self.longest_s = 0.0
+        self.task = asyncio.get_running_loop().create_task(self.watch())
+
+    def progress(self) -> int:
+        return sum(c.replies + len(c.latencies) for c in self.conns)
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        heard, seen = loop.time(), self.progress()
+        while True:
+            await asyncio.sleep(SILENCE_TICK_S)
+            now, progress = loop.time(), self.progress()
+            if progress != seen or not any(c.in_flight for c in self.conns if not c.closing):
+                heard, seen = now, progress
+            self.longest_s = max(self.longest_s, now - heard)
+
+    def stop(self) -> float:
+        self.task.cancel()
+        return self.longest_s
 
 
 @dataclass(frozen=True)
@@ -215,6 +244,7 @@ async def run_worker(
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     due_before = schedule.due(clock.started_ns) if schedule else 0  # only countable while current
     window_started = loop.time()
+    silence = SilenceWatch(conns)
     blocks: list[list[array]] = []
     for block in range(1, BLOCKS + 1):
         await wait_until(window_started + spec.duration * block / BLOCKS)
@@ -229,6 +259,7 @@ async def run_worker(
         result.lag = stats.record([schedule.lags[lags_before:]])
         result.late_sends = schedule.late_sends[late_before:]
     late = await drain(conns, spec.drain)
+    result.silent_s = silence.stop()
     result.undelivered = sum(map(len, late))
     blocks[-1] += [connection.take_latencies() for connection in conns] + late
     result.errors = [c.error for c in conns if c.error]

@@ -36,9 +36,12 @@ import psutil
 
 from aionetbench.cpus import spawn_pinned, split_cpus
 from aionetbench.serverproc import ServerProcess, server_command
-from clients.contract import Generator, LoadSpec, Summary, python_generator
+from clients.contract import Generator, python_generator
+from clients.judgement import point_flags
 from clients.native import native_generator
+from clients.spec import LoadSpec
 from clients.stats import record
+from clients.summary import Summary
 
 
 def run_json(command: list[str], cpus: set[int]) -> dict:
@@ -127,9 +130,9 @@ def open_loop_capacity(
         for rate in OPEN_LOOP_RATES:
             result = our_client("tcp", server, client_cpus, duration, rate=float(rate),
                                 loop=client_loop, warmup=0.5)  # fmt: skip
-            if result.flags.fell_behind:
+            if point_flags(result).fell_behind:
                 return kept, f"fell behind at {rate:,}"
-            if result.flags.saturated:
+            if point_flags(result).saturated:
                 return kept, f"the server saturated at {rate:,}"
             kept = rate
     return kept, "kept up at every rate tried"

@@ -12,8 +12,10 @@ import math
 from collections.abc import Callable
 
 from clients import stats
-from clients.contract import LoadSpec, Summary, p99_half_width
+from clients.judgement import p99_half_width, point_flags
 from clients.result import summarize
+from clients.spec import LoadSpec
+from clients.summary import Summary
 from clients.window import WorkerResult
 
 SLICE_WARMUP_S = 0.1  # after the first slice the server is warm; only the connections are new
@@ -43,6 +45,7 @@ def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
         steal_s=first.steal_s + second.steal_s,
         started_ns=first.started_ns,
         ended_ns=second.ended_ns,
+        silent_s=max(first.silent_s, second.silent_s),
     )
 
 
@@ -53,7 +56,7 @@ def sound(summary: Summary, within: float) -> bool:
     only confirms those; a short window that ended in a stall, answered in the drain, can
     look saturated, and gets more slices)."""
     schedule = summary.schedule
-    if summary.errors or schedule is None or summary.flags.fell_behind:
+    if summary.errors or schedule is None or point_flags(summary).fell_behind:
         return True
     arrived = schedule.scheduled_rate or schedule.target_rate
     if schedule.achieved_rate < OVERLOADED * arrived and summary.undelivered:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from aionetbench.errors import UsageError
 from aionetbench.limits import raise_fd_limit
 from clients import stats
-from clients.contract import LoadSpec
+from clients.spec import LoadSpec
 
 # Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
 # of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
@@ -74,6 +74,9 @@ class WorkerResult:
     steal_s: float = 0.0
     started_ns: int = 0  # the window's bounds on CLOCK_MONOTONIC, to place server events in it
     ended_ns: int = 0
+    # The longest wait, with messages in flight, for any byte of a reply in the window and
+    # drain: a server that stopped or stalled (bench run fails a run past SILENCE_LIMIT_S).
+    silent_s: float = 0.0
 
     @property
     def rps(self) -> float:

@@ -8,8 +8,8 @@ import time
 
 from aionetbench.errors import UsageError
 from aionetbench.loops import resolve
-from clients.contract import LoadSpec
 from clients.runner import CONNECT_TIMEOUT, run_worker
+from clients.spec import LoadSpec
 from clients.window import WorkerFailed, WorkerResult, worker_loads
 
 WORKER_POLL_S = 0.1  # how often the parent checks that its workers are alive

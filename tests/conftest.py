@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers.commands import HELPERS
-from helpers.servers import ServerPool, StartServer
+from helpers.pool import ServerPool, StartServer
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess, server_command

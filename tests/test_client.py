@@ -12,11 +12,11 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from helpers.commands import GLANCE, SHORT, client, client_json, start_client
 from helpers.matrix import API_LOOPS
-from helpers.servers import ServerPool
+from helpers.pool import ServerPool
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
-from clients.contract import Summary
+from clients.summary import Summary
 from servers import framing_of
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
@@ -87,14 +87,15 @@ def test_json_contract(start_server) -> None:
 
 @pytest.mark.serial  # its assertions depend on timing
 def test_open_loop_json_is_typed_without_loss(start_server) -> None:
+    """What the load generator prints parses into types and back unchanged; whether this
+    point was saturated or client-limited is timing (judged in tests/test_sweep.py from
+    summaries made to order), so it is not asserted here."""
     server = start_server("protocol", "uvloop")
-    # A 1 s window: in SHORT's 0.3 s, 6 messages are the p99, and one 1 ms hiccup of the
-    # client's (once, as the first test of a fresh clone's run) made them its own.
-    summary = client_json(server.endpoint, "--duration", "1", "--warmup", "0.3", "--rate", "2000")
+    summary = client_json(server.endpoint, *SHORT, "--rate", "2000")
     parsed = Summary.from_json(summary)
     assert parsed.to_json() == summary
     assert parsed.schedule is not None and parsed.schedule.target_rate == 2000
-    assert not parsed.flags.saturated and not parsed.flags.client_limited
+    assert parsed.schedule.arrivals == "poisson" and parsed.latency_samples > 0
 
 
 @pytest.mark.serial  # its assertions depend on timing

@@ -9,7 +9,10 @@ from helpers.synthetic import measurement
 
 from aionetbench.endpoints import Endpoint
 from clients.cli import parse_args
-from clients.contract import LoadSpec, Summary, python_generator
+from clients.contract import python_generator
+from clients.judgement import point_flags
+from clients.spec import LoadSpec
+from clients.summary import Summary
 
 DEFAULT = LoadSpec("tcp", Endpoint())
 # Between them, these set every option to something other than its default.
@@ -72,4 +75,4 @@ def test_a_summary_survives_its_json() -> None:
     again = Summary.from_json(json.loads(text))
     assert again == summary
     assert again.to_json() == summary.to_json()
-    assert not again.flags.client_limited  # closed loop: no schedule, nothing to flag
+    assert not point_flags(again).client_limited  # closed loop: no schedule, nothing to flag

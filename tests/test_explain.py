@@ -40,16 +40,17 @@ def explain(*args: str) -> list[dict]:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # how often sock_* must wait and register depends on timing
 @needs_counter
 def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "1000",
                    "--idle-connections", "200", "--python-calls", "-o", str(tmp_path / "why.json"))  # fmt: skip
     cell = {row["api"]: row["per_request"] for row in rows}
     assert set(cell) == {"sockets", "streams", "protocol"}
-    # sock_* registers the socket with the selector around operations; a transport does not.
-    assert cell["sockets"]["syscalls"]["epoll_ctl"] >= 0.5
-    assert cell["protocol"]["syscalls"].get("epoll_ctl", 0.0) < 0.1
+    # sock_* registers the socket with the selector around each wait; a transport does not
+    # (counted with one connection at depth 1, where every read must wait).
+    alone = {row["api"]: row["single_connection"]["syscalls"] for row in rows}
+    assert alone["sockets"]["epoll_ctl"] >= 0.9, alone["sockets"]
+    assert alone["protocol"].get("epoll_ctl", 0.0) < 0.1
     # A StreamReader wakes its task through a future: more Python work per echo than
     # data_received, and on asyncio a second loop pass. With ten connections messages share
     # passes (timing); with one at depth 1 they cannot, and the counts are the mechanism's.
@@ -57,10 +58,10 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     single = {row["api"]: row["single_connection"]["loop_passes"] for row in rows}
     assert single["streams"] == pytest.approx(2.0, abs=0.1), single
     assert single["protocol"] == pytest.approx(1.0, abs=0.1), single
-    # Under open load, sock_recv tries a read before it waits: a failed read per message
-    # more than protocol's (at 10,000 msg/s on 10 connections nothing batches).
-    open_reads = {row["api"]: row["open_load"]["syscalls"]["recvfrom"] for row in rows}
-    assert open_reads["sockets"] >= 1.5 * open_reads["protocol"], open_reads
+    # sock_recv tries a read before it waits: with one connection at depth 1 (where nothing
+    # can batch: the mechanism, not timing) a failed read per message more than protocol's,
+    # which reads only when the selector says so.
+    assert alone["sockets"]["recvfrom"] >= 1.8 and alone["protocol"]["recvfrom"] <= 1.1, alone
     for per in cell.values():  # one read and one write per echo, exactly (N/2N differenced)
         assert per["syscalls"]["recvfrom"] >= 0.99 and per["syscalls"]["sendto"] == pytest.approx(
             1.0, abs=0.01

@@ -17,7 +17,7 @@ from aionetbench.serverproc import ServerProcess, server_command
 from bench.analyse.claims import mechanics
 from bench.measure.pythons import found, server_environment
 from bench.store.explained import Explained
-from clients.contract import Summary
+from clients.summary import Summary
 
 PLUGIN = "loop_plugin:new_event_loop"
 

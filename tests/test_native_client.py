@@ -15,15 +15,16 @@ import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 from helpers.commands import SHORT, client, client_json, load_command, start
-from helpers.servers import ServerPool
+from helpers.pool import ServerPool
 from helpers.stalls import assert_the_stall_is_seen
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
 from bench.measure.options import clients_from
 from clients import native, stats
-from clients.contract import LoadSpec, Summary
 from clients.native.workers import counts_of
+from clients.spec import LoadSpec
+from clients.summary import Summary
 
 NATIVE = "clients.native"
 MAX_ROUNDS = 6  # of one run with each client, for the server cost to settle

@@ -8,14 +8,14 @@ from array import array
 import numpy as np
 import pytest
 from helpers.commands import client_json
-from helpers.servers import ServerPool
+from helpers.pool import ServerPool
 from helpers.stalls import assert_the_stall_is_seen, stopped_client
 
 from clients.arrivals import Arrivals
-from clients.contract import Latency
 from clients.native import native_generator
 from clients.result import late_share, tail_is_late
 from clients.stats import Counts, percentile_interval, record, summary_us
+from clients.summary import Latency
 from clients.window import WorkerResult
 from clients.workload import EchoMismatch, EchoVerifier, line_workload
 

@@ -22,7 +22,8 @@ from bench.plan.cells import Cell
 from bench.report.latency_load import by_cell, equal_load_sentences, slo_sentences
 from bench.report.report import ranking
 from bench.store.reader import CellResults, SweepPoint, load_results
-from clients.contract import PointFlags, Summary
+from clients.judgement import PointFlags, point_flags
+from clients.summary import Summary
 
 CELL = Cell("protocol", "uvloop", "tcp", 1024, 10, 1)
 SWEEP = ["--repeats", "1", "--duration", "0.4", "--warmup", "0.2", "--quiet",
@@ -173,7 +174,7 @@ def test_unbound_cells_are_ranked_by_requests() -> None:
     assert "decided" not in ranking([slow, fast])[0]
 
 
-def point_flags(fields: dict) -> PointFlags:
+def flags_of(fields: dict) -> PointFlags:
     """The flags of an open-loop summary with these fields, the others filled in."""
     latency = {"p50": 50.0, "p90": 80.0, "p999": 200.0, "max": 300.0, "mean": 60.0,
                "stdev": 10.0, "histogram": "", **fields["latency_us"]}  # fmt: skip
@@ -186,23 +187,23 @@ def point_flags(fields: dict) -> PointFlags:
         "schedule_lag_us": {"p50": 1.0, "p99": 5.0, "max": 9.0}, "late_share": 0.0,
         **fields, "latency_us": latency,
     }  # fmt: skip
-    return Summary.from_json(summary).flags
+    return point_flags(Summary.from_json(summary))
 
 
 def test_point_flags() -> None:
     summary = {"target_rate": 1000, "scheduled_rate": 1020, "achieved_rate": 1000, "duration_s": 2.0,
                "fell_behind": False, "client_stalled": False, "latency_us": {"p99": 100.0},
                "p99_ci_us": [95.0, 108.0]}  # fmt: skip
-    flags = point_flags(summary)
+    flags = flags_of(summary)
     assert not flags.saturated and not flags.client_limited and not flags.unreliable
-    assert point_flags({**summary, "achieved_rate": 980}).saturated  # under 97% of 1020
+    assert flags_of({**summary, "achieved_rate": 980}).saturated  # under 97% of 1020
     # the same share over 0.2 s is 8 messages short: replies in flight, not a backlog
-    assert not point_flags({**summary, "achieved_rate": 980, "duration_s": 0.2}).saturated
-    assert point_flags({**summary, "p99_ci_us": [80.0, 105.0]}).unreliable
-    assert point_flags({**summary, "p99_ci_us": [None, None]}).unreliable
-    behind = point_flags({**summary, "fell_behind": True})
+    assert not flags_of({**summary, "achieved_rate": 980, "duration_s": 0.2}).saturated
+    assert flags_of({**summary, "p99_ci_us": [80.0, 105.0]}).unreliable
+    assert flags_of({**summary, "p99_ci_us": [None, None]}).unreliable
+    behind = flags_of({**summary, "fell_behind": True})
     assert behind.client_limited and behind.stops_climbing
-    stalled = point_flags({**summary, "client_stalled": True})
+    stalled = flags_of({**summary, "client_stalled": True})
     assert stalled.client_limited and not stalled.stops_climbing  # a stall passes: climb on
 
 

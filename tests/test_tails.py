@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers.commands import bench, client_json, importable
-from helpers.servers import ServerPool
+from helpers.pool import ServerPool
 from helpers.stalls import stopped_client
 from helpers.synthetic import measurement
 
@@ -24,9 +24,11 @@ from bench.measure.sweep import KNEE_BRACKET, Knee, below, beyond
 from bench.store.reader import GcTally, SweepPoint, load_results
 from bench.store.schema import GcPauses
 from clients import stats
-from clients.contract import LoadSpec, Schedule, Summary, Waits
+from clients.judgement import interference, point_flags
 from clients.native import native_generator
 from clients.slices import joined, measure_sliced, sound
+from clients.spec import LoadSpec
+from clients.summary import Schedule, Summary, Waits
 from clients.window import WorkerResult
 
 PROGRAM = "clients.native" if native_generator() else "clients"
@@ -150,10 +152,10 @@ def test_answering_more_than_the_arrivals_is_a_client_limit() -> None:
                         achieved_rate=196_941, sent_rate=196_941, scheduled_rate=170_000,
                         lag_p50_us=1, lag_p99_us=5, lag_max_us=50, fell_behind=False,
                         late_share=0.0, client_stalled=False)  # fmt: skip
-    flags = replace(base, mode="open", schedule=schedule).flags
+    flags = point_flags(replace(base, mode="open", schedule=schedule))
     assert flags.caught_up and flags.client_limited and flags.stops_climbing
     steady = replace(schedule, achieved_rate=171_000, sent_rate=170_500)
-    assert not replace(base, mode="open", schedule=steady).flags.client_limited
+    assert not point_flags(replace(base, mode="open", schedule=steady)).client_limited
 
 
 def test_causes_of_a_long_tail() -> None:
@@ -177,8 +179,8 @@ def test_causes_of_a_long_tail() -> None:
     one = replace(gc, pauses=1, collections=(0, 0, 1))
     assert attribution(sweep_point(5000, 4000, gc=one)).startswith("GC: 1 pause of")
     assert causes(sweep_point(5000, 400, waits=busy)) == []  # 4x p50 is no long tail
-    assert busy.interference(1.0) == ["the server waited 41.0 ms for its CPU"]
-    assert replace(quiet, steal_ms=10.0).interference(1.0) == []  # one 10 ms tick is no cause
+    assert interference(busy, 1.0) == ["the server waited 41.0 ms for its CPU"]
+    assert interference(replace(quiet, steal_ms=10.0), 1.0) == []  # one 10 ms tick is no cause
 
 
 def test_gc_pauses_are_placed_in_the_window() -> None:
@@ -225,7 +227,7 @@ def test_a_backlog_sent_in_the_window_is_client_limited(server_pool: ServerPool)
             break
     else:
         pytest.fail(f"no backlog in the window in three tries: {summary}")
-    flags = Summary.from_json(summary).flags
+    flags = point_flags(Summary.from_json(summary))
     assert flags.caught_up and flags.client_limited and flags.stops_climbing
 
 
@@ -306,7 +308,7 @@ def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     assert collected.p99_us > 5 * collected.p50_us, collected
     assert attribution(collected).startswith("GC:")
     assert collected.waits is not None
-    assert collected.interfered == bool(collected.waits.interference(collected.duration_s))
+    assert collected.interfered == bool(interference(collected.waits, collected.duration_s))
     text = (tmp_path / "asyncio-report" / "report.md").read_text()
     assert "Where the long tails come from" in text and "GC:" in text
 

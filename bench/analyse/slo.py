@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.store.reader import SweepPoint
-from clients.contract import SATURATED_SHARE
+from clients.judgement import SATURATED_SHARE
 
 # How a capacity was found.
 INTERPOLATED = "interpolated"

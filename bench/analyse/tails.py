@@ -9,7 +9,7 @@ then the tail is the server's and the kernel's own (queueing, waking an idle cor
 """
 
 from bench.store.reader import SweepPoint
-from clients.contract import CAUSE_SHARE, LONG_TAIL
+from clients.judgement import CAUSE_SHARE, LONG_TAIL, interference
 
 BUSY = 0.95  # a server core this busy queues messages: its own tail
 
@@ -43,7 +43,7 @@ def causes(point: SweepPoint) -> list[str]:
         return []
     found = [cause] if (cause := gc_cause(point)) else []
     if point.waits is not None:
-        found += point.waits.interference(point.duration_s)
+        found += interference(point.waits, point.duration_s)
     if point.stalled:
         found.append("the load generator stalled: its late sends carry the tail")
     elif point.client_limited:

@@ -18,8 +18,10 @@ from pathlib import Path
 from aionetbench.cpus import spawn_pinned, split_cpus
 from aionetbench.serverproc import ServerProcess, server_command
 from bench.measure.run import warm
-from clients.contract import LoadSpec, Summary, python_generator
+from clients.contract import python_generator
 from clients.native import native_generator
+from clients.spec import LoadSpec
+from clients.summary import Summary
 from servers import SERVERS
 from servers.cli import NO_GC_WATCH_ENV
 

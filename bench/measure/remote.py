@@ -24,9 +24,11 @@ from bench.hosts.check import HostReport, orchestrator_commit, probe
 from bench.hosts.ssh import REMOTE_PYTHON, Host, HostError, RemoteProcess, SshLoop
 from bench.plan.cells import Cell
 from bench.store.schema import Failure, GcPauses, Measurement
-from clients.contract import LoadSpec, Summary
+from clients.judgement import why_failed
 from clients.native.workers import release, windows, worker_command
 from clients.result import summarize
+from clients.spec import LoadSpec
+from clients.summary import Summary
 from clients.window import ServerUsage, WorkerFailed, split, worker_loads
 from servers import SERVERS
 
@@ -239,8 +241,8 @@ def measure_remote(
         every[0].server = usage  # where summarize reads the server's usage from
     summary = any_host(summarize(spec, every, "native"), hosts)
     summary = replace(summary, window_ns=window_ns)
-    if summary.errors:
-        return Failure(f"{summary.errors} echo errors: {summary.first_error}", server.stderr_tail())
+    if reason := why_failed(summary):
+        return Failure(reason, server.stderr_tail())
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, window_ns) if report and window_ns else None
     parts = [{"host": str(host), **host_figures(part)}

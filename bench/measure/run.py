@@ -18,14 +18,10 @@ from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, GcPauses, Measurement
-from clients.contract import (
-    DRAIN_S,
-    UNRELIABLE_HALF_WIDTH,
-    Clients,
-    LoadSpec,
-    Summary,
-    python_generator,
-)
+from clients.contract import Clients, python_generator
+from clients.judgement import UNRELIABLE_HALF_WIDTH, why_failed
+from clients.spec import DRAIN_S, LoadSpec
+from clients.summary import Summary
 from servers import SERVERS
 
 if TYPE_CHECKING:  # asyncssh is loaded only by runs across hosts
@@ -40,7 +36,7 @@ WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 class Pinning:
     """Where the server and the load generator run: their CPUs and, off loopback, the
     network namespaces of each path (bench.measure.netns), by `Cell.network`; and which
-    load generators drive the server (any that keep clients.contract), by load."""
+    load generators drive the server (any that keep clients.spec and clients.summary), by load."""
 
     server_cpus: frozenset[int]
     client_cpus: frozenset[int]
@@ -223,8 +219,8 @@ def measure(
         summary = Summary.from_json(json.loads(out))
     except (ValueError, KeyError, TypeError) as error:
         return Failure(f"client printed no summary ({error})", server.stderr_tail())
-    if summary.errors:
-        return Failure(f"{summary.errors} echo errors: {summary.first_error}", server.stderr_tail())
+    if reason := why_failed(summary):
+        return Failure(reason, server.stderr_tail())
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, summary.window_ns) if report else None
     return Measurement(client=summary, server_peak_rss=rss, gc=gc)

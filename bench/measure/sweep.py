@@ -10,7 +10,7 @@ generator fell behind its schedule, or caught up a backlog, is a client limit an
 climb; one where it stalled (a passing hiccup of the client) or where another process or the
 client waited for a CPU through a long tail (measured once more first) is no server result
 either way, and the climb goes on past it. What a point can say is the load generator's
-summary's to tell (clients.contract.PointFlags).
+summary's to tell (clients.judgement.PointFlags).
 """
 
 import math
@@ -24,6 +24,7 @@ from bench.measure.run import Pinning, measure, start_server
 from bench.plan.cells import Cell
 from bench.plan.profiles import LADDER_POINTS, Plan
 from bench.store.schema import Failure, Measurement
+from clients.judgement import point_flags
 
 LADDER_LOW = 0.2  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
@@ -57,7 +58,7 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
 def within(outcome: Measurement, slo_us: float) -> bool | None:
     """Whether a point met the objective; None if it cannot say (the load generator or
     another process made it, so it is neither a server's success nor its miss)."""
-    flags = outcome.client.flags
+    flags = point_flags(outcome.client)
     if flags.saturated:
         return False
     if flags.client_limited or flags.interfered:
@@ -151,14 +152,14 @@ class Climb:
         if isinstance(outcome, Measurement):
             # A stall limits the bracket too: near its limit the load generator stalls before it
             # falls behind, and a point it stalled says nothing of the server.
-            flags = outcome.client.flags
+            flags = point_flags(outcome.client)
             self.knee.record(rate, within(outcome, self.slo_us), flags.client_limited)
         else:
             self.knee.record(rate, None)
         return outcome
 
     def doubtful(self, outcome: Measurement, confirm_miss: bool) -> bool:
-        flags = outcome.client.flags
+        flags = point_flags(outcome.client)
         missed = within(outcome, self.slo_us) is False and not flags.saturated
         return flags.interfered or (confirm_miss and missed and flags.unreliable)
 
@@ -193,7 +194,7 @@ def sweep_cell(
                 yield rate, outcome
                 if isinstance(outcome, Failure):
                     return
-                if outcome.client.flags.stops_climbing or climb.knee.bad is not None:
+                if point_flags(outcome.client).stops_climbing or climb.knee.bad is not None:
                     break
                 if rate > rates[-1] and climb.knee.good is None:
                     break  # past the ladder with nothing measurable: no knee to find

@@ -9,7 +9,7 @@ from bench.analyse.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capac
 from bench.analyse.tails import attribution, long_tail
 from bench.report.plots.load import latency_against_load
 from bench.store.reader import CellResults, Results, SweepPoint
-from clients.contract import LONG_TAIL, flag_names
+from clients.judgement import LONG_TAIL, flag_names
 
 # A cell that answered this many times its closed-loop req/s, unsaturated, is worth a remark.
 BEYOND_CLOSED = 1.2

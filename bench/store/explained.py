@@ -33,6 +33,7 @@ class Explained:
     # Loop passes per message with one connection at depth 1, where messages cannot share
     # them: the mechanism itself, not the timing of ten connections.
     single_loop_passes: float | None = None
+    single_syscalls: dict[str, float] | None = None  # the same run's system calls per message
     # System calls per message under open load at `open_rate` msg/s (Poisson, the cell's
     # connections), where reads can batch and writes can buffer.
     open_syscalls: dict[str, float] | None = None
@@ -78,7 +79,10 @@ class Explained:
             "rss_per_connection_bytes": self.rss_per_connection_bytes,
             "idle_connections": self.idle_connections,
             "counted_with": self.counter,
-            "single_connection": {"loop_passes": self.single_loop_passes},
+            "single_connection": {
+                "loop_passes": self.single_loop_passes,
+                "syscalls": self.single_syscalls,
+            },
             "open_load": {"rate": self.open_rate, "syscalls": self.open_syscalls},
         }
 
@@ -100,6 +104,7 @@ class Explained:
             idle_connections=data.get("idle_connections", 0),
             counter=data.get("counted_with"),
             single_loop_passes=data.get("single_connection", {}).get("loop_passes"),
+            single_syscalls=data.get("single_connection", {}).get("syscalls"),
             open_syscalls=data.get("open_load", {}).get("syscalls"),
             open_rate=data.get("open_load", {}).get("rate"),
         )

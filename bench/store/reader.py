@@ -14,8 +14,8 @@ from aionetbench.about import LIBRARIES
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
-from clients.contract import Waits
 from clients.stats import merge
+from clients.summary import Waits
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.plan.cells import LOOPBACK, Cell
-from clients.contract import Summary
+from clients.summary import Summary
 
 SECTION = "aionetbench"  # our top-level section of the pyperf file, which pyperf ignores
 PERCENTILES = ("p50", "p90", "p99")  # stored per closed-loop repeat

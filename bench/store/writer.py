@@ -32,6 +32,7 @@ from bench.store.schema import (
     Measurement,
     cell_metadata,
 )
+from clients.judgement import point_flags
 from clients.native import native_generator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def loop_versions(loops: tuple[str, ...]) -> dict[str, str]:
 def point_metadata(measurement: Measurement) -> dict[str, Any]:
     """What an open-loop point measured besides its percentiles (bools as 0/1 for pyperf)."""
     client = measurement.client
-    schedule, flags = client.schedule, client.flags
+    schedule, flags = client.schedule, point_flags(client)
     assert schedule is not None, "an open-loop point has a schedule"
     metadata = {
         **measured_metadata(measurement),

@@ -19,18 +19,28 @@
  *   histogram per twentieth of the window; they are printed as (bucket middle, count) pairs,
  *   which recorded into an hdrh histogram fill exactly the buckets the raw values would.
  *
- * Usage (internal: `python -m clients.native --help` is the command for people):
- *   load PROTOCOL (HOST PORT | unix PATH) SIZE CONNECTIONS FIRST PIPELINE DURATION WARMUP
- *        RATE REQUESTS ARRIVALS DRAIN SERVER_PID
- * RATE, REQUESTS and SERVER_PID are 0 when not used. After connecting, the worker prints
- * `connected` and waits for a line on stdin (the barrier); refused: one line on stderr,
- * exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints the
- * pairs; `load --schedule RATE ARRIVALS N` prints N due times.
+ * - Every run ends by itself: the connections have CONNECT_TIMEOUT_S in all to open, and
+ *   the run warm-up + window + drain (or the counted limit) plus GRACE_S; past either, one
+ *   line on stderr and exit 3, whatever the server does (stops, floods, never answers).
+ * - `silent_ns`: the longest the worker waited, with messages in flight, for any byte of a
+ *   reply during the window and drain (a server stopped or stalled shows here).
+ *
+ * Usage (internal: `python -m clients.native --help` is the command for people): the
+ * options of clients/spec.py that say `worker=True`, as `to_argv(worker=True)` writes them,
+ * plus this worker's first connection:
+ *   load PROTOCOL (--connect HOST:PORT | --unix PATH) [--size N] [--concurrency N] [--first N]
+ *        [--pipeline N] [--duration S] [--warmup S] [--rate R] [--requests N] [--arrivals KIND]
+ *        [--drain S] [--server-pid PID]
+ * Every value is checked here (a bad one: one line, exit 2). After connecting, the worker
+ * prints `connected` and waits for a line on stdin (the barrier); refused: one line on
+ * stderr, exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints
+ * the pairs; `load --schedule RATE ARRIVALS N` prints N due times.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -45,6 +55,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,8 +71,10 @@
 #define BUCKET_INDEXES (27 * HALF_BUCKETS) /* enough for HIGHEST_NS */
 #define LATE_NS 1000000LL         /* a message sent this late is kept for the stall check */
 #define SPIN_BELOW_NS 200000LL    /* open loop: sleep only when the next send is further off */
-#define CONNECT_TIMEOUT_S 10
+#define CONNECT_TIMEOUT_S 10                 /* for all the worker's connections together */
 #define COUNTED_TIMEOUT_NS 60000000000LL
+#define GRACE_S 2.0                          /* beyond the run's own length, before giving up */
+#define MAX_SIZE (16 * 1024 * 1024)          /* as clients/spec.py's MAX_SIZE */
 #define MAX_EVENTS 256
 
 static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 1.3 */
@@ -328,7 +341,7 @@ struct connection {
     uint64_t replies; /* replies since the window started: the throughput count */
     uint64_t budget;  /* closed loop: messages it may still send by itself */
     unsigned char *out;
-    size_t out_length, out_capacity; /* bytes the socket would not take yet */
+    size_t out_start, out_length, out_capacity; /* bytes the socket would not take yet */
 };
 
 enum phase { WARMUP, WINDOW, DRAIN };
@@ -341,8 +354,20 @@ static struct {
     enum phase phase;
     int64_t window_start, duration_ns;
     struct histogram *blocks; /* BLOCKS of them */
+    size_t in_flight;         /* over all connections */
+    int64_t heard_at;         /* the last byte read, or the first send after none in flight */
+    int64_t silent_ns;        /* the longest wait for a byte with messages in flight, measured */
     unsigned char buffer[READ_SIZE];
 } run;
+
+/* A byte arrived (or the worker stops waiting) at `now`: how long it was silent till then. */
+static void heard(int64_t now) {
+    if (run.phase != WARMUP && run.in_flight) {
+        int64_t since = run.heard_at > run.window_start ? run.heard_at : run.window_start;
+        if (now - since > run.silent_ns) run.silent_ns = now - since;
+    }
+    run.heard_at = now;
+}
 
 static void watch_writes(struct connection *c, int on) {
     struct epoll_event event = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
@@ -353,6 +378,7 @@ static void fail(struct connection *c, const char *format, const char *detail) {
     if (!c->error[0]) snprintf(c->error, sizeof c->error, format, detail);
     if (!c->closing) {
         c->closing = 1;
+        run.in_flight -= c->in_flight;
         close(c->fd);
     }
 }
@@ -369,6 +395,7 @@ static void send_message(struct connection *c, int64_t sent_at) {
         c->sent_at = bigger, c->head = 0, c->ring_size *= 2;
     }
     c->sent_at[(c->head + c->in_flight++) % c->ring_size] = sent_at;
+    if (!run.in_flight++) run.heard_at = now_ns(); /* waiting from now, not since the last reply */
     if (!c->out_length) {
         ssize_t sent = send(c->fd, message, size, MSG_NOSIGNAL);
         if (sent < 0 && errno != EAGAIN && errno != EINTR) {
@@ -379,24 +406,29 @@ static void send_message(struct connection *c, int64_t sent_at) {
         if (written == size) return;
         watch_writes(c, 1);
     }
-    if (c->out_length + size - written > c->out_capacity) {
-        c->out_capacity = 2 * (c->out_length + size);
-        c->out = realloc(c->out, c->out_capacity);
-        if (!c->out) die(1, "out of memory (%s)", "realloc");
+    if (c->out_start + c->out_length + size - written > c->out_capacity) {
+        /* Move what is waiting to the front only when the end is reached (each byte moves at
+         * most once per doubling), and grow when that is not room enough. */
+        memmove(c->out, c->out + c->out_start, c->out_length);
+        c->out_start = 0;
+        if (c->out_length + size - written > c->out_capacity) {
+            c->out_capacity = 2 * (c->out_length + size);
+            c->out = realloc(c->out, c->out_capacity);
+            if (!c->out) die(1, "out of memory (%s)", "realloc");
+        }
     }
-    memcpy(c->out + c->out_length, message + written, size - written);
+    memcpy(c->out + c->out_start + c->out_length, message + written, size - written);
     c->out_length += size - written;
 }
 
 static void writable(struct connection *c) {
-    ssize_t sent = send(c->fd, c->out, c->out_length, MSG_NOSIGNAL);
+    ssize_t sent = send(c->fd, c->out + c->out_start, c->out_length, MSG_NOSIGNAL);
     if (sent < 0) {
         if (errno != EAGAIN && errno != EINTR) fail(c, "connection lost: %s", strerror(errno));
         return;
     }
-    memmove(c->out, c->out + sent, c->out_length - (size_t)sent);
-    c->out_length -= (size_t)sent;
-    if (!c->out_length) watch_writes(c, 0);
+    c->out_start += (size_t)sent, c->out_length -= (size_t)sent;
+    if (!c->out_length) c->out_start = 0, watch_writes(c, 0);
 }
 
 static struct histogram *block_at(int64_t now) {
@@ -406,7 +438,7 @@ static struct histogram *block_at(int64_t now) {
 
 static void reply_completed(struct connection *c, int64_t now) {
     int64_t sent_at = c->sent_at[c->head];
-    c->head = (c->head + 1) % c->ring_size, c->in_flight--;
+    c->head = (c->head + 1) % c->ring_size, c->in_flight--, run.in_flight--;
     if (run.phase != WARMUP) {
         c->replies++;
         if (c->skip)
@@ -430,6 +462,8 @@ static void readable(struct connection *c) {
         return;
     }
     size_t size = (size_t)got;
+    int64_t now = now_ns();
+    heard(now);
     if (memcmp(run.buffer, run.w.expected + c->offset, size) != 0) {
         size_t first = 0;
         while (run.buffer[first] == run.w.expected[c->offset + first]) first++;
@@ -452,7 +486,6 @@ static void readable(struct connection *c) {
         fail(c, "%s", "the server sent more replies than messages");
         return;
     }
-    int64_t now = now_ns();
     while (completed--) reply_completed(c, now);
 }
 
@@ -649,6 +682,25 @@ static struct usage server_usage(int pid) {
 
 static void on_signal(int number) { _exit(128 + number); }
 
+/* The deadline: past it, `deadline_message` on stderr and exit `deadline_status`. */
+static char deadline_message[512];
+static int deadline_status;
+
+static void on_deadline(int number) {
+    (void)number;
+    ssize_t written = write(STDERR_FILENO, deadline_message, strlen(deadline_message));
+    (void)written;
+    _exit(deadline_status);
+}
+
+static void set_deadline(double seconds, int status, const char *message) {
+    snprintf(deadline_message, sizeof deadline_message, "%s\n", message);
+    deadline_status = status;
+    struct itimerval timer = {.it_value = {.tv_sec = (time_t)seconds,
+                                           .tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)}};
+    setitimer(ITIMER_REAL, &timer, NULL);
+}
+
 static int all_closed(void) {
     for (size_t i = 0; i < run.count; i++)
         if (!run.conns[i].closing) return 0;
@@ -710,8 +762,9 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
            o->connections, (unsigned long long)requests, (long long)window_ns, (long long)cpu,
            (unsigned long long)undelivered, (unsigned long long)scheduled, (unsigned long long)sent);
     printf("\"own_wait_ns\":%lld,\"own_involuntary\":%lld,\"steal_ns\":%lld,\"started_ns\":%lld,"
-           "\"ended_ns\":%lld,",
-           own.wait_ns, own.involuntary, own.steal_ns, (long long)run.window_start, (long long)ended);
+           "\"ended_ns\":%lld,\"silent_ns\":%lld,",
+           own.wait_ns, own.involuntary, own.steal_ns, (long long)run.window_start, (long long)ended,
+           (long long)run.silent_ns);
     if (server.known)
         printf("\"server\":{\"user_s\":%.17g,\"system_s\":%.17g,\"voluntary\":%lld,\"involuntary\":%lld,"
                "\"run_delay_s\":%.17g},",
@@ -818,6 +871,7 @@ static int run_load(const struct options *o) {
     int64_t drain_end = now_ns() + (int64_t)(o->drain * 1e9);
     while (!counted && !none_in_flight() && now_ns() < drain_end) poll_once(drain_end, 0);
     int64_t gave_up = now_ns();
+    heard(gave_up); /* a silence still going on counts up to here */
     for (size_t i = 0; i < run.count; i++) { /* each unanswered message counts as answered now */
         struct connection *c = &run.conns[i];
         for (; !c->closing && c->in_flight; c->in_flight--, c->head = (c->head + 1) % c->ring_size)
@@ -853,35 +907,121 @@ static int print_schedule(double rate, const char *kind, long count) {
     return 0;
 }
 
+/* ---- the command line: clients/spec.py's worker options, each checked ------------------ */
+
+static void bad_value(const char *name, const char *text, const char *expected) {
+    fprintf(stderr, "load: --%s: expected %s, got '%s'\n", name, expected, text);
+    exit(2);
+}
+
+static uint64_t count_arg(const char *name, const char *text, uint64_t maximum) {
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (end == text || *end || errno || text[0] == '-' || value < 1 || value > maximum)
+        bad_value(name, text, "a positive integer within bounds");
+    return value;
+}
+
+static double seconds_arg(const char *name, const char *text, int positive) {
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(value) || value < 0 || (positive && value == 0))
+        bad_value(name, text, positive ? "a finite number > 0" : "a finite number >= 0");
+    return value;
+}
+
+static void parse_options(int argc, char **argv, struct options *o) {
+    static const struct option long_options[] = {
+        {"connect", required_argument, 0, 'c'}, {"unix", required_argument, 0, 'u'},
+        {"size", required_argument, 0, 's'},    {"concurrency", required_argument, 0, 'n'},
+        {"first", required_argument, 0, 'f'},   {"pipeline", required_argument, 0, 'p'},
+        {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
+        {"rate", required_argument, 0, 'r'},    {"requests", required_argument, 0, 'q'},
+        {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
+        {"server-pid", required_argument, 0, 'P'}, {0, 0, 0, 0},
+    };
+    static char host[256], port[16];
+    *o = (struct options){.size = 1024, .connections = 10, .pipeline = 1, .duration = 5.0,
+                          .warmup = 1.0, .arrivals = "poisson", .drain = 1.0};
+    int option;
+    opterr = 0;
+    while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        const char *name = option == '?' ? "?" : long_options[0].name;
+        for (const struct option *l = long_options; l->name; l++)
+            if (l->val == option) name = l->name;
+        switch (option) {
+        case 'c': {
+            const char *colon = strrchr(optarg, ':');
+            size_t length = colon ? (size_t)(colon - optarg) : 0;
+            if (!colon || !length || length >= sizeof host) bad_value(name, optarg, "HOST:PORT");
+            if (optarg[0] == '[' && optarg[length - 1] == ']') /* [IPv6]:PORT */
+                snprintf(host, sizeof host, "%.*s", (int)length - 2, optarg + 1);
+            else
+                snprintf(host, sizeof host, "%.*s", (int)length, optarg);
+            snprintf(port, sizeof port, "%llu", (unsigned long long)count_arg(name, colon + 1, 65535));
+            o->host = host, o->port = port;
+            break;
+        }
+        case 'u': o->unix_path = optarg; break;
+        case 's': o->size = count_arg(name, optarg, MAX_SIZE); break;
+        case 'n': o->connections = count_arg(name, optarg, 1000000); break;
+        case 'f': o->first = strcmp(optarg, "0") == 0 ? 0 : count_arg(name, optarg, 1000000); break;
+        case 'p': o->pipeline = count_arg(name, optarg, 1000000); break;
+        case 'd': o->duration = seconds_arg(name, optarg, 1); break;
+        case 'w': o->warmup = seconds_arg(name, optarg, 0); break;
+        case 'r': o->rate = seconds_arg(name, optarg, 1); break;
+        case 'q': o->requests = count_arg(name, optarg, UINT64_MAX / 2); break;
+        case 'a':
+            if (strcmp(optarg, "poisson") != 0 && strcmp(optarg, "uniform") != 0)
+                bad_value(name, optarg, "poisson or uniform");
+            o->arrivals = optarg;
+            break;
+        case 'D': o->drain = seconds_arg(name, optarg, 0); break;
+        case 'P': o->server_pid = (int)count_arg(name, optarg, 4194304); break;
+        default:
+            fprintf(stderr, "load: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            exit(2);
+        }
+    }
+    if (optind != argc - 1) die(2, "%s", "load: expected one protocol (tcp, ws or line) and options");
+    o->protocol = argv[optind];
+    if (strcmp(o->protocol, "tcp") && strcmp(o->protocol, "ws") && strcmp(o->protocol, "line"))
+        bad_value("protocol", o->protocol, "tcp, ws or line");
+    if (!o->host == !o->unix_path) die(2, "%s", "load: one of --connect and --unix is needed");
+}
+
 int main(int argc, char **argv) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGALRM, on_deadline);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the wrapper that reads the result */
     prctl(PR_SET_TIMERSLACK, 1UL);    /* wake up for the next send when asked, not 50 us later */
     random_bytes(rng_state, sizeof rng_state);
     if (argc == 2 && strcmp(argv[1], "--histogram") == 0) return print_histogram_of_stdin();
     if (argc == 5 && strcmp(argv[1], "--schedule") == 0)
-        return print_schedule(atof(argv[2]), argv[3], atol(argv[4]));
-    int unix_socket = argc > 2 && strcmp(argv[2], "unix") == 0;
-    if (argc != 15) die(2, "usage: %s PROTOCOL (HOST PORT | unix PATH) SIZE CONNECTIONS FIRST PIPELINE "
-                           "DURATION WARMUP RATE REQUESTS ARRIVALS DRAIN SERVER_PID", argv[0]);
-    struct options o = {
-        .protocol = argv[1], .host = unix_socket ? NULL : argv[2], .port = unix_socket ? NULL : argv[3],
-        .unix_path = unix_socket ? argv[3] : NULL, .size = strtoul(argv[4], NULL, 10),
-        .connections = strtoul(argv[5], NULL, 10), .first = strtoul(argv[6], NULL, 10),
-        .pipeline = strtoul(argv[7], NULL, 10), .duration = atof(argv[8]), .warmup = atof(argv[9]),
-        .rate = atof(argv[10]), .requests = strtoull(argv[11], NULL, 10), .arrivals = argv[12],
-        .drain = atof(argv[13]), .server_pid = atoi(argv[14]),
-    };
-    if (!o.size || !o.connections || !o.pipeline || o.duration <= 0)
-        die(2, "%s: sizes, counts and the duration must be positive", argv[0]);
+        return print_schedule(seconds_arg("rate", argv[2], 1), argv[3],
+                              (long)count_arg("count", argv[4], 100000000));
+    struct options o;
+    parse_options(argc, argv, &o);
     run.w = build_workload(o.protocol, o.size);
     run.blocks = allocate(BLOCKS * sizeof *run.blocks);
     schedule.lags = allocate(sizeof *schedule.lags);
+    char message[sizeof deadline_message - 1];
+    snprintf(message, sizeof message, "cannot connect to %.200s%s%s: timed out (%d s for all connections)",
+             o.unix_path ? o.unix_path : o.host, o.unix_path ? "" : ":", o.unix_path ? "" : o.port,
+             CONNECT_TIMEOUT_S);
+    set_deadline(CONNECT_TIMEOUT_S, 2, message);
     connect_all(&o);
+    setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL); /* connected: no deadline till released */
     printf("connected\n");
     fflush(stdout);
     char line[16];
     if (!fgets(line, sizeof line, stdin)) return 1; /* the wrapper went away: nothing to do */
+    double limit = (o.requests ? COUNTED_TIMEOUT_NS / 1e9 : o.warmup + o.duration) + o.drain + GRACE_S;
+    snprintf(message, sizeof message, "the run did not end within %.1f s (its warm-up, window and "
+             "drain, and %.0f s more): given up", limit, GRACE_S);
+    set_deadline(limit, 3, message);
     return run_load(&o);
 }

@@ -2,36 +2,42 @@
 back into the WorkerResult that `clients.result` merges (as it merges the Python workers')."""
 
 import json
+import select
 import subprocess
 import time
 from array import array
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from aionetbench.errors import UsageError
 from clients import stats
-from clients.contract import LoadSpec
 from clients.native import BINARY
+from clients.spec import LoadSpec
 from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 
-RESULT_GRACE_S = 75.0  # beyond warm-up, window and drain (`--requests` may take 60 s)
+# Beyond warm-up, window and drain (or the counted limit), for a worker to print its window:
+# load.c gives up by itself GRACE_S (2 s) past the same mark, so this is only a backstop.
+RESULT_GRACE_S = 5.0
+COUNTED_LIMIT_S = 60.0  # as load.c's COUNTED_TIMEOUT_NS and clients.runner's COUNTED_TIMEOUT
+CONNECT_LIMIT_S = 15.0  # load.c gives its connections 10 s in all, then says so
 
 
 def worker_command(
     spec: LoadSpec, connections: int, first: int, rate: float | None, binary: str = str(BINARY)
 ) -> list[str]:
-    """The `load` command line of one worker (see load.c): positional, all of it (`binary`:
-    where `load` is, on another host relative to its suite)."""
-    endpoint = spec.endpoint
-    target = ["unix", endpoint.path] if endpoint.path else [endpoint.host, str(endpoint.port)]
-    return [
-        binary, spec.protocol, *target, str(spec.size), str(connections), str(first),
-        str(spec.pipeline), repr(spec.duration), repr(spec.warmup), repr(rate or 0.0),
-        str(spec.requests or 0), spec.arrivals, repr(spec.drain),
-        str(spec.server_pid if spec.server_pid and first == 0 else 0),
-    ]  # fmt: skip
+    """The `load` command line of one worker (`binary`: where `load` is, on another host
+    relative to its suite): the spec's worker options (clients.spec) for its share."""
+    share = replace(
+        spec,
+        concurrency=connections,
+        workers=1,
+        rate=rate,
+        server_pid=spec.server_pid if first == 0 else None,
+    )
+    return [binary, *share.to_argv(worker=True), "--first", str(first)]
 
 
 def counts_of(pairs: list[int]) -> stats.Counts:
@@ -67,17 +73,22 @@ def window_of(raw: dict, open_loop: bool) -> WorkerResult:
         steal_s=raw["steal_ns"] / 1e9,
         started_ns=raw["started_ns"],
         ended_ns=raw["ended_ns"],
+        silent_s=raw["silent_ns"] / 1e9,
     )
 
 
-def failure(process: Any, number: int, total: int) -> Exception:
-    """Why a worker stopped without its result: its own one line when it refused (exit 2)."""
-    process.wait()
-    lines = process.stderr.read().strip().splitlines() if process.stderr else []
+def failure(process: Any, number: int, total: int, stderr: str | None = None) -> Exception:
+    """Why a worker stopped without its result: its own one line when it refused (exit 2),
+    else that it failed, with its last line (`stderr`: what it printed, when already read)."""
+    if stderr is None:
+        process.kill()
+        _, stderr = process.communicate()
+    lines = (stderr or "").strip().splitlines()
     if process.returncode == 2 and lines:
         return UsageError(lines[-1])
+    said = f": {lines[-1]}" if lines else ""
     return WorkerFailed(
-        f"load generator worker {number} of {total} crashed (exit code {process.returncode})"
+        f"load generator worker {number} of {total} failed (exit code {process.returncode}){said}"
     )
 
 
@@ -105,7 +116,12 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
 def release(processes: Sequence[Any]) -> None:
     """Wait until every worker has connected, then let them all go together (`processes`:
     `subprocess.Popen`s, or anything driven like one, such as workers on other hosts)."""
+    deadline = time.monotonic() + CONNECT_LIMIT_S
     for number, process in enumerate(processes, 1):
+        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            process.kill()
+            raise WorkerFailed(f"load generator worker {number} did not connect in time")
         if process.stdout.readline().strip() != "connected":
             raise failure(process, number, len(processes))
     for process in processes:
@@ -115,14 +131,15 @@ def release(processes: Sequence[Any]) -> None:
 
 def windows(spec: LoadSpec, processes: Sequence[Any]) -> list[WorkerResult]:
     """The released workers' windows, each read to the end of its output."""
-    deadline = time.monotonic() + spec.warmup + spec.duration + spec.drain + RESULT_GRACE_S
+    length = COUNTED_LIMIT_S if spec.requests else spec.warmup + spec.duration
+    deadline = time.monotonic() + length + spec.drain + RESULT_GRACE_S
     results = []
     for number, process in enumerate(processes, 1):
         try:
-            out, _ = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
+            out, err = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             raise WorkerFailed("the load generator's workers did not finish in time") from None
         if process.returncode != 0 or not out.strip():
-            raise failure(process, number, len(processes))
+            raise failure(process, number, len(processes), err)
         results.append(window_of(json.loads(out), spec.rate is not None))
     return results

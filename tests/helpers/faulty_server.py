@@ -3,6 +3,7 @@
 `--stall-ms MS`: block the event loop for MS milliseconds once a second.
 `--stall-at S`: instead, block it once, S seconds after the first connection arrives.
 `--corrupt-after N`: flip one byte in the Nth chunk it echoes.
+`--mute`: read everything, answer nothing.
 Prints `READY host:port` like the real servers; SIGTERM kills it.
 """
 
@@ -18,7 +19,7 @@ from servers.transports import serve_protocol
 
 
 def faulty_protocol(
-    corrupt_after: int | None, on_first_connection: Callable[[], None]
+    corrupt_after: int | None, on_first_connection: Callable[[], None], mute: bool = False
 ) -> type[EchoProtocol]:
     chunks = 0
     connected = False
@@ -36,7 +37,8 @@ def faulty_protocol(
             chunks += 1
             if chunks == corrupt_after:
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
-            self.transport.write(data)
+            if not mute:
+                self.transport.write(data)
 
     return FaultyEcho
 
@@ -54,7 +56,7 @@ async def main(args: argparse.Namespace) -> None:
         if args.stall_at is not None:
             loop.call_later(args.stall_at, stall, False)
 
-    protocol = faulty_protocol(args.corrupt_after, on_first_connection)
+    protocol = faulty_protocol(args.corrupt_after, on_first_connection, args.mute)
     async with serve_protocol(protocol, listener, ServerOptions()):
         if args.stall_ms and args.stall_at is None:
             loop.call_later(1.0, stall)
@@ -67,4 +69,5 @@ if __name__ == "__main__":
     parser.add_argument("--stall-ms", type=int, default=0)
     parser.add_argument("--stall-at", type=float)
     parser.add_argument("--corrupt-after", type=int)
+    parser.add_argument("--mute", action="store_true")
     asyncio.run(main(parser.parse_args()))

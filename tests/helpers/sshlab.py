@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout
 SSHD = Path("/usr/sbin/sshd")
 SUBNET = "10.214.0"
 READY_TIMEOUT_S = 10.0

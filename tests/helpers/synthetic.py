@@ -8,9 +8,9 @@ from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Measurement
 from bench.store.writer import ResultsFile
-from clients.contract import Latency, ServerCost, Summary
 from clients.native import native_generator
 from clients.stats import record, summary_us
+from clients.summary import Latency, ServerCost, Summary
 
 # The load generator a real run here uses by default, so a synthetic baseline compares with it.
 DEFAULT_CLIENT = "native" if native_generator() else "python"

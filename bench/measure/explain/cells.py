@@ -48,9 +48,7 @@ def explain_cell(
         single = open_calls = None
         if counter:
             one = Driver(replace(cell, concurrency=1), server, pinning, client_loop)
-            single = Explained.passes(
-                traced_syscalls(one, workdir, SINGLE_REQUESTS, counter, "single")[0]
-            )
+            single, _ = traced_syscalls(one, workdir, SINGLE_REQUESTS, counter, "single")
             open_calls = open_load_calls(driver, workdir, open_rate, OPEN_SECONDS, counter)
         rss = (
             rss_per_connection(server, cell.protocol, idle_connections, pinning.client_cpus)
@@ -76,7 +74,8 @@ def explain_cell(
         rss_per_connection_bytes=rss,
         idle_connections=idle_connections,
         counter=counter,
-        single_loop_passes=single,
+        single_loop_passes=None if single is None else Explained.passes(single),
+        single_syscalls=single,
         open_syscalls=open_calls,
         open_rate=open_rate if open_calls is not None else None,
     )

@@ -13,7 +13,8 @@ from aionetbench.serverproc import ServerProcess
 from bench.measure.run import Pinning, start_server
 from bench.plan.cells import Cell
 from bench.store.schema import Failure
-from clients.contract import LoadSpec, Summary
+from clients.spec import LoadSpec
+from clients.summary import Summary
 from servers.cli import COUNT_CALLS_ENV
 
 CLIENT_TIMEOUT_S = 120.0

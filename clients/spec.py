@@ -1,0 +1,187 @@
+"""The load spec: everything the orchestrator may ask of a load generator, declared once.
+
+Each field of `LoadSpec` says how it is written on a command line (its `Option`). The parser
+both load generators share (`add_arguments`, `from_args`), `to_argv` (its exact inverse) and
+the native worker's arguments (`to_argv(worker=True)`, which load.c parses and checks itself)
+are all derived from these declarations: a new option is one field here.
+"""
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from aionetbench.argtypes import at_least, non_negative_float, positive_float, positive_int
+from aionetbench.endpoints import Endpoint
+from aionetbench.errors import UsageError
+from aionetbench.loops import loop_argument
+from clients.arrivals import ARRIVALS
+
+DRAIN_S = 1.0  # after the window, seconds to wait for the replies still in flight
+PROTOCOLS = ("tcp", "ws", "line")  # raw TCP echo, WebSocket, newline-terminated messages
+# A message's payload at most: every connection cycles through at least 16 distinct messages,
+# all built in memory before the run (load.c refuses larger ones too).
+MAX_SIZE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one LoadSpec field is written on a command line."""
+
+    help: str
+    type: Callable[[str], Any] | None = None  # argparse's; None for a flag (a bool field)
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+    worker: bool = False  # the native worker takes it too (clients/native/load.c)
+
+
+def option(default: Any, help: str, **how: Any) -> Any:
+    """A LoadSpec field with its default and how it is written (`Option`'s other fields)."""
+    return field(default=default, metadata={"option": Option(help, **how)})
+
+
+def endpoint_argument(text: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """One load: where, what, how much, and for how long."""
+
+    protocol: str  # PROTOCOLS
+    endpoint: Endpoint
+    tls: bool = option(False, "TLS (the certificate is not verified)")
+    loop: str = option(
+        "uvloop",
+        "client event loop: a name from aionetbench.loops, BASE+LAYER or MODULE:FACTORY",
+        type=loop_argument,
+    )
+    size: int = option(1024, "payload bytes", type=at_least(int, 1, maximum=MAX_SIZE), worker=True)
+    concurrency: int = option(10, "connections", type=positive_int, worker=True)
+    pipeline: int = option(
+        1, "closed loop: messages in flight per connection", type=positive_int, worker=True
+    )
+    duration: float = option(5.0, "measured seconds", type=positive_float, worker=True)
+    warmup: float = option(1.0, "discarded seconds first", type=non_negative_float, worker=True)
+    rate: float | None = option(
+        None,
+        "open loop: messages per second over all connections",
+        type=positive_float,
+        worker=True,
+    )
+    requests: int | None = option(
+        None,
+        "closed loop: exactly N verified echoes over all connections, then stop (no warm-up; "
+        "--duration is ignored): a fixed amount of work, for per-request counts",
+        type=positive_int,
+        metavar="N",
+        worker=True,
+    )
+    arrivals: str = option(
+        "poisson",
+        "open loop: exponential gaps (poisson, as mutilate and Lancet) or constant ones "
+        "(uniform, as wrk2)",
+        choices=ARRIVALS,
+        worker=True,
+    )
+    drain: float = option(
+        DRAIN_S,
+        "seconds to wait after the window for replies still in flight; those that do not come "
+        "count with their latency so far",
+        type=non_negative_float,
+        worker=True,
+    )
+    workers: int = option(1, "processes to split connections over", type=positive_int)
+    server_pid: int | None = option(
+        None,
+        "also measure this server process's CPU time over the measured window",
+        type=positive_int,
+        metavar="PID",
+        worker=True,
+    )
+    # Open loop: measure more windows of `duration` until the p99's 95% interval is within
+    # +-p99_within of it, or `max_duration` seconds were measured (clients.slices).
+    p99_within: float | None = option(
+        None,
+        "open loop: measure further windows of --duration until the p99's 95%% interval is "
+        "within +-FRACTION of it (0.1 is +-10%%), or --max-duration is reached",
+        type=positive_float,
+        metavar="FRACTION",
+    )
+    max_duration: float | None = option(
+        None,
+        "with --p99-within: measured seconds at most (default five windows)",
+        type=positive_float,
+        metavar="S",
+    )
+
+    def __post_init__(self) -> None:
+        if problem := self.problem():
+            raise UsageError(problem)
+
+    def problem(self) -> str | None:
+        """What makes this combination of options meaningless, or None."""
+        if self.workers > self.concurrency:
+            return "--workers cannot exceed --concurrency"
+        if (self.p99_within or self.max_duration) and not self.rate:
+            return "--p99-within and --max-duration go with --rate"
+        if self.max_duration and not self.p99_within:
+            return "--max-duration goes with --p99-within"
+        if self.requests and (self.rate or self.workers > 1):
+            return "--requests goes with neither --rate nor more than one worker"
+        return None
+
+    def to_argv(self, worker: bool = False) -> list[str]:
+        """The command-line arguments `from_args` turns back into this spec (without
+        `--json`, which is how to print, not what to do); with `worker`, only what the
+        native worker takes."""
+        target = (
+            ["--unix", self.endpoint.path]
+            if self.endpoint.path
+            else ["--connect", str(self.endpoint)]
+        )
+        argv = [self.protocol, *target]
+        for name, how in OPTIONS.items():
+            value = getattr(self, name)
+            if (worker and not how.worker) or value is None or value is False:
+                continue
+            flag = f"--{name.replace('_', '-')}"
+            argv += (
+                [flag]
+                if value is True
+                else [flag, repr(value) if isinstance(value, float) else str(value)]
+            )
+        return argv
+
+
+OPTIONS: dict[str, Option] = {f.name: f.metadata["option"] for f in fields(LoadSpec) if f.metadata}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(LoadSpec) if f.metadata}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The spec's options, as both load generators take them."""
+    parser.add_argument(
+        "protocol",
+        choices=PROTOCOLS,
+        help="raw TCP echo, WebSocket, or line-framed TCP (each message ends in its only newline)",
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--connect", metavar="HOST:PORT", type=endpoint_argument, help="TCP server")
+    target.add_argument("--unix", metavar="PATH", help="Unix socket server")
+    for name, how in OPTIONS.items():
+        flag, default = f"--{name.replace('_', '-')}", DEFAULTS[name]
+        if how.type is None and how.choices is None:
+            parser.add_argument(flag, action="store_true", help=how.help)
+            continue
+        shown = "" if default is None else " (default %(default)s)"
+        parser.add_argument(flag, type=how.type, choices=how.choices, metavar=how.metavar,
+                            default=default, help=how.help + shown)  # fmt: skip
+
+
+def from_args(args: argparse.Namespace) -> LoadSpec:
+    """The spec `add_arguments`' options were parsed into (UsageError if meaningless)."""
+    endpoint = Endpoint(path=args.unix) if args.unix else args.connect
+    return LoadSpec(args.protocol, endpoint, **{name: getattr(args, name) for name in OPTIONS})
