@@ -1,9 +1,13 @@
 """CPU pinning: the server gets one CPU, the load generator the others."""
 
 import contextlib
+import ctypes
 import os
+import signal
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def split_cpus(server_cpus: int = 1) -> tuple[set[int], set[int]]:
@@ -15,15 +19,31 @@ def split_cpus(server_cpus: int = 1) -> tuple[set[int], set[int]]:
     return set(available[:server_cpus]), set(available[server_cpus:])
 
 
+def dying_with(parent: int) -> Callable[[], None]:
+    """For `preexec_fn`: the child is killed when the thread that started it ends, however
+    it ends (kill -9 included): nothing the orchestrator starts outlives it. The kernel's
+    parent-death signal; if the parent is already gone by then, the child ends at once."""
+
+    def arrange() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arrange
+
+
 def spawn_pinned(
     command: Sequence[str], cpus: Iterable[int] | None, **popen: object
 ) -> subprocess.Popen:
-    """Start `command` and pin it (and the processes it starts later) to `cpus`.
+    """Start `command` and pin it (and the processes it starts later) to `cpus`; it dies with
+    this process (`dying_with`).
 
     It runs in a session of its own, so a Ctrl-C at the terminal reaches only the process
     that started it, which stops its children itself and says it was interrupted, instead
     of seeing them die first and reporting their deaths as failures."""
-    process = subprocess.Popen(command, start_new_session=True, **popen)  # type: ignore[call-overload]
+    process = subprocess.Popen(  # type: ignore[call-overload]
+        command, start_new_session=True, preexec_fn=dying_with(os.getpid()), **popen
+    )
     if cpus is not None:
         os.sched_setaffinity(process.pid, set(cpus))
     return process

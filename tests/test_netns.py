@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pyperf
 import pytest
-from helpers.commands import bench
+from helpers.commands import bench, start
 
 from bench.measure.netns import PREFIX, namespaces
 
@@ -138,3 +139,31 @@ def test_without_root_one_line_and_exit_2(tmp_path: Path) -> None:
         "bench: network paths need root (CAP_NET_ADMIN) to create namespaces; run as root "
         "or use --network loopback"
     )
+
+
+def test_kill_9_of_a_run_leaves_no_server_and_no_namespace(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the server dies with the run (the kernel's parent-death
+    signal) and the namespaces with it (a reaper that waits on a pipe from the run)."""
+    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "asyncio",
+               "--network", "veth", "--repeats", "1", "--duration", "10", "--rates", "none",
+               "--quiet", "-o", str(tmp_path / "killed.json")]  # fmt: skip
+    run = start(command)
+    try:
+        run_process = psutil.Process(run.pid)
+        deadline = time.monotonic() + 30
+        while not any("servers" in p.cmdline() for p in run_process.children(recursive=True)):
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr
+            time.sleep(0.05)
+        started = [p for p in run_process.children(recursive=True) if p.name() != "sh"]
+        assert ours(), "no namespace was made"
+        run.kill()
+        run.wait()
+    finally:
+        run.kill()
+    deadline = time.monotonic() + 10
+    while ours() or [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]:
+        assert time.monotonic() < deadline, (
+            ours(),
+            [p.cmdline() for p in started if p.is_running()],
+        )
+        time.sleep(0.05)

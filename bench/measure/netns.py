@@ -141,9 +141,14 @@ def remove(session: int | None = None) -> None:
             run(["ip", "netns", "delete", name])
 
 
+def names(session: int, path: str) -> tuple[str, str]:
+    """The server's and the client's namespace of one session's path."""
+    return f"{PREFIX}{session}-{path}-server", f"{PREFIX}{session}-{path}-client"
+
+
 def create(path: str, session: int) -> Hosts:
     """Two namespaces and the veth pair between them, addressed, up and shaped."""
-    hosts = Hosts(f"{PREFIX}{session}-{path}-server", f"{PREFIX}{session}-{path}-client")
+    hosts = Hosts(*names(session, path))
     server_end, client_end = f"{PREFIX}{session}{path[0]}s", f"{PREFIX}{session}{path[0]}c"
     must(["ip", "netns", "add", hosts.server_namespace])
     must(["ip", "netns", "add", hosts.client_namespace])
@@ -174,7 +179,24 @@ def network_paths(paths: Sequence[str]) -> Iterator[dict[str, Hosts]]:
         return
     remove()
     session = os.getpid()
+    reaper = start_reaper(session, wanted)
     try:
         yield {path: create(path, session) for path in wanted}
     finally:
         remove(session)
+        reaper.stdin.close()  # type: ignore[union-attr]  # it finds them gone, and ends
+        reaper.wait()
+
+
+# Waits for its input to end, then deletes the namespaces named in its arguments: its input
+# is a pipe from this process, so it ends when this process ends, however (kill -9 too).
+REAPER = 'read -r _; for name in "$@"; do ip netns delete "$name"; done 2>/dev/null; exit 0'
+
+
+def start_reaper(session: int, paths: Sequence[str]) -> subprocess.Popen:
+    """A process of its own session that deletes this session's namespaces when this
+    process ends, even by a signal it cannot catch; on a clean end they are already gone."""
+    every = [name for path in paths for name in names(session, path)]
+    return subprocess.Popen(["sh", "-c", REAPER, "reaper", *every], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
