@@ -10,6 +10,10 @@ class UsageError(Exception):
     """Bad input (port in use, missing loop, unusable path): one line on stderr, exit status 2."""
 
 
+class Fault(Exception):
+    """A fault of the machine's, not the user's input (a full disk): one line, exit status 1."""
+
+
 # How a server's one-line error begins when its loop lacks what the API needs: the
 # orchestrator records such a cell as unsupported, not failed.
 UNSUPPORTED = "unsupported: "
@@ -28,6 +32,8 @@ def run_command(prog: str, main: Callable[[], int | None]) -> NoReturn:
         status = main()
     except UsageError as error:
         exit_with(prog, error)
+    except Fault as error:
+        exit_with(prog, error, 1)
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for it, no traceback
         exit_with(prog, "interrupted", 130)
     except BrokenPipeError:  # output piped into `head` and the like: not an error

@@ -66,6 +66,8 @@ class Loop:
             raise UsageError(f"loop {self.name}: {self.module} has no callable {self.factory!r}")
         if self.layer:
             return factory(resolve(self.base))
+        if self.name not in LOOPS:  # a user's MODULE:FACTORY: checked when it is called
+            return checked(self.name, factory)
         return by_address(factory) if self.ignores_server_sock else factory
 
     def import_module(self) -> ModuleType:
@@ -222,6 +224,21 @@ def loop_named(name: str) -> Loop:
         f"unknown loop {name!r}: choose from {', '.join(LOOPS)}, BASE+LAYER "
         f"(layers: {', '.join(LAYERS)}) or MODULE:FACTORY"
     )
+
+
+def checked(name: str, factory: LoopFactory) -> LoopFactory:
+    """`factory`, made to say in one line (UsageError) when it makes no event loop."""
+
+    def make() -> asyncio.AbstractEventLoop:
+        try:
+            loop = factory()
+        except Exception as error:
+            raise UsageError(f"loop {name}: calling it failed ({error})") from None
+        if not isinstance(loop, asyncio.AbstractEventLoop):
+            raise UsageError(f"loop {name}: made a {type(loop).__name__}, not an event loop")
+        return loop
+
+    return make
 
 
 def resolve(name: str) -> LoopFactory:

@@ -124,6 +124,8 @@ class LoadSpec:
 
     def problem(self) -> str | None:
         """What makes this combination of options meaningless, or None."""
+        if not 1 <= self.size <= MAX_SIZE:
+            return f"--size must be 1 to {MAX_SIZE:,} bytes"
         if self.workers > self.concurrency:
             return "--workers cannot exceed --concurrency"
         if (self.p99_within or self.max_duration) and not self.rate:

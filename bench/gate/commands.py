@@ -58,7 +58,7 @@ def measure_ab(
     sides = []
     for label, python in pythons.items():
         path = args.output / f"{label}.json"
-        check_writable(path)
+        check_writable(path, args.force)
         results = ResultsFile(
             path,
             plan,
@@ -107,7 +107,7 @@ def command_ci(args: argparse.Namespace) -> int:
         load_suite(args.baseline)  # a bad baseline is a usage error before minutes of measuring
         plan, pinning = checked_plan(args), pinning_from(args)
         new = args.output / "new.json"
-        check_writable(new)
+        check_writable(new, args.force)
         side = Side(
             "new",
             sys.executable,

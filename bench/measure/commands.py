@@ -14,6 +14,7 @@ from aionetbench.loops import loop_argument
 from bench.measure.options import (
     add_client_option,
     add_echo_count_options,
+    add_force_option,
     add_host_options,
     add_plan_options,
     checked_plan,
@@ -50,7 +51,7 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     plan, pinning = checked_plan(args), pinning_from(args)
-    check_writable(args.output)
+    check_writable(args.output, args.force)
     if lab := lab_from(args, plan):  # every host checked before anything runs
         pinning, plan = replace(pinning, lab=lab), replace(plan, pythons=())
         pythons: dict[str, str] = {}
@@ -130,6 +131,7 @@ def count_arguments(parser: argparse.ArgumentParser) -> None:
         "--python", default=sys.executable, metavar="PATH", help="the server's python"
     )
     parser.add_argument("-o", "--output", type=Path, help="add the counts to this results file")
+    add_force_option(parser)
 
 
 def command_count(args: argparse.Namespace) -> int:
@@ -137,7 +139,7 @@ def command_count(args: argparse.Namespace) -> int:
 
     python = interpreter(args.python)
     if args.output:
-        check_writable(args.output)
+        check_writable(args.output, args.force)
     try:
         counts = count_api(
             args.api, args.loop, args.size, args.requests, args.repeats, python, args.output
@@ -201,6 +203,7 @@ def explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", type=Path, help="also put the figures in this results file"
     )
+    add_force_option(parser)
 
 
 def command_explain(args: argparse.Namespace) -> int:
@@ -212,11 +215,11 @@ def command_explain(args: argparse.Namespace) -> int:
     if not plan.cells:
         raise UsageError("no cells to explain")
     if args.output:
-        check_writable(args.output)
+        check_writable(args.output, args.force)
 
     def save(done: list) -> None:
         if args.output:
-            record_explanations(args.output, [row.as_json() for row in done])
+            record_explanations(args.output, done)
 
     stop_on_sigterm()
     try:
@@ -225,11 +228,13 @@ def command_explain(args: argparse.Namespace) -> int:
             args.python_calls, args.client_loop, save, args.open_rate,
         )  # fmt: skip
     except Interrupted as interrupted:
-        saved = (
-            f"; {len(interrupted.done)} cells explained saved to {args.output}"
-            if args.output
-            else ""
-        )
+        saved = ""
+        if args.output:
+            saved = (
+                f"; {len(interrupted.done)} cells explained saved to {args.output}"
+                if interrupted.done
+                else f"; no cell was explained, so nothing was written to {args.output}"
+            )
         print(f"bench: interrupted{saved}", file=sys.stderr)
         return INTERRUPTED
     if args.json:

@@ -21,6 +21,7 @@ from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
 from clients.arrivals import ARRIVALS
 from clients.contract import Clients, python_generator
 from clients.native import native_generator
+from clients.spec import MAX_SIZE, OPTIONS
 from servers import SERVERS
 
 if TYPE_CHECKING:  # asyncssh is loaded only by runs across hosts
@@ -42,7 +43,14 @@ def add_plan_options(parser: argparse.ArgumentParser, default_output: Path) -> N
     parser.add_argument(
         "-o", "--output", type=Path, default=default_output, help="default %(default)s"
     )
+    add_force_option(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (for CI)")
+
+
+def add_force_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force", action="store_true", help="replace an output file that is read-only"
+    )
 
 
 def add_matrix_options(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +73,9 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
         "loopback need root",
     )
     parser.add_argument(
-        "--sizes", type=list_of(positive_int), help="payload bytes, e.g. 1024,102400"
+        "--sizes",
+        type=list_of(OPTIONS["size"].type),  # the load spec's own bounds
+        help=f"payload bytes, e.g. 1024,102400 (at most {MAX_SIZE:,})",
     )
     parser.add_argument(
         "--concurrency", type=list_of(positive_int), help="connections, e.g. 1,10,100"

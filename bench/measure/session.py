@@ -127,10 +127,7 @@ def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -
         for side in sides:
             side.results.interrupted = True
             side.results.save()
-            print(
-                f"bench: interrupted; {side.results.completed} completed runs saved to {side.results.path}",
-                file=sys.stderr,
-            )
+            print(f"bench: interrupted; {saved(side.results)}", file=sys.stderr)
         return INTERRUPTED
     progress.close()
     for side in sides:
@@ -141,9 +138,17 @@ def run_schedule(plan: Plan, pinning: Pinning, sides: list[Side], quiet: bool) -
             print(points_table(side.points))
     failures = sum(len(side.results.failures) for side in sides)
     if failures:
-        print(f"bench: {failures} runs or points failed; see the results files", file=sys.stderr)
+        said = "; ".join(saved(side.results) for side in sides)
+        print(f"bench: {failures} runs or points failed; {said}", file=sys.stderr)
         return 1
     return 0
+
+
+def saved(results: ResultsFile) -> str:
+    """What the results file holds, for the last line a run prints."""
+    if not results.written:
+        return f"no run completed, so nothing was written to {results.path}"
+    return f"{results.completed} completed runs saved to {results.path}"
 
 
 def record_failure(

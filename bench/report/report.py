@@ -230,6 +230,11 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     if slo_p99_ms is not None:
         results.slo_p99_ms = slo_p99_ms
     directory.mkdir(parents=True, exist_ok=True)
+    if not results.cells:  # `bench explain` alone
+        return write_lines(directory, [
+            "# aionetbench report", "", f"From `{results_path}`: `bench explain` only.", "",
+            *why_section([Explained.from_json(row) for row in results.explained], directory),
+        ])  # fmt: skip
     # With several server Pythons, the single-Python sections show the reference one.
     base = reference_python(
         results.cells, results.environment.get("orchestrator_python_version", "")
@@ -296,6 +301,10 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     for caption, name in figures:
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
     lines += ["## Environment", "", *environment_table(results), ""]
+    return write_lines(directory, lines)
+
+
+def write_lines(directory: Path, lines: list[str]) -> Path:
     report = directory / "report.md"
     report.write_text("\n".join(lines))
     return report

@@ -119,6 +119,8 @@ class Series:
 
 def load_suite(path: Path) -> pyperf.BenchmarkSuite:
     """Load a pyperf file, turning every way it can be wrong into a one-line UsageError."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: name a results file (a .json) in it")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     try:
@@ -237,7 +239,8 @@ def load_results(path: Path) -> Results:
         environment = environment or metadata
         server_environments.setdefault(cell.python, metadata)
         cells[cell.name] = cell
-    if not cells:
+    section = json.loads(path.read_text()).get(SECTION, {})
+    if not cells and not section.get("explain"):
         raise UsageError(f"{path}: no aionetbench benchmarks in this pyperf file")
     for name, cell in cells.items():
         for percentile in PERCENTILES:
@@ -248,7 +251,6 @@ def load_results(path: Path) -> Results:
             cell.server_us.extend(
                 v * 1e6 for v in suite.get_benchmark(f"{name}/server-cpu").get_values()
             )
-    section = json.loads(path.read_text()).get(SECTION, {})
     dates = suite.get_dates()
     span = (
         (dates[0].isoformat(" ", "seconds"), dates[1].isoformat(" ", "seconds")) if dates else None

@@ -20,10 +20,11 @@ from typing import Any
 import pyperf
 
 from aionetbench.about import about
-from aionetbench.errors import UsageError
+from aionetbench.errors import Fault, UsageError
 from aionetbench.loops import LOOPS, loop_named
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
+from bench.store.explained import Explained
 from bench.store.schema import (
     OPEN_PERCENTILES,
     PERCENTILES,
@@ -36,6 +37,9 @@ from clients.judgement import point_flags
 from clients.native import native_generator
 
 REPO = Path(__file__).resolve().parents[2]
+WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+EXPLAIN_PREFIX = "explain/"  # `bench explain`'s benchmarks: explain/API/LOOP/server-cpu
+EXPLAIN_METRIC = "server CPU per request (bench explain)"
 
 
 def metric_values(measurement: Measurement) -> dict[str, tuple[str, float]]:
@@ -220,6 +224,7 @@ class ResultsFile:
         self.unsupported: dict[str, str] = {}  # cell name -> what its loop lacks
         self.completed = 0
         self.interrupted = False
+        self.written = False  # nothing is, until a run has succeeded (write_suite)
 
     def add(self, cell: Cell, repeat: int, measurement: Measurement) -> None:
         """One closed-loop repeat of a cell."""
@@ -291,7 +296,7 @@ class ResultsFile:
             "interrupted": self.interrupted,
             "completed_runs": self.completed,
         }
-        write_suite(self.path, benchmarks, section)
+        self.written = write_suite(self.path, benchmarks, section) or self.written
 
 
 def results_target(path: Path) -> Path:
@@ -310,10 +315,13 @@ def results_target(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def check_writable(path: Path) -> None:
+def check_writable(path: Path, force: bool = False) -> None:
     """Before anything is measured: UsageError, one line, if results cannot be written at
-    `path` (not a regular file, or a directory this user cannot create or write to)."""
+    `path` (not a regular file, or a directory this user cannot create or write to), or if
+    it is a file someone made read-only and `force` does not say to replace it."""
     target = results_target(path)
+    if not force and target.is_file() and not target.stat().st_mode & WRITE_BITS:
+        raise UsageError(f"{path} is read-only: --force replaces it")
     probe = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -323,20 +331,29 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"cannot write results to {path}: {error.strerror or error}") from None
 
 
-def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[str, Any]) -> None:
-    """Write benchmarks plus our section atomically: a crash or Ctrl-C never leaves half a
-    file, and only a regular file is ever replaced (`results_target`)."""
-    data: dict[str, Any] = {"version": "1.0", "benchmarks": []}
-    if benchmarks:
-        text = io.StringIO()
-        pyperf.BenchmarkSuite(benchmarks).dump(text)
-        data = json.loads(text.getvalue())
+def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[str, Any]) -> bool:
+    """Write benchmarks plus our section atomically: a crash, a full disk or Ctrl-C never
+    leaves half a file (nor the temporary one), and only a regular file is ever replaced
+    (`results_target`). With no benchmark there is nothing pyperf could read: nothing is
+    written and False returned. A write that fails is a Fault, one line: the file keeps
+    what the last write that succeeded put there."""
+    if not benchmarks:
+        return False
+    text = io.StringIO()
+    pyperf.BenchmarkSuite(benchmarks).dump(text)
+    data = json.loads(text.getvalue())
     data[SECTION] = section
     target = results_target(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
-    os.replace(temporary, target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
+        os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        kept = "it keeps what was saved before" if target.exists() else "nothing was saved"
+        raise Fault(f"cannot write results to {path}: {error.strerror or error} ({kept})") from None
+    return True
 
 
 def read_suite(path: Path) -> tuple[list[pyperf.Benchmark], dict[str, Any]]:
@@ -350,10 +367,19 @@ def read_suite(path: Path) -> tuple[list[pyperf.Benchmark], dict[str, Any]]:
     return benchmarks, data.get(SECTION, {})
 
 
-def record_explanations(path: Path, explained: list[dict[str, Any]]) -> None:
-    """Put `bench explain`'s per-request figures in a results file's section, keeping the rest."""
+def record_explanations(path: Path, explained: list[Explained]) -> None:
+    """Put `bench explain`'s per-request figures in a results file's section, and each
+    cell's server CPU per request as a benchmark of its own (so a file of explained cells
+    alone is one pyperf reads), keeping the rest."""
     benchmarks, section = read_suite(path)
-    write_suite(path, benchmarks, {**section, "explain": explained})
+    kept = [b for b in benchmarks if not b.get_name().startswith(EXPLAIN_PREFIX)]
+    measured = [
+        pyperf.Benchmark([pyperf.Run([row.cpu_us / 1e6], metadata={
+            "name": f"{EXPLAIN_PREFIX}{row.api}/{row.loop}/server-cpu", "unit": "second",
+            "metric": EXPLAIN_METRIC, "api": row.api, "loop": row.loop})])
+        for row in explained
+    ]  # fmt: skip
+    write_suite(path, kept + measured, {**section, "explain": [row.as_json() for row in explained]})
 
 
 def record_counts(path: Path, name: str, counts: list[float], metadata: dict[str, Any]) -> None:
