@@ -18,6 +18,9 @@ depth 1), interleaved with the Python client where they compare the two:
    with the native client): sent / due and the p99 schedule lag
 8. its own share of a tail: p50 and p99 of each client against `servers/native` at 10% of
    that server's closed-loop capacity
+9. the server's CPU per request as each client measures it (native / Python, interleaved),
+   open loop against the uvloop `protocol` (25,000 msg/s) and `websockets` (8,000) servers:
+   the two must agree (within 15%), since the orchestrator ranks on this figure
 """
 
 import argparse
@@ -111,6 +114,19 @@ def native_targets(
             f"{n} p50 {t.latency.p50:.1f} us p99 {t.latency.p99:.1f} us" for n, t in tails.items()
         )
     )
+    for api, protocol, rate in (("protocol", "tcp", 25_000.0), ("websockets", "ws", 8_000.0)):
+        costs: list[float] = []
+        with uvloop_server(api, server_cpus, directory) as server:
+            for _ in range(args.rounds):
+                native_cost, python_cost = (
+                    our_client(
+                        protocol, server, client_cpus, args.duration, generator, rate=rate
+                    ).server
+                    for generator in (native, None)
+                )
+                assert native_cost is not None and python_cost is not None  # --server-pid given
+                costs.append(native_cost.cpu_us / python_cost.cpu_us)
+        print(f"9 server CPU/request, native/python, {api:<10} {spread(costs)}   target 0.85-1.15")
 
 
 # The Python load generator's loops whose open-loop capacity is measured.

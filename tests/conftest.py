@@ -60,8 +60,9 @@ def refused_endpoint() -> Iterator[Endpoint]:
 # fails at once, so the fast selection can be trusted.
 #
 # `make test` runs the live tests four at a time (pytest-xdist), except the `serial` ones,
-# which run alone first: those whose assertions depend on timing (open-loop stalls and
-# schedules, loop passes, a sweep's flags). Every live test of SERIAL_MODULES is serial.
+# which run alone first: those whose assertions depend on a client that keeps its schedule
+# (open-loop stalls and their attribution, a sweep's flags). Each says so with the mark,
+# and is live by that.
 # Tests that share state of the machine (network namespaces, the server Pythons'
 # environments) say so with `shares(NAME)`: they hold a lock on NAME while they run, so no
 # two of them ever overlap, whichever worker runs them.
@@ -74,7 +75,6 @@ SUITE_MODULES = {
     "clients.classic",
     "bench",
 }
-SERIAL_MODULES = {"test_open_loop"}
 LOCKS = Path(tempfile.gettempdir())
 
 
@@ -88,8 +88,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
-        if item.get_closest_marker("live") and item.module.__name__ in SERIAL_MODULES:  # type: ignore[attr-defined]
-            item.add_marker(pytest.mark.serial)
+        if item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.live)
 
 
 def starts_the_suite(command: object) -> bool:

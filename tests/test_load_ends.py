@@ -23,7 +23,7 @@ ENDS_WITHIN_S = 20.0
 needs_native = pytest.mark.skipif(
     native_generator() is None, reason="native load generator not built"
 )
-EVERY_GENERATOR = [pytest.param("clients"), pytest.param(NATIVE, marks=needs_native)]
+GENERATORS = [pytest.param("clients"), pytest.param(NATIVE, marks=needs_native)]
 
 
 def timed_run(server_pool: ServerPool, program: str, *args: str) -> tuple[dict, float]:
@@ -35,7 +35,7 @@ def timed_run(server_pool: ServerPool, program: str, *args: str) -> tuple[dict, 
     return json.loads(result.stdout), time.monotonic() - started
 
 
-@pytest.mark.parametrize("program", EVERY_GENERATOR)
+@pytest.mark.parametrize("program", GENERATORS)
 @pytest.mark.parametrize("mode", [(), ("--rate", "2000")], ids=["closed", "open"])
 def test_a_server_that_never_answers_ends_the_run_and_is_named(
     server_pool: ServerPool, program: str, mode: tuple[str, ...]
@@ -47,7 +47,7 @@ def test_a_server_that_never_answers_ends_the_run_and_is_named(
     assert summary["silent_s"] >= SILENCE_LIMIT_S
 
 
-@pytest.mark.parametrize("program", EVERY_GENERATOR)
+@pytest.mark.parametrize("program", GENERATORS)
 def test_a_stopped_server_ends_the_run(server_pool: ServerPool, program: str) -> None:
     """Stopped after it accepted: the kernel still takes the bytes, nobody answers."""
     server = server_pool.start_faulty()

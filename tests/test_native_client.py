@@ -2,21 +2,13 @@
 the same verification, flags and faults; its histograms and schedules checked exactly."""
 
 import json
-import os
-import signal
-import statistics
 import subprocess
-import threading
-import time
 from array import array
 
 import numpy as np
-import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
-from helpers.commands import SHORT, client, client_json, load_command, start
-from helpers.pool import ServerPool
-from helpers.stalls import assert_the_stall_is_seen
+from helpers.commands import NATIVE, SHORT, client, client_json
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -26,8 +18,6 @@ from clients.native.workers import counts_of
 from clients.spec import LoadSpec
 from clients.summary import Summary
 
-NATIVE = "clients.native"
-MAX_ROUNDS = 6  # of one run with each client, for the server cost to settle
 pytestmark = pytest.mark.skipif(
     native.native_generator() is None, reason="the native load generator is not built"
 )
@@ -75,50 +65,6 @@ def test_uniform_gaps_are_constant_and_do_not_drift() -> None:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # server CPU per request, compared across two runs
-def test_both_clients_agree_on_what_they_verify_and_on_server_cost(start_server) -> None:
-    """Against protocol and websockets (every framing is verified in the framing test), the
-    same open-loop load from each client, interleaved (Python,
-    native, Python, native): both verify every echo, and they measure the same server CPU
-    per request, within 15%: the medians of two runs each, or of up to MAX_ROUNDS when
-    the machine's noise (one short window here varies by 20% from the next) leaves them apart. Pinned apart, as bench pins
-    them: sharing a core with a client changes what the server's requests cost."""
-    cpus = os.sched_getaffinity(0)
-    if len(cpus) >= 2:
-        server_cpu, *client_cpus = sorted(cpus)
-        os.sched_setaffinity(0, client_cpus)  # the clients inherit it
-    try:
-        agree_on_cost(start_server, server_cpu if len(cpus) >= 2 else None)
-    finally:
-        os.sched_setaffinity(0, cpus)
-
-
-def agree_on_cost(start_server, server_cpu: int | None) -> None:
-    # Rates at which each server's CPU over the window is 20 or more of the kernel's 10 ms ticks.
-    for api, loop, rate in (("protocol", "uvloop", "25000"), ("websockets", "uvloop", "8000")):
-        server = start_server(api, loop)
-        if server_cpu is not None:
-            os.sched_setaffinity(server.pid, {server_cpu})
-        protocol = {"websockets": "ws", "readline": "line"}.get(api, "tcp")
-        load = ["--rate", rate, "--duration", "0.8", "--warmup", "0.2",
-                "--server-pid", str(server.pid)]  # fmt: skip
-        costs: dict[str, list[float]] = {"clients": [], NATIVE: []}
-        for round_ in range(MAX_ROUNDS):
-            for program in ("clients", NATIVE):
-                summary = client_json(server.endpoint, *load, protocol=protocol, program=program)
-                assert summary["errors"] == 0 and summary["requests"] > 0.75 * float(rate), (
-                    api,
-                    program,
-                )
-                assert summary["generator"] == ("native" if program == NATIVE else "python")
-                costs[program].append(summary["server_cpu_us_per_request"])
-            python_us, native_us = (statistics.median(costs[p]) for p in ("clients", NATIVE))
-            if round_ >= 1 and native_us == pytest.approx(python_us, rel=0.15):
-                break
-        assert native_us == pytest.approx(python_us, rel=0.15), (api, costs)
-
-
-@pytest.mark.live
 @pytest.mark.parametrize(
     ("protocol", "api"),
     [("tcp", "protocol"), ("tcp", "streams"), ("tcp", "native"), ("ws", "websockets"),
@@ -144,50 +90,6 @@ def test_exactly_n_echoes(start_server) -> None:
 
 
 @pytest.mark.live
-def test_a_corrupted_byte_is_caught(server_pool: ServerPool) -> None:
-    server = server_pool.start_faulty("--corrupt-after", "500")
-    result = client(server.endpoint, *SHORT, "--json", program=NATIVE)
-    assert result.returncode == 1
-    summary = json.loads(result.stdout)
-    assert summary["errors"] == 1
-    assert summary["error_messages"][0].startswith("reply differs from what was sent at byte ")
-
-
-@pytest.mark.live  # not serial: a 200 ms stall dwarfs what a busy machine adds
-@pytest.mark.parametrize("arrivals", ["poisson", "uniform"])
-def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arrivals: str) -> None:
-    """A server blocking 200 ms each second: p99 from intended send times shows it."""
-    server = server_pool.start_faulty("--stall-ms", "200")
-    for rate in (500, 4000):
-        summary = client_json(server.endpoint, "--duration", "1.5", "--warmup", "0.3",
-                              "--rate", str(rate), "--arrivals", arrivals, program=NATIVE)  # fmt: skip
-        assert_the_stall_is_seen(summary, rate, arrivals)
-
-
-@pytest.mark.live
-def test_workers_merge_exactly(start_server) -> None:
-    server = start_server("protocol", "uvloop")
-    summary = client_json(server.endpoint, *SHORT, "--workers", "2", "--concurrency", "5",
-                          "--rate", "4000", program=NATIVE)  # fmt: skip
-    parts = summary["per_worker"]
-    assert [p["connections"] for p in parts] == [3, 2]
-    assert summary["requests"] == sum(p["requests"] for p in parts)
-    merged = HdrHistogram.decode(summary["latency_us"]["histogram"])
-    decoded = [HdrHistogram.decode(p["histogram"]) for p in parts]
-    assert merged.get_total_count() == sum(h.get_total_count() for h in decoded)
-    assert merged.get_total_count() == summary["latency_samples"]
-    assert summary["sent_rate"] == pytest.approx(4000, rel=0.1)
-
-
-@pytest.mark.live
-def test_connection_refused_is_one_line(refused_endpoint: Endpoint) -> None:
-    result = client(refused_endpoint, *SHORT, program=NATIVE)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        f"clients.native: cannot connect to {refused_endpoint}: Connection refused"
-    )
-
-
 @pytest.mark.live
 def test_tls_is_refused_in_one_line(start_server) -> None:
     server = start_server("protocol", "asyncio", "tls")
@@ -196,42 +98,6 @@ def test_tls_is_refused_in_one_line(start_server) -> None:
     assert result.stderr.strip() == (
         "clients.native: the native load generator does not do TLS: use python -m clients"
     )
-
-
-@pytest.mark.live
-@pytest.mark.serial  # its assertions depend on timing
-def test_server_death_mid_run(start_server) -> None:
-    server = start_server("protocol", "uvloop")
-    threading.Timer(1.0, server.process.send_signal, [signal.SIGKILL]).start()
-    started = time.monotonic()
-    result = client(server.endpoint, "--duration", "20", "--warmup", "0.2", "--json",
-                    program=NATIVE)  # fmt: skip
-    assert time.monotonic() - started < 4.0
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["requests"] > 0 and summary["errors"] == 10
-    assert summary["error_messages"][0].startswith("connection lost")
-
-
-@pytest.mark.live
-@pytest.mark.parametrize("program", ["clients", NATIVE])
-def test_ctrl_c_is_one_line_and_exit_130(start_server, program: str) -> None:
-    """Ctrl-C reaches the whole process group, as from a terminal; nothing is left running."""
-    server = start_server("protocol", "uvloop")
-    load = start(
-        load_command(server.endpoint, "--duration", "20", "--warmup", "0.2", program=program),
-        start_new_session=True,
-    )
-    try:
-        time.sleep(1.5)
-        children = psutil.Process(load.pid).children(recursive=True)
-        os.killpg(load.pid, signal.SIGINT)
-        _, err = load.communicate(timeout=10)
-    finally:
-        load.kill()
-    assert load.returncode == 130, err
-    assert err.strip() == f"{program}: interrupted"
-    assert not [child for child in children if child.is_running() and child.status() != "zombie"]
 
 
 def test_the_orchestrator_falls_back_to_the_python_client(

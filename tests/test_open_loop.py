@@ -7,7 +7,7 @@ from array import array
 
 import numpy as np
 import pytest
-from helpers.commands import client_json
+from helpers.commands import GENERATORS, client_json
 from helpers.pool import ServerPool
 from helpers.stalls import assert_the_stall_is_seen, stopped_client
 
@@ -77,15 +77,19 @@ def test_p99_interval_needs_two_blocks() -> None:
     assert np.isnan(low) and np.isnan(high)
 
 
+@pytest.mark.serial  # it blames the stall on the server: a client that keeps its schedule
+@pytest.mark.parametrize("program", GENERATORS)
 @pytest.mark.parametrize("arrivals", ["poisson", "uniform"])
-def test_stall_server_open_loop_at_several_rates(server_pool: ServerPool, arrivals: str) -> None:
+def test_stall_server_open_loop_at_several_rates(
+    server_pool: ServerPool, arrivals: str, program: str
+) -> None:
     """A server blocking 200 ms each second: at every rate, p99 (from intended send times)
     shows the stall, whichever way arrivals are spaced."""
     server = server_pool.start_faulty("--stall-ms", "200")
     for rate in (500, 4000):
         summary = client_json(
             server.endpoint, "--duration", "1.5", "--warmup", "0.3", "--rate", str(rate),
-            "--arrivals", arrivals,
+            "--arrivals", arrivals, program=program,
         )  # fmt: skip
         assert_the_stall_is_seen(summary, rate, arrivals)
 
@@ -113,7 +117,8 @@ def test_late_messages_flag_a_stall_only_when_they_carry_the_tail() -> None:
     assert tail_is_late(stalled_server, 0.995)  # nearly everything late: the client's
 
 
-@pytest.mark.parametrize("program", ["clients", "clients.native"])
+@pytest.mark.serial  # open-loop schedules and stalls: timing
+@pytest.mark.parametrize("program", GENERATORS)
 def test_a_stalled_client_is_flagged_not_blamed_on_the_server(
     server_pool: ServerPool, program: str
 ) -> None:
@@ -137,6 +142,7 @@ def test_a_stalled_client_is_flagged_not_blamed_on_the_server(
     assert summary["latency_us"]["p99"] >= 50_000  # measured from intended times: it shows
 
 
+@pytest.mark.serial  # open-loop schedules and stalls: timing
 def test_stall_at_the_end_of_the_window_is_counted(server_pool: ServerPool) -> None:
     """The server stalls 400 ms starting 100 ms before the window closes. Messages sent in
     those last 100 ms (5% of the window) are answered only after it: they must be waited
@@ -158,6 +164,7 @@ def test_stall_at_the_end_of_the_window_is_counted(server_pool: ServerPool) -> N
     assert summary["requests"] < summary["latency_samples"]
 
 
+@pytest.mark.serial  # open-loop schedules and stalls: timing
 def test_undelivered_messages_count_with_their_latency_so_far(server_pool: ServerPool) -> None:
     """With a drain shorter than the stall, the unanswered messages still count, at the
     time the client stopped waiting."""

@@ -10,11 +10,10 @@ import pytest
 from helpers.commands import bench, in_process, refused
 from helpers.synthetic import QUICK, cell, write_results
 
-pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
-
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.live
 def test_report_answers_the_question(tmp_path: Path) -> None:
     results = write_results(tmp_path / "quick.json", QUICK)
     result = bench("report", str(results), "-o", str(tmp_path / "report"))
@@ -41,6 +40,7 @@ def test_report_answers_the_question(tmp_path: Path) -> None:
         assert f"]({name}.png)" in report
 
 
+@pytest.mark.live
 def test_report_plots_sizes_and_concurrency(tmp_path: Path) -> None:
     table = {
         cell(api, loop, size, concurrency): [rps / (1 + size / 10240) * concurrency**0.3]
@@ -110,6 +110,7 @@ def test_compare_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert err.count("\n") == 1 and message in err, message
 
 
+@pytest.mark.live
 def test_report_compares_pythons(tmp_path: Path) -> None:
     own, other = f"{sys.version_info.major}.{sys.version_info.minor}", "3.99"
     rates = {
@@ -139,6 +140,7 @@ def test_report_compares_pythons(tmp_path: Path) -> None:
     assert (tmp_path / "report" / "pythons.png").read_bytes().startswith(PNG)
 
 
+@pytest.mark.live
 def test_the_report_imports_no_measuring_code(tmp_path: Path) -> None:
     """`bench report` loads the reader and the report, not the measuring wing, the explain
     driver or the TLS library the servers use."""
@@ -156,6 +158,7 @@ def test_the_report_imports_no_measuring_code(tmp_path: Path) -> None:
     assert "servers.cli" not in loaded
 
 
+@pytest.mark.live
 def test_loops_are_compared_by_server_cpu_with_their_faults(tmp_path: Path) -> None:
     """More than two loops: ranked per API by server CPU per request against asyncio, a
     loop named on the command line among them, a failed one and an unsupported one said."""
