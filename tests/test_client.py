@@ -96,7 +96,6 @@ def test_json_contract(start_server) -> None:
     assert Summary.from_json(summary).to_json() == summary  # typed without loss
 
 
-@pytest.mark.serial  # its assertions depend on timing
 def test_open_loop_json_is_typed_without_loss(start_server) -> None:
     """What the load generator prints parses into types and back unchanged; whether this
     point was saturated or client-limited is timing (judged in tests/test_sweep.py from
@@ -109,7 +108,7 @@ def test_open_loop_json_is_typed_without_loss(start_server) -> None:
     assert parsed.schedule.arrivals == "poisson" and parsed.latency_samples > 0
 
 
-@pytest.mark.serial  # its assertions depend on timing
+@pytest.mark.serial  # it blames the stall on the server: a client that keeps its schedule
 def test_open_loop_sees_server_stalls(server_pool: ServerPool) -> None:
     """A server that blocks 200 ms each second: measured from intended send times, p99 shows
     the stall; a closed-loop client stops sending during it and barely notices."""
@@ -132,14 +131,10 @@ def test_an_unknown_host_is_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.serial  # its assertions depend on timing
 def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
     server = start_server("protocol")
-    load = subprocess.Popen(
-        [sys.executable, "-m", "clients", "tcp", "--connect", str(server.endpoint),
-         "--workers", "2", "--concurrency", "4", "--duration", "30", "--warmup", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    load = start(load_command(server.endpoint, "--workers", "2", "--concurrency", "4",
+                              "--duration", "30", "--warmup", "0.2"))  # fmt: skip
     try:
         deadline = time.monotonic() + 20
         workers: list[psutil.Process] = []
@@ -157,7 +152,7 @@ def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
         _, err = load.communicate(timeout=25)
     finally:
         load.kill()
-    assert time.monotonic() - killed < 3.0  # not the 30 s window, nor the deadline after it
+    assert time.monotonic() - killed < 10.0  # not the 30 s window, nor the deadline after it
     assert load.returncode == 1
     assert "crashed (exit code -9)" in err and "Traceback" not in err
 
