@@ -19,7 +19,7 @@ from helpers.sshlab import ROOT, SshLab, skip_reason
 from aionetbench.errors import UsageError
 from bench.hosts.address import HostAddress, remote_command
 from bench.hosts.setup import fetch_wheels, host_requirements, platform_tags
-from bench.store.writer import SECTION
+from bench.store.schema import SECTION
 
 SERVER, CLIENT1, CLIENT2 = "root@10.214.0.2", "root@10.214.0.3", "root@10.214.0.4"
 QUICK = ("--repeats", "1", "--duration", "0.5", "--warmup", "0.2", "--sweep-duration", "0.5",

@@ -215,7 +215,7 @@ def test_bad_rates_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> No
 
 
 @pytest.mark.live
-@pytest.mark.serial  # on a busy machine every point can be client-limited: no ranking to read
+@pytest.mark.serial  # a climb past the ladder's top needs a client that keeps its schedule
 def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "sweep.json"
     # One slice a point (--sweep-cap 0): slicing is tested in test_tails.
@@ -265,8 +265,12 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()
-    assert "## Latency under load" in text and "Within p99 <= 1 ms on **uvloop**" in text
-    assert "at saturation" in text
+    assert "## Latency under load" in text and "at saturation" in text
+    # A capacity sentence for every loop one of whose points met the objective as a
+    # measurement of the server (on a busy machine every point can miss or be limited).
+    for loop, line in climbed.items():
+        if any(p.p99_us <= 1000 and not (p.client_limited or p.interfered) for p in line):
+            assert f"Within p99 <= 1 ms on **{loop}**" in text, (loop, line)
     assert (tmp_path / "report" / "latency-load.png").stat().st_size > 20_000
 
 

@@ -23,7 +23,8 @@ import pyperf
 from scipy.stats import ttest_ind
 
 from aionetbench.errors import UsageError
-from bench.store.reader import load_suite, server_line
+from bench.store.reader import generator_of, load_suite, server_line
+from bench.store.records import EnvironmentRecord, from_metadata
 
 BOOTSTRAP_SAMPLES = 2000
 ALPHA = 0.05
@@ -121,7 +122,7 @@ def clients_of(suite: pyperf.BenchmarkSuite) -> set[str]:
         for run in benchmark.get_runs():
             metadata = run.get_metadata()
             if "mode" in metadata and "requests" in metadata:  # a run the client measured
-                clients.add(metadata.get("client") or metadata.get("load_generator") or "python")
+                clients.add(generator_of(metadata))
     return clients
 
 
@@ -177,10 +178,10 @@ def environments(paths: list[Path]) -> list[str]:
     that interpreter imported (a run over several Pythons records several)."""
     lines = []
     for path in paths:
-        servers: dict[str, dict] = {}
+        servers: dict[str, EnvironmentRecord] = {}
         for benchmark in load_suite(path).get_benchmarks():
-            env = benchmark.get_metadata()
-            servers.setdefault(env.get("python_executable", "?"), env)
+            env = from_metadata(EnvironmentRecord, benchmark.get_metadata())
+            servers.setdefault(env.python_executable, env)
         described = " and ".join(server_line(env) for env in servers.values()) or "?"
         lines.append(f"- `{path.stem}`: servers on {described}")
     return lines

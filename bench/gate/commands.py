@@ -12,8 +12,9 @@ from bench.measure.options import add_plan_options, checked_plan, pinning_from
 from bench.measure.pythons import describe, interpreter, server_python
 from bench.measure.session import Side, run_session
 from bench.report.commands import add_gate_options, command_compare
+from bench.store.files import check_writable
 from bench.store.reader import load_suite
-from bench.store.writer import ResultsFile, check_writable, suite_commit
+from bench.store.writer import ResultsFile, suite_commit
 
 # What `bench ci` counts with valgrind: (API, loop); small enough to cost ~20 s per environment.
 COUNTED = (("protocol", "asyncio"),)

@@ -26,7 +26,8 @@ from bench.measure.pythons import describe, found, interpreter, server_pythons
 from bench.measure.session import Side, run_session
 from bench.plan.cells import LOOPBACK
 from bench.plan.profiles import AUTO, EXPLAIN_OPEN_RATE, FOUND, PROFILES, make_plan
-from bench.store.writer import ResultsFile, check_writable
+from bench.store.files import check_writable
+from bench.store.writer import ResultsFile
 from servers import SERVERS
 
 DEFAULT_OUTPUT = Path("results/latest.json")

@@ -18,6 +18,7 @@ from bench.report.plots import matrix as plots
 from bench.report.why import why_section
 from bench.store.explained import Explained
 from bench.store.reader import CellResults, Results, load_results, server_line
+from bench.store.records import EnvironmentRecord
 
 HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK}
 GroupKey = tuple[str, int, int, int, str]
@@ -126,25 +127,23 @@ def clients_line(results: Results) -> str:
     line = "; ".join(
         f"{client} for {n} cell{'s' if n > 1 else ''}" for client, n in counts.most_common()
     )
-    if results.environment.get("client") == "native" and len(counts) > 1:
+    env = results.environment
+    if env.client == "native" and len(counts) > 1:
         line += " (the native one does not do TLS)"
-    elif (
-        results.environment.get("client") == "python"
-        and results.environment.get("native_client") == "not built"
-    ):
+    elif env.client == "python" and env.native_client == "not built":
         line += " (the native one was not built)"
     return line or "?"
 
 
-def host_rows(env: dict) -> list[tuple[str, str]]:
+def host_rows(env: EnvironmentRecord) -> list[tuple[str, str]]:
     """One row per host of a run across hosts (bench.measure.remote): what each one is."""
-    if "server_host" not in env:
+    if env.server_host is None:
         return []
-    clients = env.get("client_hosts", "").split(",")
+    clients = (env.client_hosts or "").split(",")
     rows = []
-    for host in json.loads(env.get("hosts", "[]")):
+    for host in json.loads(env.hosts or "[]"):
         role = " and ".join(
-            name for name, is_it in (("server", host["host"] == env["server_host"]),
+            name for name, is_it in (("server", host["host"] == env.server_host),
                                      ("load generator", host["host"] in clients)) if is_it
         )  # fmt: skip
         rows.append((f"{role} host `{host['host']}`",
@@ -154,18 +153,18 @@ def host_rows(env: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def path_of(env: dict) -> str:
+def path_of(env: EnvironmentRecord) -> str:
     """Which path the rankings hold for, when not this machine's loopback."""
-    if "server_host" not in env:
+    if env.server_host is None or env.client_hosts is None:
         return ""
-    return f", load from {env['client_hosts'].replace(',', ' + ')} to {env['server_host']}"
+    return f", load from {env.client_hosts.replace(',', ' + ')} to {env.server_host}"
 
 
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     rows = [
-        ("CPU", f"{env.get('cpu_model_name', '?')}, {env.get('cpu_count', '?')} cores"),
-        ("pinning", env.get("pinning", "?")),
+        ("CPU", f"{env.cpu_model_name}, {env.cpu_count or '?'} cores"),
+        ("pinning", env.pinning),
         *(
             (f"server Python{f' {label}' if label else ''}", server_line(server))
             for label, server in sorted(
@@ -174,15 +173,15 @@ def environment_table(results: Results) -> list[str]:
         ),
         (
             "orchestrator Python / pyperf",
-            f"{env.get('orchestrator_python_version', '?')} / {env.get('pyperf_version')}",
+            f"{env.orchestrator_python_version} / {env.pyperf_version}",
         ),
-        ("kernel", env.get("kernel", "?")),
+        ("kernel", env.kernel),
         ("load generator", clients_line(results)),
         (
             "profile",
-            f"{env.get('profile', '?')}: {env.get('warmup_s', '?')} s warm-up + {env.get('duration_s', '?')} s per run",
+            f"{env.profile}: {env.warmup_s or '?'} s warm-up + {env.duration_s or '?'} s per run",
         ),
-        ("suite commit", env.get("suite_commit", "?")),
+        ("suite commit", env.suite_commit),
         ("date", " to ".join(results.dates) if results.dates else "?"),
         *host_rows(env),
     ]
@@ -237,7 +236,10 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         ])  # fmt: skip
     # With several server Pythons, the single-Python sections show the reference one.
     base = reference_python(
-        results.cells, results.environment.get("orchestrator_python_version", "")
+        results.cells,
+        ""
+        if results.environment.orchestrator_python_version == "?"
+        else results.environment.orchestrator_python_version,
     )
     shown = view(results.cells, base)  # every cell when the run compared no Pythons
     on = (f", Python {base}" if base else "") + path_of(results.environment)

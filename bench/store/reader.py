@@ -3,16 +3,16 @@
 import json
 import math
 import statistics
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyperf
 from hdrh.histogram import HdrHistogram
 
-from aionetbench.about import LIBRARIES
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
+from bench.store.records import EnvironmentRecord, GcRecord, PointRecord, RunRecord, from_metadata
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
 from clients.stats import merge
 from clients.summary import Waits
@@ -88,7 +88,7 @@ class SweepPoint(Cell):
 @dataclass
 class Results:
     cells: list[CellResults]
-    environment: dict[str, Any]
+    environment: EnvironmentRecord
     failures: list[dict[str, Any]]
     path: Path
     dates: tuple[str, str] | None = None  # first and last run
@@ -99,7 +99,7 @@ class Results:
     unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
     # Each server Python's environment (metadata of its first benchmark) by its label
     # (`Cell.python`; "" for a run that did not compare Pythons).
-    server_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_environments: dict[str, EnvironmentRecord] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,7 +138,7 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
         metadata = benchmark.get_metadata()
         if metadata.get("mode") != "open" or not benchmark.get_name().endswith("/p99"):
             continue
-        run = benchmark.get_runs()[0].get_metadata()
+        run = from_metadata(PointRecord, benchmark.get_runs()[0].get_metadata())
         prefix = benchmark.get_name().removesuffix("/p99")
         sibling = {
             p: suite.get_benchmark(f"{prefix}/{p}").get_values()[0] * 1e6
@@ -146,8 +146,8 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
             if f"{prefix}/{p}" in names
         }
         interval = (
-            (run["p99_ci_low_s"] * 1e6, run["p99_ci_high_s"] * 1e6)
-            if "p99_ci_low_s" in run
+            (run.p99_ci_low_s * 1e6, run.p99_ci_high_s * 1e6)
+            if run.p99_ci_low_s is not None and run.p99_ci_high_s is not None
             else None
         )
         points.append(
@@ -155,64 +155,60 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
                 **cell_fields(metadata),
                 rate=metadata["offered_rate"],
                 arrivals=metadata["arrivals"],
-                achieved_rate=run["achieved_rate"],
+                achieved_rate=run.achieved_rate,
                 p50_us=sibling.get("p50", math.nan),
                 p99_us=benchmark.get_values()[0] * 1e6,
                 p999_us=sibling.get("p999", math.nan),
                 p99_ci_us=interval,
-                saturated=bool(run["saturated"]),
-                client_limited=bool(
-                    run.get("client_limited", run["fell_behind"] or run.get("client_stalled", 0))
-                ),
-                unreliable=bool(run["unreliable"]),
-                server_cpu=run["server_cpu"],
-                interfered=bool(run.get("interfered", 0)),
-                remeasured=bool(run.get("remeasured", 0)),
-                stalled=bool(run.get("client_stalled", 0)),
-                slices=run.get("slices", 1),
-                duration_s=run.get("duration", 0.0),
-                waits=waits_of(run),
-                gc=gc_of(run),
+                saturated=run.saturated,
+                client_limited=run.client_limited
+                if run.client_limited is not None
+                else run.fell_behind or run.client_stalled,
+                unreliable=run.unreliable,
+                server_cpu=run.server_cpu,
+                interfered=run.interfered,
+                remeasured=run.remeasured,
+                stalled=run.client_stalled,
+                slices=run.slices,
+                duration_s=run.duration,
+                waits=run.waits,
+                gc=gc_of(run.gc),
             )
         )
     return points
 
 
-def waits_of(run: dict) -> Waits | None:
-    names = [f.name for f in fields(Waits)]
-    if not all(f"waits_{name}" in run for name in names):
-        return None
-    return Waits(**{name: run[f"waits_{name}"] for name in names})
-
-
-def gc_of(run: dict) -> GcTally | None:
-    if "gc_gen0" not in run:
+def gc_of(gc: GcRecord | None) -> GcTally | None:
+    if gc is None:
         return None
     return GcTally(
-        collections=(run["gc_gen0"], run["gc_gen1"], run["gc_gen2"]),
-        pauses=run["gc_window_pauses"],
-        pause_ms=1000 * run["gc_window_pause_s"],
-        longest_ms=1000 * run["gc_longest_s"],
-        longest_generation=run["gc_longest_generation"],
+        collections=(gc.gen0, gc.gen1, gc.gen2),
+        pauses=gc.window_pauses,
+        pause_ms=1000 * gc.window_pause_s,
+        longest_ms=1000 * gc.longest_s,
+        longest_generation=gc.longest_generation,
     )
 
 
-def server_line(env: dict) -> str:
+def server_line(env: EnvironmentRecord) -> str:
     """`CPython 3.12.1 (/path/python) with uvloop 0.23.0, websockets 17.4, ...`."""
-    free = ", free-threading" if env.get("server_free_threading") else ""
-    libraries = ", ".join(
-        f"{name} {env[f'{name}_version']}" for name in LIBRARIES if f"{name}_version" in env
-    )
+    free = ", free-threading" if env.server_free_threading else ""
+    libraries = ", ".join(f"{name} {version}" for name, version in env.libraries.items())
     return (
-        f"{env.get('python_implementation', '?')} {env.get('python_version', '?')}{free} "
-        f"({env.get('python_executable', '?')}) with {libraries or 'no libraries recorded'}"
+        f"{env.python_implementation} {env.python_version}{free} "
+        f"({env.python_executable}) with {libraries or 'no libraries recorded'}"
     )
+
+
+def generator_of(metadata: dict[str, Any]) -> str:
+    """Which load generator measured a run, `native` or `python`: files from before the
+    native one name none (or call it `load_generator`), and it was the Python one."""
+    return metadata.get("client") or metadata.get("load_generator") or "python"
 
 
 def client_of(metadata: dict[str, Any]) -> str:
-    """Which load generator measured a run: `native`, or `python (LOOP)`; files from before
-    the native one name none (or call it `load_generator`): the Python one."""
-    client = metadata.get("client") or metadata.get("load_generator") or "python"
+    """Which load generator measured a run: `native`, or `python (LOOP)`."""
+    client = generator_of(metadata)
     loop = metadata.get("client_loop")
     return f"python ({loop})" if client == "python" and loop else client
 
@@ -222,22 +218,23 @@ def load_results(path: Path) -> Results:
     suite = load_suite(path)
     cells: dict[str, CellResults] = {}
     environment: dict[str, Any] = {}
-    server_environments: dict[str, dict[str, Any]] = {}
+    server_environments: dict[str, EnvironmentRecord] = {}
     for benchmark in suite.get_benchmarks():
         metadata = benchmark.get_metadata()
         if metadata.get("metric") != "time per request":
             continue
         cell = CellResults(**cell_fields(metadata))
         for run in benchmark.get_runs():
-            run_metadata = run.get_metadata()
-            cell.rps.append(run_metadata["rps"])
-            cell.mib_s.append(run_metadata["mib_s"])
-            cell.client_bound.append(bool(run_metadata["client_bound"]))
-            cell.latency_max_us.append(run_metadata["latency_max_s"] * 1e6)
-            cell.histograms.append(run_metadata["latency_histogram_ns"])
-            cell.clients.append(client_of(run_metadata))
+            metadata_of_run = run.get_metadata()
+            record = from_metadata(RunRecord, metadata_of_run)
+            cell.rps.append(record.rps)
+            cell.mib_s.append(record.mib_s)
+            cell.client_bound.append(record.client_bound)
+            cell.latency_max_us.append(record.latency_max_s * 1e6)
+            cell.histograms.append(record.latency_histogram_ns)
+            cell.clients.append(client_of(metadata_of_run))
         environment = environment or metadata
-        server_environments.setdefault(cell.python, metadata)
+        server_environments.setdefault(cell.python, from_metadata(EnvironmentRecord, metadata))
         cells[cell.name] = cell
     section = json.loads(path.read_text()).get(SECTION, {})
     if not cells and not section.get("explain"):
@@ -257,7 +254,7 @@ def load_results(path: Path) -> Results:
     )
     return Results(
         list(cells.values()),
-        environment,
+        from_metadata(EnvironmentRecord, environment),
         section.get("failed", []),
         path,
         span,

@@ -7,11 +7,8 @@ runs (a run needs values), so they go in an extra top-level "aionetbench" sectio
 pyperf ignores when it reads the file.
 """
 
-import io
 import json
-import os
 import platform
-import stat
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -20,16 +17,17 @@ from typing import Any
 import pyperf
 
 from aionetbench.about import about
-from aionetbench.errors import Fault, UsageError
 from aionetbench.loops import LOOPS, loop_named
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.explained import Explained
+from bench.store.files import read_suite, write_suite
+from bench.store.records import EnvironmentRecord, GcRecord, PointRecord, RunRecord, to_metadata
 from bench.store.schema import (
     OPEN_PERCENTILES,
     PERCENTILES,
-    SECTION,
     Failure,
+    GcPauses,
     Measurement,
     cell_metadata,
 )
@@ -37,7 +35,6 @@ from clients.judgement import point_flags
 from clients.native import native_generator
 
 REPO = Path(__file__).resolve().parents[2]
-WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 EXPLAIN_PREFIX = "explain/"  # `bench explain`'s benchmarks: explain/API/LOOP/server-cpu
 EXPLAIN_METRIC = "server CPU per request (bench explain)"
 
@@ -83,89 +80,45 @@ def environment_metadata(
     the server's interpreter): the servers are what is measured. The orchestrator's own
     Python is `orchestrator_python_version`. `client` is the load generator asked for (the
     native one leaves TLS cells to the Python one: each run records its own)."""
-    libraries = server["libraries"]
-    return {
-        "python_version": server["python_version"],
-        "python_implementation": server["python_implementation"],
-        "python_executable": server["python_executable"],
-        "server_free_threading": int(server["free_threading"]),
-        "orchestrator_python_version": platform.python_version(),
-        "client": client,
-        "native_client": "built" if native_generator() else "not built",
-        "client_loop": plan.client_loop,
-        "pinning": pinning,
-        "profile": profile,
-        "kernel": platform.release(),
-        **{f"{name}_version": version or "not installed" for name, version in libraries.items()},
-        "pyperf_version": pyperf.__version__,
-        "suite_commit": suite_commit(),
-        "warmup_s": plan.warmup,
-        "duration_s": plan.duration,
-        **loop_versions(plan.loops),
-    }
+    return to_metadata(
+        EnvironmentRecord(
+            python_version=server["python_version"],
+            python_implementation=server["python_implementation"],
+            python_executable=server["python_executable"],
+            server_free_threading=bool(server["free_threading"]),
+            orchestrator_python_version=platform.python_version(),
+            client=client,
+            native_client="built" if native_generator() else "not built",
+            client_loop=plan.client_loop,
+            pinning=pinning,
+            profile=profile,
+            kernel=platform.release(),
+            libraries={
+                name: version or "not installed" for name, version in server["libraries"].items()
+            },
+            pyperf_version=pyperf.__version__,
+            suite_commit=suite_commit(),
+            warmup_s=plan.warmup,
+            duration_s=plan.duration,
+            loop_versions=loop_versions(plan.loops),
+        )
+    )
 
 
-def loop_versions(loops: tuple[str, ...]) -> dict[str, str]:
+def loop_versions(loops: tuple[str, ...]) -> str | None:
     """Loops outside the registry (MODULE:FACTORY, a layer over one), each with the version
     of the distribution that installed its module, as the orchestrator's Python sees it."""
     named = [loop_named(name) for name in loops if name not in LOOPS]
     if not named:
-        return {}
-    return {
-        "loop_versions": "; ".join(
-            f"{loop.name} {loop.version() or 'not packaged'}" for loop in named
-        )
-    }
+        return None
+    return "; ".join(f"{loop.name} {loop.version() or 'not packaged'}" for loop in named)
 
 
-def point_metadata(measurement: Measurement) -> dict[str, Any]:
-    """What an open-loop point measured besides its percentiles (bools as 0/1 for pyperf)."""
-    client = measurement.client
-    schedule, flags = client.schedule, point_flags(client)
-    assert schedule is not None, "an open-loop point has a schedule"
-    metadata = {
-        **measured_metadata(measurement),
-        "achieved_rate": schedule.achieved_rate,
-        "sent_rate": schedule.sent_rate,
-        "scheduled_rate": schedule.scheduled_rate,
-        "fell_behind": int(schedule.fell_behind),
-        "client_stalled": int(schedule.client_stalled),
-        "caught_up": int(flags.caught_up),
-        "client_limited": int(flags.client_limited),
-        "interfered": int(flags.interfered),
-        "remeasured": int(measurement.remeasured),
-        "late_share": schedule.late_share,
-        "saturated": int(flags.saturated),
-        "unreliable": int(flags.unreliable),
-        "slices": client.slices,
-        "schedule_lag_p50_s": schedule.lag_p50_us / 1e6,
-        "schedule_lag_p99_s": schedule.lag_p99_us / 1e6,
-        "schedule_lag_max_s": schedule.lag_max_us / 1e6,
-        "latency_samples": client.latency_samples,
-        "undelivered": client.undelivered,
-    }
-    low, high = schedule.p99_ci_us
-    if low is not None and high is not None:
-        metadata |= {"p99_ci_low_s": low / 1e6, "p99_ci_high_s": high / 1e6}
-    if client.waits is not None:
-        metadata |= {f"waits_{name}": value for name, value in asdict(client.waits).items()}
-    if measurement.gc is not None:
-        generation, longest_ms = measurement.gc.longest
-        metadata |= {
-            **{f"gc_gen{g}": count for g, count in enumerate(measurement.gc.collections)},
-            "gc_window_pauses": len(measurement.gc.in_window),
-            "gc_window_pause_s": measurement.gc.total_ms / 1000,
-            "gc_longest_s": longest_ms / 1000,
-            "gc_longest_generation": generation,
-        }
-    return metadata
-
-
-def measured_metadata(measurement: Measurement) -> dict[str, Any]:
-    """What every run records, closed loop or open: window, work, CPU, memory, latencies."""
+def measured(measurement: Measurement) -> dict[str, Any]:
+    """MeasuredRecord's fields for a run, closed loop or open."""
     client = measurement.client
     return {
-        "duration": client.duration_s,  # pyperf's own key: the measured window
+        "duration": client.duration_s,
         "requests": client.requests,
         "client_cpu": client.client_cpu,
         "server_cpu": client.server.cpu if client.server else 0.0,
@@ -173,21 +126,68 @@ def measured_metadata(measurement: Measurement) -> dict[str, Any]:
         "latency_max_s": client.latency.max / 1e6,
         "latency_histogram_ns": client.latency.histogram,
         "client": client.generator,
-        **({"client_loop": client.loop} if client.generator == "python" else {}),
-        **({"client_hosts_detail": json.dumps(measurement.hosts)} if measurement.hosts else {}),
+        "client_loop": client.loop if client.generator == "python" else None,
+        "client_hosts_detail": json.dumps(measurement.hosts) if measurement.hosts else None,
     }
 
 
-def run_metadata(measurement: Measurement, repeat: int) -> dict[str, Any]:
-    """What one closed-loop repeat measured besides the metric values (bools as 0/1)."""
+def point_record(measurement: Measurement) -> PointRecord:
+    """What an open-loop point measured besides its percentiles."""
     client = measurement.client
-    return {
-        "repeat": repeat,
-        **measured_metadata(measurement),
-        "rps": client.rps,
-        "mib_s": client.mib_s,
-        "client_bound": int(client.client_bound),
-    }
+    schedule, flags = client.schedule, point_flags(client)
+    assert schedule is not None, "an open-loop point has a schedule"
+    low, high = schedule.p99_ci_us
+    return PointRecord(
+        **measured(measurement),
+        achieved_rate=schedule.achieved_rate,
+        sent_rate=schedule.sent_rate,
+        scheduled_rate=schedule.scheduled_rate,
+        fell_behind=schedule.fell_behind,
+        client_stalled=schedule.client_stalled,
+        caught_up=flags.caught_up,
+        client_limited=flags.client_limited,
+        interfered=flags.interfered,
+        remeasured=measurement.remeasured,
+        late_share=schedule.late_share,
+        saturated=flags.saturated,
+        unreliable=flags.unreliable,
+        slices=client.slices,
+        schedule_lag_p50_s=schedule.lag_p50_us / 1e6,
+        schedule_lag_p99_s=schedule.lag_p99_us / 1e6,
+        schedule_lag_max_s=schedule.lag_max_us / 1e6,
+        latency_samples=client.latency_samples,
+        undelivered=client.undelivered,
+        p99_ci_low_s=None if low is None or high is None else low / 1e6,
+        p99_ci_high_s=None if low is None or high is None else high / 1e6,
+        waits=client.waits,
+        gc=gc_record(measurement.gc) if measurement.gc is not None else None,
+    )
+
+
+def gc_record(gc: GcPauses) -> GcRecord:
+    generation, longest_ms = gc.longest
+    gen0, gen1, gen2 = gc.collections
+    return GcRecord(
+        gen0=gen0,
+        gen1=gen1,
+        gen2=gen2,
+        window_pauses=len(gc.in_window),
+        window_pause_s=gc.total_ms / 1000,
+        longest_s=longest_ms / 1000,
+        longest_generation=generation,
+    )
+
+
+def run_record(measurement: Measurement, repeat: int) -> RunRecord:
+    """What one closed-loop repeat measured besides the metric values."""
+    client = measurement.client
+    return RunRecord(
+        **measured(measurement),
+        repeat=repeat,
+        rps=client.rps,
+        mib_s=client.mib_s,
+        client_bound=client.client_bound,
+    )
 
 
 class ResultsFile:
@@ -230,7 +230,9 @@ class ResultsFile:
         """One closed-loop repeat of a cell."""
         entries = {}
         for suffix, (metric, value) in metric_values(measurement).items():
-            extra = run_metadata(measurement, repeat) if suffix == "" else {"repeat": repeat}
+            extra = (
+                to_metadata(run_record(measurement, repeat)) if suffix == "" else {"repeat": repeat}
+            )
             entries[cell.name + suffix] = (value, {"metric": metric, "mode": "closed", **extra})
         self._add_runs(cell, entries)
 
@@ -246,7 +248,7 @@ class ResultsFile:
                 "offered_rate": rate,
                 "arrivals": self.plan.arrivals,
                 "repeat": 1,
-                **(point_metadata(measurement) if percentile == "p99" else {}),
+                **(to_metadata(point_record(measurement)) if percentile == "p99" else {}),
             }
             name = f"{cell.point_name(rate)}/{percentile}"
             entries[name] = (latency.at(percentile) / 1e6, metadata)
@@ -297,74 +299,6 @@ class ResultsFile:
             "completed_runs": self.completed,
         }
         self.written = write_suite(self.path, benchmarks, section) or self.written
-
-
-def results_target(path: Path) -> Path:
-    """Where a results file at `path` is written: the file itself, or the file a symlink
-    names (the link is kept). UsageError, one line, for anything that is not a regular
-    file or nothing yet (a device, a pipe, a directory): those are never written over."""
-    try:
-        mode = os.stat(path).st_mode  # through symlinks: /dev/stdout is a pipe or a tty
-    except FileNotFoundError:
-        return Path(os.path.realpath(path))
-    except OSError as error:
-        raise UsageError(f"cannot write results to {path}: {error.strerror or error}") from None
-    if not stat.S_ISREG(mode):
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise UsageError(f"{path} is {what}: results go to a regular file (or a new one)")
-    return Path(os.path.realpath(path))
-
-
-def check_writable(path: Path, force: bool = False) -> None:
-    """Before anything is measured: UsageError, one line, if results cannot be written at
-    `path` (not a regular file, or a directory this user cannot create or write to), or if
-    it is a file someone made read-only and `force` does not say to replace it."""
-    target = results_target(path)
-    if not force and target.is_file() and not target.stat().st_mode & WRITE_BITS:
-        raise UsageError(f"{path} is read-only: --force replaces it")
-    probe = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise UsageError(f"cannot write results to {path}: {error.strerror or error}") from None
-
-
-def write_suite(path: Path, benchmarks: list[pyperf.Benchmark], section: dict[str, Any]) -> bool:
-    """Write benchmarks plus our section atomically: a crash, a full disk or Ctrl-C never
-    leaves half a file (nor the temporary one), and only a regular file is ever replaced
-    (`results_target`). With no benchmark there is nothing pyperf could read: nothing is
-    written and False returned. A write that fails is a Fault, one line: the file keeps
-    what the last write that succeeded put there."""
-    if not benchmarks:
-        return False
-    text = io.StringIO()
-    pyperf.BenchmarkSuite(benchmarks).dump(text)
-    data = json.loads(text.getvalue())
-    data[SECTION] = section
-    target = results_target(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(json.dumps(data, sort_keys=True) + "\n")
-        os.replace(temporary, target)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        kept = "it keeps what was saved before" if target.exists() else "nothing was saved"
-        raise Fault(f"cannot write results to {path}: {error.strerror or error} ({kept})") from None
-    return True
-
-
-def read_suite(path: Path) -> tuple[list[pyperf.Benchmark], dict[str, Any]]:
-    """A results file's benchmarks and our section (both empty if there is no file yet)."""
-    if not path.is_file():
-        return [], {}
-    data = json.loads(path.read_text())
-    benchmarks = (
-        pyperf.BenchmarkSuite.load(str(path)).get_benchmarks() if data.get("benchmarks") else []
-    )
-    return benchmarks, data.get(SECTION, {})
 
 
 def record_explanations(path: Path, explained: list[Explained]) -> None:
