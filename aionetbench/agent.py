@@ -14,6 +14,7 @@ library only, so it runs before and without the suite's environment.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,14 +30,13 @@ from pathlib import Path
 
 from aionetbench.about import about
 from aionetbench.cpus import spawn_pinned
-from aionetbench.endpoints import Endpoint, connect
+from aionetbench.endpoints import Endpoint, warm
 from aionetbench.procstat import peak_rss, usage
 
 REQUEST = "@"
 PID, USAGE, SIGNAL = "@pid", "@usage", "@signal"
 READY_PREFIX = "READY "  # a server's first line (aionetbench.serverproc)
 STOP_GRACE_S = 2.0  # after SIGTERM, before SIGKILL
-WARM_SETTLE_S = 0.05
 COMMIT_FILE = ".aionetbench-commit"  # written by `bench hosts setup` next to the suite
 
 
@@ -58,16 +58,14 @@ class Watched:
 
     def relay_output(self) -> None:
         """Pass the command's lines through; warm a server once before its READY line (a
-        connection opened and closed from its own host: see bench.measure.run.warm)."""
+        connection opened and closed from its own host: aionetbench.endpoints.warm)."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if self.warm and line.startswith(READY_PREFIX):
                 self.warm = False
-                try:
-                    connect(Endpoint.parse(line.removeprefix(READY_PREFIX).strip()), 5).close()
-                    time.sleep(WARM_SETTLE_S)
-                except OSError:
-                    pass  # the orchestrator's first connection fails and says why
+                # If it fails, the orchestrator's first connection fails and says why.
+                with contextlib.suppress(OSError):
+                    warm(Endpoint.parse(line.removeprefix(READY_PREFIX).strip()))
             self.say(line.rstrip("\n"))
 
     def answer(self, line: str) -> None:

@@ -13,6 +13,10 @@ from clients.window import LATE_NS
 # sleeping, because both loops sleep in whole milliseconds and the oversleep would be
 # measured as latency. So open-loop clients use a full core by design.
 SPIN_BELOW_S = 0.002
+# One tick sends for at most this long, then lets the loop run: when each send costs more than
+# the gap between arrivals, sending every due message at once makes each tick's backlog larger
+# than the last, and a tick begun before the window's end would overrun it by seconds.
+TICK_BUDGET_NS = 1_000_000
 
 
 class OpenLoopSchedule:
@@ -49,7 +53,8 @@ class OpenLoopSchedule:
 
     def tick(self) -> None:
         started, connections, count = self.started_ns, self.connections, len(self.connections)
-        elapsed = perf_counter_ns() - started
+        now = perf_counter_ns()
+        elapsed, budget_end = now - started, now + TICK_BUDGET_NS
         due_times, position = self.due_times, self.position
         if due_times[position] <= elapsed:
             oldest = elapsed - due_times[position]
@@ -65,6 +70,8 @@ class OpenLoopSchedule:
                 position += 1
                 if position == len(due_times):
                     due_times, position = self.arrivals.next_block(), 0
+                if not self.sent % 64 and perf_counter_ns() > budget_end:
+                    break  # the rest next tick
             self.due_times = due_times
             self.position = position
         delay = (due_times[position] - (perf_counter_ns() - started)) / 1e9

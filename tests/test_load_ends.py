@@ -3,12 +3,13 @@ stopped by SIGSTOP, a load worker that overruns its deadline or dies. Both load 
 a run in which the server fell silent is a failed run, not a measurement."""
 
 import json
+import os
 import signal
 import time
 
 import psutil
 import pytest
-from helpers.commands import NATIVE, bench, client, importable, load_command, start
+from helpers.commands import NATIVE, bench, client, importable, load_command, run, start
 from helpers.pool import ServerPool
 
 from clients.judgement import SILENCE_LIMIT_S
@@ -60,6 +61,24 @@ def test_a_stopped_server_ends_the_run(server_pool: ServerPool, program: str) ->
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["requests"] == 0 and summary["silent_s"] >= 0.6
+
+
+@pytest.mark.parametrize("program", GENERATORS)
+def test_a_schedule_it_cannot_keep_still_ends_on_time(start_server, program: str) -> None:
+    """Sends that cost more than the gap between arrivals: 2,000,000 msg/s, the server and
+    the load generator on one CPU. Each tick sends for at most 1 ms before the loop looks
+    at the clock again; before that bound, every tick began with a larger backlog than the
+    last, and such a run took 90-100 s instead of under one."""
+    server = start_server("protocol", "uvloop")
+    cpu = str(min(os.sched_getaffinity(0)))
+    os.sched_setaffinity(server.pid, {int(cpu)})
+    command = ["taskset", "-c", cpu, *load_command(server.endpoint, *WINDOW, "--rate",
+               "2000000", program=program)]  # fmt: skip
+    started = time.monotonic()
+    result = run(command, timeout=ENDS_WITHIN_S)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < ENDS_WITHIN_S
+    assert json.loads(result.stdout)["fell_behind"]
 
 
 @needs_native

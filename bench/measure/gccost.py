@@ -8,20 +8,20 @@ per request with and without, and the median (min-max) of the pairwise ratio.
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
-from aionetbench.cpus import spawn_pinned, split_cpus
+from aionetbench.cpus import split_cpus
+from aionetbench.errors import Fault, run_command
 from aionetbench.serverproc import ServerProcess, server_command
+from bench.measure.drive import LoadFailed, drive
 from bench.measure.run import warm
-from clients.contract import python_generator
+from clients.contract import Clients, python_generator
+from clients.judgement import why_failed
 from clients.native import native_generator
 from clients.spec import LoadSpec
-from clients.summary import Summary
 from servers import SERVERS
 from servers.cli import NO_GC_WATCH_ENV
 
@@ -40,16 +40,21 @@ def server_cpu_us(api: str, watched: bool, duration: float, directory: Path) -> 
         spec = LoadSpec(SERVERS[api].framing, server.endpoint, duration=duration, warmup=0.5,
                         server_pid=server.pid)  # fmt: skip
         generator = native_generator() or python_generator()
-        client = spawn_pinned(
-            generator.command(spec), client_cpus, stdout=subprocess.PIPE, text=True
-        )
-        out, _ = client.communicate(timeout=duration + 60)
-    summary = Summary.from_json(json.loads(out))
+        try:
+            summary = drive(spec, Clients(generator, python_generator()), client_cpus)
+        except LoadFailed as error:
+            raise Fault(f"{api}: {error}") from None
+    if reason := why_failed(summary):
+        raise Fault(f"{api}: {reason}")
     assert summary.server is not None  # --server-pid was given
     return summary.server.cpu_us
 
 
 def main() -> None:
+    run_command("bench.measure.gccost", measure_both)
+
+
+def measure_both() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.measure.gccost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5)

@@ -1,19 +1,17 @@
 """Runs one cell once: a fresh pinned server, the load generator pinned apart, then stop both."""
 
-import json
-import math
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aionetbench.cpus import spawn_pinned
-from aionetbench.endpoints import Endpoint, connect
+from aionetbench.endpoints import WARM_SETTLE_S, Endpoint
+from aionetbench.endpoints import warm as warm_server
 from aionetbench.errors import UNSUPPORTED
 from aionetbench.procstat import peak_rss
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
+from bench.measure.drive import LoadFailed, drive
 from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
@@ -26,10 +24,6 @@ from servers import SERVERS
 
 if TYPE_CHECKING:  # asyncssh is loaded only by runs across hosts
     from bench.measure.remote import Lab
-
-SLICE_OVERHEAD_S = 1.0  # starting the load generator and connecting, per slice, at most
-CLIENT_GRACE_S = 30.0  # beyond warm-up and duration, before a silent client is killed
-WARM_SETTLE_S = 0.05  # for the server to read the warming connection's EOF
 
 
 @dataclass(frozen=True)
@@ -101,20 +95,13 @@ def load_spec(
 
 
 def warm(endpoint: Endpoint, hosts: Hosts | None = None) -> None:
-    """Open and close one connection, so the server has read an EOF before it is measured.
-
-    A server process that has never seen a connection close is in a state no long-running
-    server stays in. On glibc, asyncio's transports `recv(256 KiB)` into a new bytes object,
-    above malloc's mmap threshold, so every read costs an mmap, an mremap and a munmap: until
-    the first EOF, whose read frees a whole 256 KiB buffer and makes glibc raise its dynamic
-    threshold above that size. Measured here: asyncio `protocol` 47k req/s fresh, 181k after
-    one closed connection; `streams` 42k and 95k.
-    """
+    """Warm a fresh server (aionetbench.endpoints.warm), from the client's namespace when
+    it is in one: only that namespace reaches the server."""
     if hosts is None:
-        connect(endpoint, timeout=5).close()
-    else:  # only the client's namespace reaches the server
+        warm_server(endpoint)
+    else:
         hosts.connect_once(endpoint)
-    time.sleep(WARM_SETTLE_S)
+        time.sleep(WARM_SETTLE_S)
 
 
 def start_server(
@@ -180,45 +167,25 @@ def measure(
         from bench.measure.remote import measure_remote
 
         return measure_remote(cell, pinning.lab, server, spec, workdir)
-    command = pinning.clients.for_spec(spec).command(spec)
-    if hosts := pinning.paths.get(cell.network):
-        command = hosts.in_client(command)
-    slices = math.ceil((spec.max_duration or spec.duration) / spec.duration)
-    timeout = slices * (spec.warmup + spec.duration + spec.drain + SLICE_OVERHEAD_S)
+    hosts = pinning.paths.get(cell.network)
     watch_gc = SERVERS[cell.api].runs_python
     if watch_gc:
         server.gc_report()  # from here on
-    client = spawn_pinned(
-        command,
-        pinning.client_cpus,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=workdir,
-    )
     try:
-        out, err = client.communicate(timeout=timeout + CLIENT_GRACE_S)
-    except subprocess.TimeoutExpired:
-        client.kill()
-        client.communicate()
-        return Failure("client did not finish in time", server.stderr_tail())
-    finally:
-        if client.poll() is None:  # interrupted: no child may outlive the run
-            client.kill()
-            client.wait()
+        summary: Summary | LoadFailed = drive(
+            spec,
+            pinning.clients,
+            pinning.client_cpus,
+            hosts.in_client([]) if hosts else (),
+            workdir,
+        )
+    except LoadFailed as error:
+        summary = error
     rss = peak_rss(server.pid)
     if server.process.poll() is not None:
         return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
-    if client.returncode == 2 or not out.strip():
-        return Failure(
-            f"client failed: {err.strip().splitlines()[-1] if err.strip() else 'no output'}",
-            server.stderr_tail(),
-        )
-    try:
-        summary = Summary.from_json(json.loads(out))
-    except (ValueError, KeyError, TypeError) as error:
-        return Failure(f"client printed no summary ({error})", server.stderr_tail())
+    if isinstance(summary, LoadFailed):
+        return Failure(str(summary), server.stderr_tail())
     if reason := why_failed(summary):
         return Failure(reason, server.stderr_tail())
     report = server.gc_report() if watch_gc else None

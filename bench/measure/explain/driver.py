@@ -1,23 +1,19 @@
 """The load generator, pinned apart, driving one fresh server for `bench explain`."""
 
-import json
 import os
 import select
 import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from aionetbench.cpus import spawn_pinned
 from aionetbench.serverproc import ServerProcess
+from bench.measure.drive import LoadFailed, drive
 from bench.measure.run import Pinning, start_server
 from bench.plan.cells import Cell
 from bench.store.schema import Failure
 from clients.spec import LoadSpec
 from clients.summary import Summary
 from servers.cli import COUNT_CALLS_ENV
-
-CLIENT_TIMEOUT_S = 120.0
 
 
 class ExplainFailed(Exception):
@@ -44,23 +40,10 @@ class Driver:
             server_pid=self.server.pid,
             **load,  # type: ignore[arg-type]
         )
-        client = spawn_pinned(
-            self.pinning.clients.for_spec(spec).command(spec),
-            self.pinning.client_cpus,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
         try:
-            out, err = client.communicate(timeout=CLIENT_TIMEOUT_S)
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
-        if client.returncode != 0 or not out.strip():
-            why = err.strip().splitlines()[-1] if err.strip() else f"exit {client.returncode}"
-            raise ExplainFailed(f"{self.cell.name}: the load generator failed: {why}")
-        return Summary.from_json(json.loads(out))
+            return drive(spec, self.pinning.clients, self.pinning.client_cpus)
+        except LoadFailed as error:
+            raise ExplainFailed(f"{self.cell.name}: {error}") from None
 
     def timed(self) -> Summary:
         """An untraced 0.5 s window, with the server's CPU over it (in 10 ms ticks: 2%)."""
