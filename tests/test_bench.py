@@ -12,6 +12,7 @@ import psutil
 import pyperf
 import pytest
 from helpers.commands import bench, importable, refused, start
+from helpers.processes import descendants, still_running
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
@@ -98,7 +99,7 @@ def test_interrupted_run_keeps_completed_cells(tmp_path: Path, signum: int) -> N
     assert suite.get_benchmark("tcp/protocol/asyncio/1024B/c10").get_nrun() >= 1
     assert json.loads(output.read_text())["aionetbench"]["interrupted"] is True
     assert seen, "no child processes were observed"
-    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    alive = still_running(seen)
     assert not alive, f"orphans: {[p.cmdline() for p in alive]}"
 
 
@@ -156,3 +157,25 @@ def test_durations_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     for args in (["--duration", "0"], ["--warmup", "-1"], ["--sweep-duration", "0"],
                  ["--sweep-warmup", "-0.5"], ["--duration", "-2"]):  # fmt: skip
         assert "usage:" in refused(capsys, "run", *args), args
+
+
+def test_kill_9_of_a_run_leaves_no_server_running(tmp_path: Path) -> None:
+    """What SIGKILL cannot let the run do itself, the kernel does: the server and the load
+    generator get the parent-death signal (aionetbench.cpus.spawn_pinned)."""
+    command = [sys.executable, "-m", "bench", "run", "--apis", "protocol", "--loops", "asyncio",
+               "--repeats", "1", "--duration", "10", "--rates", "none", "--quiet",
+               "-o", str(tmp_path / "killed.json")]  # fmt: skip
+    run = start(command)
+    try:
+        deadline = time.monotonic() + 30
+        while not any("clients" in " ".join(line) for line in descendants(run.pid).values()):
+            assert time.monotonic() < deadline and run.poll() is None, run.stderr
+            time.sleep(0.05)
+        started = list(descendants(run.pid))
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 10
+    while still_running(started):
+        assert time.monotonic() < deadline, still_running(started)
+        time.sleep(0.05)

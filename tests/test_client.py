@@ -24,6 +24,7 @@ from helpers.commands import (
 )
 from helpers.matrix import API_LOOPS
 from helpers.pool import ServerPool
+from helpers.processes import still_running
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.serverproc import ServerProcess
@@ -257,7 +258,7 @@ def test_ctrl_c_is_one_line_and_exit_130(start_server, program: str) -> None:
         load.kill()
     assert load.returncode == 130, err
     assert err.strip() == f"{program}: interrupted"
-    assert not [child for child in children if child.is_running() and child.status() != "zombie"]
+    assert not still_running(children)
 
 
 @pytest.mark.parametrize("program", GENERATORS)

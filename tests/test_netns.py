@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pyperf
 import pytest
 from helpers.commands import bench, start
+from helpers.processes import descendants, still_running
 
 from bench.measure.netns import PREFIX, namespaces
 
@@ -149,21 +149,17 @@ def test_kill_9_of_a_run_leaves_no_server_and_no_namespace(tmp_path: Path) -> No
                "--quiet", "-o", str(tmp_path / "killed.json")]  # fmt: skip
     run = start(command)
     try:
-        run_process = psutil.Process(run.pid)
         deadline = time.monotonic() + 30
-        while not any("servers" in p.cmdline() for p in run_process.children(recursive=True)):
+        while not any("servers" in line for line in descendants(run.pid).values()):
             assert time.monotonic() < deadline and run.poll() is None, run.stderr
             time.sleep(0.05)
-        started = [p for p in run_process.children(recursive=True) if p.name() != "sh"]
+        started = [p for p, line in descendants(run.pid).items() if line[:1] != ["sh"]]
         assert ours(), "no namespace was made"
         run.kill()
         run.wait()
     finally:
         run.kill()
     deadline = time.monotonic() + 10
-    while ours() or [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]:
-        assert time.monotonic() < deadline, (
-            ours(),
-            [p.cmdline() for p in started if p.is_running()],
-        )
+    while ours() or still_running(started):
+        assert time.monotonic() < deadline, (ours(), still_running(started))
         time.sleep(0.05)

@@ -14,6 +14,7 @@ import psutil
 import pyperf
 import pytest
 from helpers.commands import bench, importable, refused, start
+from helpers.processes import still_running
 
 from bench.analyse.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
 from bench.analyse.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
@@ -342,5 +343,5 @@ def test_interrupt_mid_sweep_keeps_completed_points(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert load_results(output).points  # every completed point is there, in a valid file
     assert json.loads(output.read_text())["aionetbench"]["interrupted"] is True
-    alive = [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    alive = still_running(seen)
     assert not alive, f"orphans: {[p.cmdline() for p in alive]}"
