@@ -18,7 +18,6 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from types import ModuleType
 
 from aionetbench.errors import UNSUPPORTED, UsageError
@@ -85,12 +84,14 @@ class Loop:
     def version(self) -> str | None:
         """The providing distribution's version (a custom loop's from its top-level module),
         or None for the standard library or a module that no distribution installed."""
+        import importlib.metadata  # 40 ms: only where versions are asked for, not per server
+
         names = [self.package] if self.package else distributions_of(self.module)
         base = LOOPS[self.base].version() if self.base in LOOPS else None
         for name in names:
             try:
-                own = version(name)
-            except PackageNotFoundError:
+                own = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
                 continue
             return f"{own} over {self.base} {base}" if base else own
         return None
@@ -128,7 +129,9 @@ def by_address(factory: LoopFactory) -> LoopFactory:
 
 
 def distributions_of(module: str) -> list[str]:
-    return packages_distributions().get(module.partition(".")[0], [])
+    import importlib.metadata
+
+    return importlib.metadata.packages_distributions().get(module.partition(".")[0], [])
 
 
 # A transport layer by name: (module, wrapper of a loop factory, distribution).

@@ -17,7 +17,6 @@ import traceback
 from collections.abc import Callable
 from types import ModuleType
 
-from aionetbench.about import about
 from aionetbench.endpoints import Endpoint, listen
 from aionetbench.errors import UNSUPPORTED, UsageError, run_command
 from aionetbench.faults import configure_logging
@@ -90,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         list_apis()
         return 0
     if args.about:
+        from aionetbench.about import about  # importlib.metadata: only for this question
+
         print(json.dumps(about()))
         return 0
     server = SERVERS[args.api]

@@ -42,8 +42,8 @@ def explain(*args: str) -> list[dict]:
 @pytest.mark.live
 @needs_counter
 def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
-    rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "1000",
-                   "--idle-connections", "200", "--python-calls", "-o", str(tmp_path / "why.json"))  # fmt: skip
+    rows = explain("--apis", "sockets,streams,protocol", "--loops", "asyncio", "--requests", "400",
+                   "--idle-connections", "100", "--python-calls", "-o", str(tmp_path / "why.json"))  # fmt: skip
     cell = {row["api"]: row["per_request"] for row in rows}
     assert set(cell) == {"sockets", "streams", "protocol"}
     # sock_* registers the socket with the selector around each wait; a transport does not
@@ -75,7 +75,6 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.serial  # loop passes per request depend on timing
 @needs_counter
 def test_counts_are_per_request() -> None:
     """Doubling N leaves per-request counts where they were: set-up cancels out. Loop passes

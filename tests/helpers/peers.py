@@ -47,6 +47,22 @@ def blocking_connect(endpoint: Endpoint) -> socket.socket:
     return socket.create_connection((endpoint.host, endpoint.port), timeout=10)
 
 
+def blocking_ws_connect(endpoint: Endpoint) -> socket.socket:
+    """A blocking socket past the WebSocket opening handshake (its key is not checked:
+    what the server sends after it is the test's business)."""
+    sock = blocking_connect(endpoint)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")  # fmt: skip
+    response = b""
+    while b"\r\n\r\n" not in response:  # one byte at a time: nothing after it is consumed
+        byte = sock.recv(1)
+        assert byte, f"closed during the handshake: {response!r}"
+        response += byte
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
 def frame(
     opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = True
 ) -> bytes:
