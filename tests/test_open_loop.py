@@ -176,7 +176,9 @@ def test_undelivered_messages_count_with_their_latency_so_far(server_pool: Serve
     # gives up 200 ms after the window.
     assert summary["undelivered"] == pytest.approx(200, rel=0.3)
     assert summary["latency_us"]["p99"] >= 190_000
-    assert summary["latency_us"]["max"] < 350_000  # counted at the end of the wait, not later
+    # Counted when the client stopped waiting, not when the 600 ms stall ended: how long
+    # before that the stall began depends on how long connecting took (200-370 ms seen).
+    assert summary["latency_us"]["max"] < 500_000
 
 
 def test_line_framing_in_the_verifier() -> None:
