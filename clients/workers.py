@@ -73,7 +73,8 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
         deadline = time.monotonic() + CONNECT_TIMEOUT + spec.warmup + spec.duration + 60
         collected = collect(processes, firsts, results, deadline)
     except WorkerFailed:
-        barrier.abort()  # release the others if they still wait to start together
+        # Not barrier.abort(): a worker killed inside barrier.wait() can die holding the
+        # barrier's lock, and abort() would wait for it forever. The others are killed.
         for process in processes:
             process.kill()
         raise

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import psutil
@@ -147,7 +146,8 @@ def test_a_crashed_worker_stops_the_run_at_once(start_server) -> None:
                 if "spawn_main" in " ".join(child.cmdline())
             ]
         assert len(workers) == 2, "the workers did not start"
-        time.sleep(1.0)  # connected and measuring
+        wait_for_connections(server, 4)
+        time.sleep(0.5)  # measuring
         workers[0].kill()
         killed = time.monotonic()
         _, err = load.communicate(timeout=25)
@@ -208,16 +208,22 @@ def test_connection_refused_is_one_line(refused_endpoint: Endpoint, program: str
 @pytest.mark.parametrize("program", GENERATORS)
 @pytest.mark.parametrize("protocol", ["tcp", "ws"])
 def test_server_death_mid_run(start_server, protocol: str, program: str) -> None:
-    """Killed 1 s in: the run ends at once (not at its 20 s window's end), reports what it
-    measured before, and names the lost connections."""
+    """Killed once the load runs: the run ends at once (not at its 20 s window's end),
+    reports what it measured before, and names the lost connections."""
     server: ServerProcess = start_server("websockets" if protocol == "ws" else "protocol")
-    threading.Timer(1.0, server.process.send_signal, [signal.SIGKILL]).start()
-    started = time.monotonic()
-    result = client(server.endpoint, "--duration", "20", "--warmup", "0.2", "--json",
-                    protocol=protocol, program=program)  # fmt: skip
-    assert time.monotonic() - started < 10.0  # far under the window: it did not wait for it
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    summary = json.loads(result.stdout)
+    load = start(load_command(server.endpoint, "--duration", "20", "--warmup", "0.2", "--json",
+                              protocol=protocol, program=program))  # fmt: skip
+    try:
+        wait_for_connections(server, 10)
+        time.sleep(0.5)  # measuring
+        server.process.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = load.communicate(timeout=20)
+    finally:
+        load.kill()
+    assert time.monotonic() - killed < 10.0  # far under the window: it did not wait for it
+    assert load.returncode == 1 and "Traceback" not in err
+    summary = json.loads(out)
     assert summary["requests"] > 0  # what was measured before the death is reported
     assert summary["errors"] == 10
     assert summary["error_messages"][0].startswith("connection lost")
@@ -281,3 +287,13 @@ def test_the_servers_cost_is_read_from_its_own_process(
     )
     without = client_json(server.endpoint, *SHORT, protocol=protocol, program=program)
     assert "server_cpu" not in without
+
+
+def wait_for_connections(server: ServerProcess, count: int) -> None:
+    """Until the server holds `count` established connections (the load is running)."""
+    deadline = time.monotonic() + 20
+    while (
+        sum(c.status == "ESTABLISHED" for c in psutil.Process(server.pid).net_connections()) < count
+    ):
+        assert time.monotonic() < deadline, "the load generator did not connect"
+        time.sleep(0.02)
