@@ -107,7 +107,11 @@ def lab(tmp_path: Path) -> Iterator[SshLab]:
         pytest.skip(reason)
     lab = SshLab(tmp_path)
     yield lab
+    deadline = time.monotonic() + 10  # the watchdogs see their sessions end, then stop
     left = {name: machine.pids() for name, machine in lab.machines.items()}
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {name: machine.pids() for name, machine in lab.machines.items()}
     lab.close()
     assert not any(left.values()), f"processes left on the hosts: {left}"
 

@@ -19,7 +19,7 @@ from helpers.synthetic import measurement
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
 from bench.analyse.slo import INTERPOLATED, slo_capacity
-from bench.analyse.tails import attribution, causes
+from bench.analyse.tails import attribution, causes, long_tail
 from bench.measure.sweep import KNEE_BRACKET, Knee, below, beyond
 from bench.store.reader import GcTally, SweepPoint, load_results
 from bench.store.schema import GcPauses
@@ -305,12 +305,17 @@ def test_gc_pauses_are_named_in_the_report(tmp_path: Path) -> None:
     collected = sweep_of(tmp_path, "asyncio", env)
     assert collected.gc is not None and collected.gc.longest_ms >= 5, collected.gc
     assert collected.gc.collections[2] >= 3 and collected.gc.longest_generation == 2
-    assert collected.p99_us > 5 * collected.p50_us, collected
-    assert attribution(collected).startswith("GC:")
     assert collected.waits is not None
     assert collected.interfered == bool(interference(collected.waits, collected.duration_s))
+    # Quiet, the pauses make the slowest 1% (p99 well over 5x p50) and are named for it. On
+    # a machine busy enough to stretch each pause past 150 ms, they fill half the window and
+    # lift the median too: no long tail to explain then, and none is claimed.
     text = (tmp_path / "asyncio-report" / "report.md").read_text()
-    assert "Where the long tails come from" in text and "GC:" in text
+    if long_tail(collected):
+        assert attribution(collected).startswith("GC:")
+        assert "Where the long tails come from" in text and "GC:" in text
+    else:
+        assert collected.gc.pause_ms > 0.2 * 1000 * collected.duration_s, collected.gc
 
 
 def test_knee_search_narrows_towards_the_load_generators_limit() -> None:
