@@ -24,8 +24,10 @@ def dying_with(parent: int) -> Callable[[], None]:
     it ends (kill -9 included): nothing the orchestrator starts outlives it. The kernel's
     parent-death signal; if the parent is already gone by then, the child ends at once."""
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: nothing loads after fork
+
     def arrange() -> None:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
 

@@ -15,10 +15,11 @@ from aionetbench.argtypes import at_least, non_negative_float, positive_float, p
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
 from aionetbench.loops import loop_argument
+from aionetbench.wire import FRAMINGS
 from clients.arrivals import ARRIVALS
 
 DRAIN_S = 1.0  # after the window, seconds to wait for the replies still in flight
-PROTOCOLS = ("tcp", "ws", "line")  # raw TCP echo, WebSocket, newline-terminated messages
+PROTOCOLS = FRAMINGS  # what a load generator speaks is what a server frames
 # A message's payload at most: every connection cycles through at least 16 distinct messages,
 # all built in memory before the run (load.c refuses larger ones too).
 MAX_SIZE = 16 * 1024 * 1024

@@ -23,8 +23,6 @@ WS_MAX_MESSAGE = 16 * 1024 * 1024
 # shutdown finishes within 2 s even if peers ignore it.
 WS_CLOSE_TIMEOUT = 1.0
 
-FRAMINGS = ("tcp", "line", "ws")  # what the load generator speaks: raw bytes, lines, WebSocket
-
 
 @dataclass(frozen=True)
 class Server:
@@ -32,7 +30,9 @@ class Server:
 
     name: str
     module: str
-    framing: str = "tcp"  # FRAMINGS: raw echo, one line per message, or WebSocket messages
+    framing: str = (
+        "tcp"  # aionetbench.wire.FRAMINGS: raw echo, one line per message, or WebSocket messages
+    )
     no_tls: str = ""  # why it cannot serve TLS ("" when it can)
     no_unix: str = ""  # why it cannot serve a Unix socket ("" when it can)
     # Whether it serves through the loop's transports (create_server and what builds on

@@ -6,9 +6,10 @@ import sys
 import pytest
 from helpers.commands import HELPERS, SHORT, client_json, importable
 
+from aionetbench.wire import FRAMINGS
 from bench.analyse.order import ordered_apis
 from bench.plan.profiles import Plan
-from servers import FRAMINGS, SERVERS, Server, framing_of
+from servers import SERVERS, Server, framing_of
 
 # The one line that adds an API, before the servers' command line reads the registry.
 ADD_EXTRA = (
