@@ -8,6 +8,7 @@ import pyperf
 from helpers.synthetic import measurement
 
 from bench.store.records import (
+    EnvironmentRecord,
     GcRecord,
     PointRecord,
     RunRecord,
@@ -54,6 +55,19 @@ def test_what_is_not_there_is_left_out_and_read_as_absent() -> None:
 def test_a_file_from_before_client_limited_falls_back() -> None:
     old = {k: v for k, v in to_metadata(EVERY_POINT_FIELD).items() if k != "client_limited"}
     assert from_metadata(PointRecord, old).client_limited is None
+
+
+def test_the_environment_leaves_pyperfs_own_keys_to_pyperf() -> None:
+    """Written without them, read back with what pyperf collected (the CPU's model)."""
+    written = to_metadata(
+        EnvironmentRecord(pinning="server:0 client:1", libraries={"uvloop": "0.23"})
+    )
+    assert "cpu_model_name" not in written and "cpu_count" not in written
+    assert written["uvloop_version"] == "0.23" and written["server_free_threading"] == 0
+    stored = through_pyperf(written)
+    read = from_metadata(EnvironmentRecord, stored)
+    assert read.cpu_count == stored["cpu_count"] and read.pinning == "server:0 client:1"
+    assert read.libraries == {"uvloop": "0.23"}
 
 
 def test_the_writer_builds_the_records_the_reader_reads() -> None:

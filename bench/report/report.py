@@ -163,7 +163,7 @@ def path_of(env: EnvironmentRecord) -> str:
 def environment_table(results: Results) -> list[str]:
     env = results.environment
     rows = [
-        ("CPU", f"{env.cpu_model_name}, {env.cpu_count or '?'} cores"),
+        ("CPU", f"{env.cpu_model_name or '?'}, {env.cpu_count or '?'} cores"),
         ("pinning", env.pinning),
         *(
             (f"server Python{f' {label}' if label else ''}", server_line(server))

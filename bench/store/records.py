@@ -103,8 +103,9 @@ class EnvironmentRecord:
     warmup_s: float | None = None
     duration_s: float | None = None
     loop_versions: str | None = None  # loops outside the registry, with their versions
-    cpu_model_name: str = "?"  # pyperf's
-    cpu_count: int | None = None  # pyperf's
+    # pyperf's own: None here, so that writing this record never stands in for them.
+    cpu_model_name: str | None = None
+    cpu_count: int | None = None
     # A run across hosts (bench.measure.remote.Lab.metadata): the hosts, and JSON of each.
     server_host: str | None = None
     client_hosts: str | None = None
