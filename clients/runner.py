@@ -18,7 +18,7 @@ from clients import stats
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection, WsHandshake
 from clients.schedule import OpenLoopSchedule
-from clients.spec import LoadSpec
+from clients.spec import COUNTED_LIMIT_S, LoadSpec
 from clients.window import ServerUsage, WorkerResult, split
 from clients.workload import Workload, build_workload, line_workload
 from clients.wsframes import ws_workload
@@ -30,7 +30,6 @@ CONNECT_TIMEOUT = 10.0
 # The measured window is cut into this many consecutive blocks; resampling them gives the
 # confidence interval of the tail (stats.percentile_interval).
 BLOCKS = 20
-COUNTED_TIMEOUT = 60.0  # `--requests`: seconds the whole count may take
 SILENCE_TICK_S = 0.02  # how often the silence watch looks: its resolution
 
 
@@ -283,7 +282,7 @@ async def run_counted(
     for connection in conns:
         connection.start_window()
         connection.start()
-    deadline = time.monotonic() + COUNTED_TIMEOUT
+    deadline = time.monotonic() + COUNTED_LIMIT_S
     while not everything_lost.is_set() and time.monotonic() < deadline:
         if all(c.closing or (not c.budget and not c.in_flight) for c in conns):
             break
@@ -295,7 +294,7 @@ async def run_counted(
     result.errors = [c.error for c in conns if c.error]
     if result.requests < (spec.requests or 0) and not result.errors:
         result.errors.append(
-            f"only {result.requests} of {spec.requests} echoes within {COUNTED_TIMEOUT:g} s"
+            f"only {result.requests} of {spec.requests} echoes within {COUNTED_LIMIT_S:g} s"
         )
     close_all(conns)
     return result

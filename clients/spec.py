@@ -23,6 +23,7 @@ PROTOCOLS = FRAMINGS  # what a load generator speaks is what a server frames
 # A message's payload at most: every connection cycles through at least 16 distinct messages,
 # all built in memory before the run (load.c refuses larger ones too).
 MAX_SIZE = 16 * 1024 * 1024
+COUNTED_LIMIT_S = 60.0  # `--requests`: the whole count must be done within this (load.c too)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,12 @@ class LoadSpec:
         if self.requests and (self.rate or self.workers > 1):
             return "--requests goes with neither --rate nor more than one worker"
         return None
+
+    @property
+    def run_s(self) -> float:
+        """How long one run of this load lasts at most, unsliced: warm-up, window and drain,
+        or for an exact count its limit and the drain."""
+        return (COUNTED_LIMIT_S if self.requests else self.warmup + self.duration) + self.drain
 
     def to_argv(self, worker: bool = False) -> list[str]:
         """The command-line arguments `from_args` turns back into this spec (without

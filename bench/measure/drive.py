@@ -17,7 +17,6 @@ SLICE_OVERHEAD_S = 1.0  # starting the load generator and connecting, per slice,
 # Beyond that, before a silent load generator is killed: it ends by itself long before (its
 # own deadlines: clients.native.workers), so this is only a backstop.
 CLIENT_GRACE_S = 30.0
-COUNTED_LIMIT_S = 60.0  # `--requests`: what the load generators allow the count
 
 
 class LoadFailed(Exception):
@@ -26,10 +25,8 @@ class LoadFailed(Exception):
 
 def time_limit(spec: LoadSpec) -> float:
     """How long a run of `spec` may take, all its slices (clients.slices) included."""
-    if spec.requests:
-        return COUNTED_LIMIT_S + spec.drain + SLICE_OVERHEAD_S + CLIENT_GRACE_S
-    slices = -(-(spec.max_duration or spec.duration) // spec.duration)
-    return slices * (spec.warmup + spec.duration + spec.drain + SLICE_OVERHEAD_S) + CLIENT_GRACE_S
+    slices = 1 if spec.requests else -(-(spec.max_duration or spec.duration) // spec.duration)
+    return slices * (spec.run_s + SLICE_OVERHEAD_S) + CLIENT_GRACE_S
 
 
 def drive(

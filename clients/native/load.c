@@ -77,7 +77,7 @@
  * msg/s on a busy 2-core machine: a tick begun before the window's end ran for a minute). */
 #define TICK_BUDGET_NS 1000000LL
 #define CONNECT_TIMEOUT_S 10                 /* for all the worker's connections together */
-#define COUNTED_TIMEOUT_NS 60000000000LL
+#define COUNTED_TIMEOUT_NS 60000000000LL /* as clients/spec.py's COUNTED_LIMIT_S */
 #define GRACE_S 2.0                          /* beyond the run's own length, before giving up */
 #define MAX_SIZE (16 * 1024 * 1024)          /* as clients/spec.py's MAX_SIZE */
 #define MAX_EVENTS 256

@@ -21,7 +21,6 @@ from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 # Beyond warm-up, window and drain (or the counted limit), for a worker to print its window:
 # load.c gives up by itself GRACE_S (2 s) past the same mark, so this is only a backstop.
 RESULT_GRACE_S = 5.0
-COUNTED_LIMIT_S = 60.0  # as load.c's COUNTED_TIMEOUT_NS and clients.runner's COUNTED_TIMEOUT
 CONNECT_LIMIT_S = 15.0  # load.c gives its connections 10 s in all, then says so
 
 
@@ -131,8 +130,7 @@ def release(processes: Sequence[Any]) -> None:
 
 def windows(spec: LoadSpec, processes: Sequence[Any]) -> list[WorkerResult]:
     """The released workers' windows, each read to the end of its output."""
-    length = COUNTED_LIMIT_S if spec.requests else spec.warmup + spec.duration
-    deadline = time.monotonic() + length + spec.drain + RESULT_GRACE_S
+    deadline = time.monotonic() + spec.run_s + RESULT_GRACE_S
     results = []
     for number, process in enumerate(processes, 1):
         try:
