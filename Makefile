@@ -31,8 +31,11 @@ native:
 servers/native/echo: servers/native/echo.c
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
-clients/native/load: clients/native/load.c
-	$(CC) -O2 -Wall -Wextra -o $@ $< -lm
+# The worker, split by concern: the run (load.c), its command line, /proc, the WebSocket
+# handshake, and what they share.
+LOAD_SOURCES := $(addprefix clients/native/,load.c options.c procstat.c websocket.c common.c)
+clients/native/load: $(LOAD_SOURCES) $(wildcard clients/native/*.h)
+	$(CC) -O2 -Wall -Wextra -o $@ $(LOAD_SOURCES) -lm
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

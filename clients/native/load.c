@@ -1,5 +1,6 @@
 /*
- * The native load generator's worker: one process, one thread, epoll, non-blocking sockets.
+ * The native load generator's worker: one process, one thread, epoll, non-blocking sockets
+ * (this file: the run; beside it its command line, /proc, the WebSocket handshake).
  * `python -m clients.native` starts one per --workers, hands each its share of the
  * connections and of the rate, releases them together, and turns what each prints (one JSON
  * object) into the same Summary as `python -m clients`. The semantics are that client's:
@@ -36,29 +37,10 @@
  * stderr, exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints
  * the pairs; `load --schedule RATE ARRIVALS N` prints N due times.
  */
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
+#include "common.h"
+#include "options.h"
+#include "procstat.h"
+#include "websocket.h"
 
 #define READ_SIZE (256 * 1024)    /* as asyncio and uvloop read */
 #define MIN_PERIOD (256 * 1024)   /* the expected stream spans at least one read */
@@ -79,44 +61,9 @@
 #define CONNECT_TIMEOUT_S 10                 /* for all the worker's connections together */
 #define COUNTED_TIMEOUT_NS 60000000000LL /* as clients/spec.py's COUNTED_LIMIT_S */
 #define GRACE_S 2.0                          /* beyond the run's own length, before giving up */
-#define MAX_SIZE (16 * 1024 * 1024)          /* as clients/spec.py's MAX_SIZE */
 #define MAX_EVENTS 256
 
-static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"; /* RFC 6455 1.3 */
-
 /* ---- time, randomness, output ---------------------------------------------------------- */
-
-static int64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static int64_t cpu_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static void die(int status, const char *format, const char *detail) {
-    fprintf(stderr, format, detail);
-    fputc('\n', stderr);
-    exit(status);
-}
-
-static void *allocate(size_t size) {
-    void *memory = calloc(1, size);
-    if (!memory) die(1, "out of memory (%s)", "calloc");
-    return memory;
-}
-
-static void random_bytes(void *into, size_t size) {
-    for (size_t done = 0; done < size;) {
-        ssize_t got = getrandom((char *)into + done, size - done, 0);
-        if (got < 0 && errno != EINTR) die(1, "getrandom: %s", strerror(errno));
-        if (got > 0) done += (size_t)got;
-    }
-}
 
 static uint64_t rng_state[4]; /* xoshiro256**: the arrival process's random numbers */
 
@@ -236,102 +183,6 @@ static struct workload build_workload(const char *protocol, size_t size) {
     memcpy(w.expected + w.period, w.expected, w.period);
     free(payload);
     return w;
-}
-
-/* ---- the WebSocket opening handshake (SHA-1 and base64 for Sec-WebSocket-Accept) -------- */
-
-static void sha1(const unsigned char *data, size_t length, unsigned char digest[20]) {
-    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-    size_t padded = ((length + 8) / 64 + 1) * 64;
-    unsigned char *message = allocate(padded);
-    memcpy(message, data, length);
-    message[length] = 0x80;
-    for (int i = 0; i < 8; i++) message[padded - 1 - i] = (unsigned char)((uint64_t)length * 8 >> (8 * i));
-    for (size_t chunk = 0; chunk < padded; chunk += 64) {
-        uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-        for (int i = 0; i < 16; i++)
-            w[i] = (uint32_t)message[chunk + 4 * i] << 24 | (uint32_t)message[chunk + 4 * i + 1] << 16 |
-                   (uint32_t)message[chunk + 4 * i + 2] << 8 | message[chunk + 4 * i + 3];
-        for (int i = 16; i < 80; i++) {
-            uint32_t x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16];
-            w[i] = x << 1 | x >> 31;
-        }
-        for (int i = 0; i < 80; i++) {
-            uint32_t f = i < 20 ? (b & c) | (~b & d) : i < 40 ? b ^ c ^ d
-                       : i < 60 ? (b & c) | (b & d) | (c & d) : b ^ c ^ d;
-            uint32_t k = i < 20 ? 0x5A827999 : i < 40 ? 0x6ED9EBA1 : i < 60 ? 0x8F1BBCDC : 0xCA62C1D6;
-            uint32_t t = (a << 5 | a >> 27) + f + e + k + w[i];
-            e = d, d = c, c = b << 30 | b >> 2, b = a, a = t;
-        }
-        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-    }
-    for (int i = 0; i < 20; i++) digest[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
-    free(message);
-}
-
-static void base64(const unsigned char *data, size_t length, char *out) {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < length; i += 3) {
-        uint32_t n = (uint32_t)data[i] << 16 | (i + 1 < length ? data[i + 1] << 8 : 0) |
-                     (i + 2 < length ? data[i + 2] : 0);
-        *out++ = alphabet[n >> 18 & 63], *out++ = alphabet[n >> 12 & 63];
-        *out++ = i + 1 < length ? alphabet[n >> 6 & 63] : '=';
-        *out++ = i + 2 < length ? alphabet[n & 63] : '=';
-    }
-    *out = 0;
-}
-
-/* The header's value, or NULL; `headers` is the response up to its blank line. */
-static const char *header_value(const char *headers, const char *name, size_t *length) {
-    for (const char *line = strstr(headers, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
-        const char *field = line + 2;
-        size_t name_length = strlen(name);
-        if (strncasecmp(field, name, name_length) == 0 && field[name_length] == ':') {
-            const char *value = field + name_length + 1, *end = strstr(value, "\r\n");
-            while (*value == ' ' || *value == '\t') value++;
-            *length = (size_t)((end ? end : value + strlen(value)) - value);
-            while (*length && (value[*length - 1] == ' ' || value[*length - 1] == '\t')) (*length)--;
-            return value;
-        }
-    }
-    return NULL;
-}
-
-/* NULL when the server accepted the upgrade, else why not. */
-static const char *ws_handshake(int fd, const char *host) {
-    static char why[300];
-    unsigned char nonce[16], digest[20];
-    char key[32], accept[32], request[512], response[4096], keyed[80];
-    random_bytes(nonce, sizeof nonce);
-    base64(nonce, sizeof nonce, key);
-    int length = snprintf(request, sizeof request,
-                          "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, key);
-    if (send(fd, request, (size_t)length, MSG_NOSIGNAL) != length) return strerror(errno);
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) { /* one byte at a time: nothing after the response may be consumed here */
-        if (got + 1 >= sizeof response) return "handshake response too long";
-        ssize_t n = recv(fd, response + got, 1, 0);
-        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : strerror(errno);
-        response[++got] = 0;
-        end = strstr(response, "\r\n\r\n");
-    }
-    end[2] = 0;
-    if (strncmp(response, "HTTP/1.1 101 ", 13) != 0 && strncmp(response, "HTTP/1.1 101\r", 13) != 0) {
-        snprintf(why, sizeof why, "upgrade refused: '%.*s'", (int)strcspn(response, "\r\n"), response);
-        return why;
-    }
-    snprintf(keyed, sizeof keyed, "%s%s", key, GUID);
-    sha1((unsigned char *)keyed, strlen(keyed), digest);
-    base64(digest, sizeof digest, accept);
-    size_t value_length;
-    const char *value = header_value(response, "sec-websocket-accept", &value_length);
-    if (!value || value_length != strlen(accept) || strncmp(value, accept, value_length) != 0)
-        return "bad Sec-WebSocket-Accept";
-    if (header_value(response, "sec-websocket-extensions", &value_length) && value_length)
-        return "unrequested extensions";
-    return NULL;
 }
 
 /* ---- connections ----------------------------------------------------------------------- */
@@ -603,87 +454,6 @@ static void tick(int64_t now) {
     }
 }
 
-/* ---- the server's usage, from /proc --------------------------------------------------- */
-
-struct usage {
-    int known;
-    double user_s, system_s;
-    long long voluntary, involuntary, run_delay_ns;
-};
-
-/* Nanoseconds the threads of `pid` ("self" too) were runnable but waiting for a CPU: the
- * second field of each /proc/PID/task/TID/schedstat, as aionetbench/procstat.py reads it. */
-static long long run_delay_ns(const char *pid) {
-    char path[64], file_path[128];
-    snprintf(path, sizeof path, "/proc/%s/task", pid);
-    DIR *tasks = opendir(path);
-    if (!tasks) return 0;
-    long long total = 0;
-    struct dirent *task;
-    while ((task = readdir(tasks))) {
-        if (task->d_name[0] == '.') continue;
-        snprintf(file_path, sizeof file_path, "%s/%.32s/schedstat", path, task->d_name);
-        FILE *file = fopen(file_path, "r");
-        unsigned long long on_cpu, waiting;
-        if (file && fscanf(file, "%llu %llu", &on_cpu, &waiting) == 2) total += (long long)waiting;
-        if (file) fclose(file);
-    }
-    closedir(tasks);
-    return total;
-}
-
-/* The machine's steal time so far, summed over CPUs (the 8th value of /proc/stat's `cpu`). */
-static long long steal_ns(void) {
-    FILE *file = fopen("/proc/stat", "r");
-    unsigned long long steal = 0;
-    if (!file) return 0;
-    if (fscanf(file, "cpu %*u %*u %*u %*u %*u %*u %*u %llu", &steal) != 1) steal = 0;
-    fclose(file);
-    return (long long)((double)steal * 1e9 / (double)sysconf(_SC_CLK_TCK));
-}
-
-struct own { /* this worker's waits and switches, and the machine's steal, so far */
-    long long wait_ns, involuntary, steal_ns;
-};
-
-static struct own own_usage(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (struct own){run_delay_ns("self"), usage.ru_nivcsw, steal_ns()};
-}
-
-static struct usage server_usage(int pid) {
-    struct usage u = {0};
-    char path[64], text[4096];
-    if (!pid) return u;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *file = fopen(path, "r");
-    if (!file) return u;
-    size_t length = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[length] = 0;
-    char *after_name = strrchr(text, ')');
-    unsigned long long user, system;
-    /* fields 3.. after the name; utime and stime are the 14th and 15th */
-    if (!after_name || sscanf(after_name + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                              &user, &system) != 2)
-        return u;
-    double tick = (double)sysconf(_SC_CLK_TCK);
-    u.user_s = (double)user / tick, u.system_s = (double)system / tick;
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (!(file = fopen(path, "r"))) return u;
-    char line[256];
-    while (fgets(line, sizeof line, file)) {
-        sscanf(line, "voluntary_ctxt_switches: %lld", &u.voluntary);
-        sscanf(line, "nonvoluntary_ctxt_switches: %lld", &u.involuntary);
-    }
-    fclose(file);
-    snprintf(path, sizeof path, "%d", pid);
-    u.run_delay_ns = run_delay_ns(path);
-    u.known = 1;
-    return u;
-}
-
 /* ---- the run --------------------------------------------------------------------------- */
 
 static void on_signal(int number) { _exit(128 + number); }
@@ -747,14 +517,6 @@ static void poll_once(int64_t deadline, int open_loop) {
         if (!c->closing && events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(c);
     }
 }
-
-struct options {
-    const char *protocol, *host, *port, *unix_path, *arrivals;
-    size_t size, connections, first, pipeline;
-    double duration, warmup, rate, drain;
-    uint64_t requests;
-    int server_pid;
-};
 
 static void print_result(const struct options *o, int64_t window_ns, int64_t cpu, uint64_t requests,
                          uint64_t undelivered, uint64_t scheduled, uint64_t sent, struct usage server,
@@ -911,91 +673,6 @@ static int print_schedule(double rate, const char *kind, long count) {
     struct arrivals a = arrivals_for(rate, kind);
     for (long i = 0; i < count; i++, advance(&a)) printf("%lld\n", (long long)a.next);
     return 0;
-}
-
-/* ---- the command line: clients/spec.py's worker options, each checked ------------------ */
-
-static void bad_value(const char *name, const char *text, const char *expected) {
-    fprintf(stderr, "load: --%s: expected %s, got '%s'\n", name, expected, text);
-    exit(2);
-}
-
-static uint64_t count_arg(const char *name, const char *text, uint64_t maximum) {
-    char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (end == text || *end || errno || text[0] == '-' || value < 1 || value > maximum)
-        bad_value(name, text, "a positive integer within bounds");
-    return value;
-}
-
-static double seconds_arg(const char *name, const char *text, int positive) {
-    char *end;
-    errno = 0;
-    double value = strtod(text, &end);
-    if (end == text || *end || errno || !isfinite(value) || value < 0 || (positive && value == 0))
-        bad_value(name, text, positive ? "a finite number > 0" : "a finite number >= 0");
-    return value;
-}
-
-static void parse_options(int argc, char **argv, struct options *o) {
-    static const struct option long_options[] = {
-        {"connect", required_argument, 0, 'c'}, {"unix", required_argument, 0, 'u'},
-        {"size", required_argument, 0, 's'},    {"concurrency", required_argument, 0, 'n'},
-        {"first", required_argument, 0, 'f'},   {"pipeline", required_argument, 0, 'p'},
-        {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
-        {"rate", required_argument, 0, 'r'},    {"requests", required_argument, 0, 'q'},
-        {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
-        {"server-pid", required_argument, 0, 'P'}, {0, 0, 0, 0},
-    };
-    static char host[256], port[16];
-    *o = (struct options){.size = 1024, .connections = 10, .pipeline = 1, .duration = 5.0,
-                          .warmup = 1.0, .arrivals = "poisson", .drain = 1.0};
-    int option;
-    opterr = 0;
-    while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        const char *name = option == '?' ? "?" : long_options[0].name;
-        for (const struct option *l = long_options; l->name; l++)
-            if (l->val == option) name = l->name;
-        switch (option) {
-        case 'c': {
-            const char *colon = strrchr(optarg, ':');
-            size_t length = colon ? (size_t)(colon - optarg) : 0;
-            if (!colon || !length || length >= sizeof host) bad_value(name, optarg, "HOST:PORT");
-            if (optarg[0] == '[' && optarg[length - 1] == ']') /* [IPv6]:PORT */
-                snprintf(host, sizeof host, "%.*s", (int)length - 2, optarg + 1);
-            else
-                snprintf(host, sizeof host, "%.*s", (int)length, optarg);
-            snprintf(port, sizeof port, "%llu", (unsigned long long)count_arg(name, colon + 1, 65535));
-            o->host = host, o->port = port;
-            break;
-        }
-        case 'u': o->unix_path = optarg; break;
-        case 's': o->size = count_arg(name, optarg, MAX_SIZE); break;
-        case 'n': o->connections = count_arg(name, optarg, 1000000); break;
-        case 'f': o->first = strcmp(optarg, "0") == 0 ? 0 : count_arg(name, optarg, 1000000); break;
-        case 'p': o->pipeline = count_arg(name, optarg, 1000000); break;
-        case 'd': o->duration = seconds_arg(name, optarg, 1); break;
-        case 'w': o->warmup = seconds_arg(name, optarg, 0); break;
-        case 'r': o->rate = seconds_arg(name, optarg, 1); break;
-        case 'q': o->requests = count_arg(name, optarg, UINT64_MAX / 2); break;
-        case 'a':
-            if (strcmp(optarg, "poisson") != 0 && strcmp(optarg, "uniform") != 0)
-                bad_value(name, optarg, "poisson or uniform");
-            o->arrivals = optarg;
-            break;
-        case 'D': o->drain = seconds_arg(name, optarg, 0); break;
-        case 'P': o->server_pid = (int)count_arg(name, optarg, 4194304); break;
-        default:
-            fprintf(stderr, "load: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            exit(2);
-        }
-    }
-    if (optind != argc - 1) die(2, "%s", "load: expected one protocol (tcp, ws or line) and options");
-    o->protocol = argv[optind];
-    if (strcmp(o->protocol, "tcp") && strcmp(o->protocol, "ws") && strcmp(o->protocol, "line"))
-        bad_value("protocol", o->protocol, "tcp, ws or line");
-    if (!o->host == !o->unix_path) die(2, "%s", "load: one of --connect and --unix is needed");
 }
 
 int main(int argc, char **argv) {
