@@ -11,7 +11,7 @@ import time
 
 import psutil
 import pytest
-from helpers.commands import client
+from helpers.commands import NEEDS_NATIVE, client
 from helpers.matrix import (
     API_LOOPS,
     HALF_CLOSE_API_LOOPS,
@@ -33,7 +33,6 @@ from wsproto.events import BytesMessage, CloseConnection
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.loops import STOCK
-from clients.native import native_generator
 from servers import WEBSOCKET_APIS
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
@@ -202,7 +201,7 @@ OVERLOAD_API_LOOPS = [
 ]  # fmt: skip
 
 
-@pytest.mark.skipif(native_generator() is None, reason="the native load generator is not built")
+@NEEDS_NATIVE
 @pytest.mark.parametrize(("api", "loop"), OVERLOAD_API_LOOPS)
 def test_overload_keeps_every_echo_exact(start_server, api: str, loop: str) -> None:
     server = start_server(api, loop)

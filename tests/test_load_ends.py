@@ -9,11 +9,20 @@ import time
 
 import psutil
 import pytest
-from helpers.commands import NATIVE, bench, client, importable, load_command, run, start
+from helpers.commands import (
+    GENERATORS,
+    NATIVE,
+    NEEDS_NATIVE,
+    bench,
+    client,
+    importable,
+    load_command,
+    run,
+    start,
+)
 from helpers.pool import ServerPool
 
 from clients.judgement import SILENCE_LIMIT_S
-from clients.native import native_generator
 
 pytestmark = pytest.mark.live
 
@@ -21,10 +30,6 @@ WINDOW = ("--duration", "0.6", "--warmup", "0.1", "--drain", "0.3", "--json")
 # A bound for a run of WINDOW, whatever the server does: start-up, 1 s of load and drain, and
 # the deadlines' grace (load.c: 2 s), with room for a busy machine. Not a speed figure.
 ENDS_WITHIN_S = 20.0
-needs_native = pytest.mark.skipif(
-    native_generator() is None, reason="native load generator not built"
-)
-GENERATORS = [pytest.param("clients"), pytest.param(NATIVE, marks=needs_native)]
 
 
 def timed_run(server_pool: ServerPool, program: str, *args: str) -> tuple[dict, float]:
@@ -81,7 +86,7 @@ def test_a_schedule_it_cannot_keep_still_ends_on_time(start_server, program: str
     assert json.loads(result.stdout)["fell_behind"]
 
 
-@needs_native
+@NEEDS_NATIVE
 def test_a_native_worker_past_its_deadline_gives_up_in_one_line(server_pool: ServerPool) -> None:
     """The worker stopped past warm-up + window + drain + load.c's grace: when it runs again
     its deadline has passed, and it gives up at once (exit 3) with the reason."""
@@ -102,7 +107,7 @@ def test_a_native_worker_past_its_deadline_gives_up_in_one_line(server_pool: Ser
     ]
 
 
-@needs_native
+@NEEDS_NATIVE
 def test_a_native_worker_that_dies_is_one_line(server_pool: ServerPool) -> None:
     server = server_pool.start_faulty()
     load = start(load_command(server.endpoint, "--duration", "20", program=NATIVE))
@@ -129,7 +134,7 @@ def wait_for_worker(pid: int) -> psutil.Process:
     raise AssertionError("no native worker connected")
 
 
-@pytest.mark.parametrize("generator", ["python", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("generator", ["python", pytest.param("native", marks=NEEDS_NATIVE)])
 def test_a_server_that_stops_mid_run_fails_that_run(tmp_path, generator: str) -> None:
     """The first server stops itself (SIGSTOP) 1 s after it starts, inside its first 1.5 s
     window: that run fails with the reason, the next (a fresh server) is measured."""

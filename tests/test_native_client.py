@@ -8,7 +8,7 @@ from array import array
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
-from helpers.commands import NATIVE, SHORT, client, client_json
+from helpers.commands import NATIVE, NEEDS_NATIVE, SHORT, client, client_json
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -18,9 +18,7 @@ from clients.native.workers import counts_of
 from clients.spec import LoadSpec
 from clients.summary import Summary
 
-pytestmark = pytest.mark.skipif(
-    native.native_generator() is None, reason="the native load generator is not built"
-)
+pytestmark = NEEDS_NATIVE
 
 
 def native_output(*args: str, stdin: str = "") -> str:

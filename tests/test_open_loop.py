@@ -12,7 +12,6 @@ from helpers.pool import ServerPool
 from helpers.stalls import assert_the_stall_is_seen, stopped_client
 
 from clients.arrivals import Arrivals
-from clients.native import native_generator
 from clients.result import late_share, tail_is_late
 from clients.stats import Counts, percentile_interval, record, summary_us
 from clients.summary import Latency
@@ -126,8 +125,6 @@ def test_a_stalled_client_is_flagged_not_blamed_on_the_server(
     which does the sending): afterwards it sends what fell due in one burst and keeps to its
     schedule, so it did not fall behind, but the tail is the client's: flagged as a stall
     (client-bound), with the late share it measured."""
-    if program == "clients.native" and native_generator() is None:
-        pytest.skip("the native load generator is not built")
     server = server_pool.start(
         [sys.executable, "-m", "servers", "protocol", "--port", "0", "--loop", "uvloop"]
     )

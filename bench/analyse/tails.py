@@ -9,13 +9,14 @@ then the tail is the server's and the kernel's own (queueing, waking an idle cor
 """
 
 from bench.store.reader import SweepPoint
-from clients.judgement import CAUSE_SHARE, LONG_TAIL, interference
+from clients.judgement import CAUSE_SHARE, interference
+from clients.judgement import long_tail as is_long_tail
 
 BUSY = 0.95  # a server core this busy queues messages: its own tail
 
 
 def long_tail(point: SweepPoint) -> bool:
-    return point.p99_us > LONG_TAIL * point.p50_us
+    return is_long_tail(point.p50_us, point.p99_us)
 
 
 def gc_cause(point: SweepPoint) -> str | None:

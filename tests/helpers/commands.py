@@ -16,18 +16,20 @@ from pathlib import Path
 import pytest
 
 from aionetbench.endpoints import Endpoint
+from clients.native import native_generator
 
 HELPERS = Path(__file__).resolve().parent
 ROOT = HELPERS.parent.parent
 NATIVE = "clients.native"
 # The two load generators, one contract: tests of the contract run over both (the native
 # one skipped in one line where it is not built).
+NEEDS_NATIVE = pytest.mark.skipif(
+    native_generator() is None, reason="the native load generator is not built (make native)"
+)
 GENERATORS = [
     pytest.param("clients", id="python"),
-    pytest.param(NATIVE, id="native", marks=pytest.mark.skipif(
-        not os.access(ROOT / "clients" / "native" / "load", os.X_OK),
-        reason="the native load generator is not built (make native)")),
-]  # fmt: skip
+    pytest.param(NATIVE, id="native", marks=NEEDS_NATIVE),
+]
 SHORT = ("--duration", "0.3", "--warmup", "0.1")  # correctness, not speed: a short window
 # Shorter still for the matrix of every server and both client loops: thousands of verified
 # echoes each, a hundred client runs in all.
