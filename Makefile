@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-NATIVE := servers/native/echo clients/native/load
+NATIVE := servers/native/echo clients/native/load clients/native/crosscheck
 CC ?= cc
 
 .PHONY: test check lint bench bench-smoke ci-bench native host clean
@@ -33,9 +33,12 @@ servers/native/echo: servers/native/echo.c
 
 # The worker, split by concern: the run (load.c), its command line, /proc, the WebSocket
 # handshake, and what they share.
-LOAD_SOURCES := $(addprefix clients/native/,load.c options.c procstat.c websocket.c common.c)
+LOAD_SOURCES := $(addprefix clients/native/,load.c options.c procstat.c websocket.c histogram.c receive.c pacing.c common.c)
 clients/native/load: $(LOAD_SOURCES) $(wildcard clients/native/*.h)
 	$(CC) -O2 -Wall -Wextra -o $@ $(LOAD_SOURCES) -lm
+
+clients/native/crosscheck: clients/native/crosscheck.c
+	$(CC) -O2 -Wall -Wextra -pthread -o $@ $< -lm
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

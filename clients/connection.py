@@ -18,8 +18,12 @@ class EchoConnection(asyncio.Protocol):
 
     In closed loop (`depth` > 0) every completed reply sends the next message at once, while
     the send budget lasts (unlimited unless a run asks for an exact count); in open loop
-    (`depth` == 0) the scheduler calls `send()` with each message's intended time,
-    so a stalled server shows up in the latency of every message scheduled during the stall.
+    (`depth` == 0) the scheduler calls `send()` with each message's intended time and the
+    time it handed it over: the latency runs from the handing over (the client's own lateness
+    is not the server's; a write the socket would not take stays in the transport's buffer,
+    so the server's back-pressure still counts), and `intended` from the intended time
+    (wrk2's rule), so a stalled server shows in every message scheduled during the stall.
+    Replies are timed when read: asyncio's transports give no kernel receive timestamps.
     """
 
     transport: asyncio.Transport
@@ -41,7 +45,9 @@ class EchoConnection(asyncio.Protocol):
         self.budget = 0 if not depth else UNLIMITED if budget is None else budget
         self.on_lost = on_lost
         self.sent_at: deque[int] = deque()
+        self.due_at: deque[int] = deque()  # open loop: each message's intended send time
         self.latencies = array("q")
+        self.intended = array("q")  # open loop: from the intended send time
         self.replies = 0  # replies taken since the window started: the throughput count
         self.skip = 0  # replies still due to messages sent before the window started
         self.error: str | None = None
@@ -57,13 +63,16 @@ class EchoConnection(asyncio.Protocol):
             self.budget -= 1
             self.send(now)
 
-    def send(self, sent_at: int) -> None:
+    def send(self, sent_at: int, due: int | None = None) -> None:
+        """Write the next message; `due`: open loop, when it was meant to go."""
         try:
             self.transport.write(self.next_message())
         except RuntimeError as error:  # uvloop: the peer closed before connection_lost ran
             self.fail(f"connection lost: {error}")
             return
         self.sent_at.append(sent_at)
+        if due is not None:
+            self.due_at.append(due)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -71,7 +80,12 @@ class EchoConnection(asyncio.Protocol):
         except EchoMismatch as error:
             self.fail(str(error))
             return
-        if completed == 1:  # the common case, kept free of loops
+        if not self.depth:  # open loop: nothing to send back
+            now = perf_counter_ns()
+            for _ in range(completed):
+                self.latencies.append(now - self.sent_at.popleft())
+                self.intended.append(now - self.due_at.popleft())
+        elif completed == 1:  # the common case, kept free of loops
             now = perf_counter_ns()
             self.latencies.append(now - self.sent_at.popleft())
             if self.budget:
@@ -93,15 +107,17 @@ class EchoConnection(asyncio.Protocol):
         first `len(sent_at)` replies from now belong to warm-up messages and are skipped
         when taken: exact, and free on the hot path.
         """
-        self.latencies = array("q")
+        self.latencies, self.intended = array("q"), array("q")
         self.replies = 0
         self.skip = len(self.sent_at)
 
-    def take_latencies(self) -> array:
-        """Hand over the latencies of window messages recorded so far; start a fresh array."""
-        taken, self.latencies = self.latencies, array("q")
+    def take_latencies(self) -> tuple[array, array]:
+        """Hand over the latencies of window messages recorded so far, and (open loop) their
+        intended latencies; start fresh arrays."""
+        taken, intended = self.latencies, self.intended
+        self.latencies, self.intended = array("q"), array("q")
         self.replies += len(taken)
-        return self._without_warmup(taken)
+        return self._without_warmup(taken, intended)
 
     def stop_sending(self) -> None:
         """Closed loop: send no more messages; those in flight may still be answered."""
@@ -111,20 +127,23 @@ class EchoConnection(asyncio.Protocol):
     def in_flight(self) -> int:
         return len(self.sent_at)
 
-    def give_up(self, now: int) -> array:
+    def give_up(self, now: int) -> tuple[array, array]:
         """Stop waiting for the messages still in flight: each counts as answered `now`, a
         lower bound of its latency, so a stall at the end of the window is not dropped."""
         late = array("q", (now - sent_at for sent_at in self.sent_at))
+        intended = array("q", (now - due for due in self.due_at))
         self.sent_at.clear()
-        return self._without_warmup(late)
+        self.due_at.clear()
+        return self._without_warmup(late, intended)
 
-    def _without_warmup(self, latencies: array) -> array:
+    def _without_warmup(self, latencies: array, intended: array) -> tuple[array, array]:
         """Drop the oldest entries that still belong to warm-up messages (FIFO order)."""
         if self.skip:
             skipped = min(self.skip, len(latencies))
             self.skip -= skipped
             del latencies[:skipped]
-        return latencies
+            del intended[:skipped]
+        return latencies, intended
 
     def fail(self, error: str) -> None:
         if self.error is None:

@@ -237,14 +237,13 @@ async def run_worker(
     await wait_until(loop.time() + spec.warmup)
     for connection in conns:
         connection.start_window()
-    lags_before = len(schedule.lags) if schedule else 0
-    late_before = len(schedule.late_sends) if schedule else 0
+    lags_before = len(schedule.lateness) if schedule else 0
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     due_before = schedule.due(clock.started_ns) if schedule else 0  # only countable while current
     window_started = loop.time()
     silence = SilenceWatch(conns)
-    blocks: list[list[array]] = []
+    blocks: list[list[tuple[array, array]]] = []
     for block in range(1, BLOCKS + 1):
         await wait_until(window_started + spec.duration * block / BLOCKS)
         blocks.append([connection.take_latencies() for connection in conns])
@@ -255,17 +254,17 @@ async def run_worker(
         schedule.stop()
         result.scheduled = schedule.due(ended_ns) - due_before
         result.sent = schedule.sent - sent_before
-        result.lag = stats.record([schedule.lags[lags_before:]])
-        result.late_sends = schedule.late_sends[late_before:]
+        result.lag = stats.record([schedule.lateness[lags_before:]])
     late = await drain(conns, spec.drain)
     result.silent_s = silence.stop()
-    result.undelivered = sum(map(len, late))
+    result.undelivered = sum(len(latencies) for latencies, _ in late)
     blocks[-1] += [connection.take_latencies() for connection in conns] + late
     result.errors = [c.error for c in conns if c.error]
     close_all(conns)
-    result.latency = stats.record(sample for block in blocks for sample in block)
+    result.latency = stats.record(sample for block in blocks for sample, _ in block)
     if rate:  # the tail's confidence interval is worth its cost only in open loop
-        result.blocks = [stats.Counts.of(block) for block in blocks]
+        result.blocks = [stats.Counts.of(sample for sample, _ in block) for block in blocks]
+        result.intended = stats.record(intended for block in blocks for _, intended in block)
     return result
 
 
@@ -289,7 +288,7 @@ async def run_counted(
         await asyncio.sleep(0.001)
     result = WorkerResult(connections=connections)
     clock.stop(result)
-    result.latency = stats.record([connection.take_latencies() for connection in conns])
+    result.latency = stats.record(connection.take_latencies()[0] for connection in conns)
     result.requests = sum(connection.replies for connection in conns)
     result.errors = [c.error for c in conns if c.error]
     if result.requests < (spec.requests or 0) and not result.errors:
@@ -306,9 +305,10 @@ def close_all(conns: list[EchoConnection]) -> None:
             connection.close()
 
 
-async def drain(conns: list[EchoConnection], seconds: float) -> list[array]:
+async def drain(conns: list[EchoConnection], seconds: float) -> list[tuple[array, array]]:
     """Send nothing more and wait up to `seconds` for the replies in flight; return, per
-    connection, the latencies of those that never came (as of the end of the wait)."""
+    connection, the latencies (and intended ones) of those that never came, as of the end
+    of the wait."""
     for connection in conns:
         connection.stop_sending()
     deadline = time.monotonic() + seconds

@@ -1,4 +1,5 @@
-"""The open-loop schedule: messages sent when they are due, each stamped with that time."""
+"""The open-loop schedule: messages sent when they are due, each stamped with that time and
+with when it went out."""
 
 import asyncio
 from array import array
@@ -7,7 +8,6 @@ from time import perf_counter_ns
 
 from clients.arrivals import Arrivals
 from clients.connection import EchoConnection
-from clients.window import LATE_NS
 
 # Open loop: when the next message is due sooner than this, keep the loop spinning instead of
 # sleeping, because both loops sleep in whole milliseconds and the oversleep would be
@@ -21,8 +21,8 @@ TICK_BUDGET_NS = 1_000_000
 
 class OpenLoopSchedule:
     """Sends on a schedule of due times, round-robin over connections, stamping each message
-    with the time it was due (not when it went out), so client lag and server stalls both
-    count."""
+    with the time it was due and the time it went out (clients.connection times from each),
+    and keeping how late each went out."""
 
     def __init__(self, connections: list[EchoConnection], arrivals: Arrivals) -> None:
         self.connections = connections
@@ -30,8 +30,7 @@ class OpenLoopSchedule:
         self.due_times = arrivals.next_block()
         self.position = 0  # index into due_times of the next message to send
         self.sent = 0
-        self.lags = array("q")  # per tick: how late the oldest due message went out
-        self.late_sends = array("q")  # per message sent LATE_NS or more after it was due: how late
+        self.lateness = array("q")  # per message: how long after it was due it went out
         self.started_ns = 0
         self.timer: asyncio.Handle | None = None
 
@@ -57,20 +56,18 @@ class OpenLoopSchedule:
         elapsed, budget_end = now - started, now + TICK_BUDGET_NS
         due_times, position = self.due_times, self.position
         if due_times[position] <= elapsed:
-            oldest = elapsed - due_times[position]
-            self.lags.append(oldest)
-            stalled = oldest >= LATE_NS  # rare: then every message of the tick is noted
+            lateness = self.lateness.append
             while due_times[position] <= elapsed:
-                if stalled:
-                    self.late_sends.append(elapsed - due_times[position])
+                sent, due = perf_counter_ns(), started + due_times[position]
+                lateness(sent - due)
                 connection = connections[self.sent % count]
                 if not connection.closing:
-                    connection.send(started + due_times[position])
+                    connection.send(sent, due)
                 self.sent += 1
                 position += 1
                 if position == len(due_times):
                     due_times, position = self.arrivals.next_block(), 0
-                if not self.sent % 64 and perf_counter_ns() > budget_end:
+                if sent > budget_end:
                     break  # the rest next tick
             self.due_times = due_times
             self.position = position

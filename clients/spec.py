@@ -24,6 +24,7 @@ PROTOCOLS = FRAMINGS  # what a load generator speaks is what a server frames
 # all built in memory before the run (load.c refuses larger ones too).
 MAX_SIZE = 16 * 1024 * 1024
 COUNTED_LIMIT_S = 60.0  # `--requests`: the whole count must be done within this (load.c too)
+PRIORITIES = ("auto", "realtime", "normal")  # load.c's pacing.c applies them
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,15 @@ class LoadSpec:
         type=non_negative_float,
         worker=True,
     )
+    priority: str = option(
+        "auto",
+        "open loop, native load generator: run at real-time priority (SCHED_FIFO) so that "
+        "other threads cannot preempt it mid-window (realtime: always, and say so if refused; "
+        "auto: when permitted and pinned to CPUs of its own, not the --server-pid's; normal: "
+        "never). The share of the window it ran so is in the results",
+        choices=PRIORITIES,
+        worker=True,
+    )
     workers: int = option(1, "processes to split connections over", type=positive_int)
     server_pid: int | None = option(
         None,
@@ -136,6 +146,8 @@ class LoadSpec:
             return "--max-duration goes with --p99-within"
         if self.requests and (self.rate or self.workers > 1):
             return "--requests goes with neither --rate nor more than one worker"
+        if self.priority == "realtime" and not self.rate:
+            return "--priority realtime goes with --rate (a closed loop keeps its CPU busy)"
         return None
 
     @property

@@ -150,6 +150,17 @@ def joined(first: Recorded | None, second: Recorded | None) -> Recorded | None:
     )
 
 
+def count_at_least(parts: Iterable[Recorded], threshold_ns: int) -> int:
+    """How many recorded values were `threshold_ns` or more (to the histogram's resolution:
+    a value counts by its bucket's middle)."""
+    merged = merge(part.histogram for part in parts)
+    return sum(
+        item.count_at_value_iterated_to
+        for item in merged.get_recorded_iterator()
+        if item.value_iterated_to >= threshold_ns
+    )
+
+
 def encode(histogram: HdrHistogram) -> str:
     return histogram.encode().decode("ascii")
 

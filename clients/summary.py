@@ -47,12 +47,12 @@ class Schedule:
     achieved_rate: float  # replies per second
     sent_rate: float
     scheduled_rate: float  # the arrivals the schedule really drew
-    lag_p50_us: float
+    lag_p50_us: float  # how late the client sent each message: its own lateness
     lag_p99_us: float
     lag_max_us: float
     fell_behind: bool
-    late_share: float  # of the messages sent, those a stall of the client made late
-    client_stalled: bool
+    late_share: float  # of the messages sent, those the client sent in a stall (LATE_NS late)
+    client_stalled: bool  # over STALL_SHARE of them: the arrivals were not the schedule's
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ class Summary:
     client_cpu: float  # cores
     client_cpu_us_per_request: float
     client_bound: bool
-    latency: Latency
+    latency: Latency  # the server's: from each send to its reply's arrival in the client's kernel
     latency_samples: int
     undelivered: int
     per_worker: list[WorkerShare] = field(default_factory=list)
@@ -112,6 +112,13 @@ class Summary:
     window_ns: list[int] = field(default_factory=list)  # [start, end] on CLOCK_MONOTONIC
     # The longest any worker waited, with messages in flight, for a byte of a reply.
     silent_s: float = 0.0
+    # Open loop: from each message's intended send time to its reply's read (wrk2's figure,
+    # which also carries the client's own lateness).
+    intended_latency: Latency | None = None
+    # Of the replies timed, the share whose arrival the kernel timestamped (SO_TIMESTAMPING);
+    # the rest were timed when read (Unix sockets, the Python load generator).
+    kernel_timed: float = 0.0
+    realtime_share: float = 0.0  # of the window, the share run at real-time priority
 
     @property
     def first_error(self) -> str:
@@ -123,6 +130,8 @@ class Summary:
             f.name: getattr(self, f.name) for f in fields(self) if f.name not in NESTED
         }
         data["latency_us"] = asdict(self.latency)
+        if self.intended_latency is not None:
+            data["intended_latency_us"] = asdict(self.intended_latency)
         data["per_worker"] = [asdict(worker) for worker in self.per_worker]
         if self.waits is not None:
             data["waits"] = asdict(self.waits)
@@ -148,6 +157,9 @@ class Summary:
         return cls(
             **plain,
             latency=Latency(**data["latency_us"]),
+            intended_latency=Latency(**data["intended_latency_us"])
+            if "intended_latency_us" in data
+            else None,
             per_worker=[WorkerShare(**worker) for worker in data.get("per_worker", [])],
             waits=Waits(**data["waits"]) if "waits" in data else None,
             server=parsed(ServerCost, SERVER_KEYS, data) if "server_cpu" in data else None,
@@ -175,7 +187,8 @@ SCHEDULE_KEYS = {
     "lag_p99_us": ("schedule_lag_us", "p99"),
     "lag_max_us": ("schedule_lag_us", "max"),
 }
-NESTED = ("latency", "per_worker", "server", "schedule", "waits")  # not plain JSON keys
+# not plain JSON keys
+NESTED = ("latency", "intended_latency", "per_worker", "server", "schedule", "waits")
 
 
 def required(f: Field) -> bool:

@@ -2,7 +2,6 @@
 generators' common result, which `clients.result` merges into the Summary (the Python
 workers and the native ones fill it)."""
 
-from array import array
 from dataclasses import dataclass, field
 
 from aionetbench.errors import UsageError
@@ -10,9 +9,10 @@ from aionetbench.limits import raise_fd_limit
 from clients import stats
 from clients.spec import LoadSpec
 
-# Open loop: a message sent this late is kept for the stall check. A millisecond is a pause
-# of the client (descheduled, a page fault storm), not its loop's own jitter while it handles
-# a burst of replies, which stays under about 0.6 ms here up to 120,000 msg/s.
+# Open loop: a message sent this late went out in a stall of the client (descheduled, a page
+# fault storm), not in its loop's own jitter while it handles a burst of replies (under about
+# 0.6 ms here up to 120,000 msg/s), and with the others of the stall, as a burst the schedule
+# never asked for.
 LATE_NS = 1_000_000
 
 
@@ -57,11 +57,16 @@ class WorkerResult:
     requests: int = 0  # replies received in the window: the throughput count
     window_s: float = 0.0
     cpu_s: float = 0.0
-    latency: stats.Recorded | None = None  # every message sent in the window
+    # Every message sent in the window, from when it went out to when its reply reached the
+    # client's kernel (or was read, without receive timestamps): the server's latency.
+    latency: stats.Recorded | None = None
     blocks: list[stats.Counts] = field(default_factory=list)  # the same, per time block
+    # Open loop: the same messages from when each was due to when its reply was read (wrk2's).
+    intended: stats.Recorded | None = None
     undelivered: int = 0  # messages still unanswered when the drain gave up
-    lag: stats.Recorded | None = None  # open loop: how late each tick sent its messages
-    late_sends: array = field(default_factory=lambda: array("q"))  # each sent >= LATE_NS late (ns)
+    lag: stats.Recorded | None = None  # open loop: how late each message went out
+    timed: int = 0  # replies recorded whose arrival the kernel timestamped
+    realtime_s: float = 0.0  # of the window, the time this worker ran at real-time priority
     scheduled: int = 0
     sent: int = 0
     server: ServerUsage | None = None  # over the window, when measured

@@ -57,6 +57,11 @@ def collect(processes: list, firsts: list[int], results, deadline: float) -> dic
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
     resolve(spec.loop)  # an unusable loop is a usage error before anything starts
+    if spec.priority == "realtime":  # `auto`: normal priority, as the results then say
+        raise UsageError(
+            "--priority realtime is the native load generator's (python -m clients.native): "
+            "this one spins between sends, and at real-time priority would starve its CPU"
+        )
     loads = worker_loads(spec)
     firsts = [first for _, first, _ in loads]
     if spec.workers == 1:

@@ -41,6 +41,7 @@ SPECS = [
         warmup=0.1,
         p99_within=0.1,
         max_duration=2.5,
+        priority="realtime",
     ),
     LoadSpec("tcp", Endpoint("localhost", 1), requests=1003, concurrency=7, size=1),
 ]

@@ -78,7 +78,7 @@ def test_a_schedule_it_cannot_keep_still_ends_on_time(start_server, program: str
     cpu = str(min(os.sched_getaffinity(0)))
     os.sched_setaffinity(server.pid, {int(cpu)})
     command = ["taskset", "-c", cpu, *load_command(server.endpoint, *WINDOW, "--rate",
-               "2000000", program=program)]  # fmt: skip
+               "2000000", "--server-pid", str(server.pid), program=program)]  # fmt: skip
     started = time.monotonic()
     result = run(command, timeout=ENDS_WITHIN_S)
     assert result.returncode == 0, result.stderr

@@ -257,12 +257,11 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert bench("export", str(output), "--format", "bencher").returncode == 0
     results = load_results(output)
     assert len(results.cells) == 2
-    # The ladder met 1 ms: the climb went on past its top, unless a client limit stopped it
-    # (with 500 ticks in a window, four late wake-ups of a descheduled client are its p99).
+    # Where the ladder met 1 ms as the server's figure, the climb went on past its top
+    # (whether this machine met it at 3,000 msg/s is its own to say).
     for line in climbed.values():
-        rates = [p.rate for p in line]
-        stopped = any(p.client_limited for p in line[:2])
-        assert stopped or rates[:3] == [1000, 3000, 3750], rates
+        ladder_met = all(p.p99_us <= 1000 and not p.client_limited for p in line[:2])
+        assert not ladder_met or 3750 in [p.rate for p in line], line
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()

@@ -139,7 +139,9 @@ class Climb:
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
         """Measure at `rate`; once more if another process or the client may have made the
-        tail, or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
+        tail, or the load generator sent over STALL_SHARE of its messages in a stall of its
+        own (clients.result: a stall passes, and if it stays the point is client-limited),
+        or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
         p99 not known to +-10%: on a shared machine a few seconds of noise can miss it, and
         the climb's first miss decides where the knee is searched, so it must be the
         server's."""
@@ -161,7 +163,7 @@ class Climb:
     def doubtful(self, outcome: Measurement, confirm_miss: bool) -> bool:
         flags = point_flags(outcome.client)
         missed = within(outcome, self.slo_us) is False and not flags.saturated
-        return flags.interfered or (confirm_miss and missed and flags.unreliable)
+        return flags.interfered or flags.stalled or (confirm_miss and missed and flags.unreliable)
 
     def measured(self, rate: float) -> Measurement | Failure:
         return measure(self.cell, self.plan, self.pinning, self.server, self.workdir, rate)

@@ -72,6 +72,7 @@ class SweepPoint(Cell):
     p99_us: float = 0.0
     p999_us: float = 0.0
     p99_ci_us: tuple[float, float] | None = None  # 95% interval
+    intended_p99_us: float | None = None  # from intended send times: with the client's lateness
     saturated: bool = False
     client_limited: bool = False
     unreliable: bool = False
@@ -160,6 +161,9 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
                 p99_us=benchmark.get_values()[0] * 1e6,
                 p999_us=sibling.get("p999", math.nan),
                 p99_ci_us=interval,
+                intended_p99_us=run.intended_p99_s * 1e6
+                if run.intended_p99_s is not None
+                else None,
                 saturated=run.saturated,
                 client_limited=run.client_limited
                 if run.client_limited is not None

@@ -77,6 +77,11 @@ class PointRecord(MeasuredRecord):
     undelivered: int = 0
     p99_ci_low_s: float | None = None
     p99_ci_high_s: float | None = None
+    # The p99 from intended send times (wrk2's: it carries the load generator's lateness too;
+    # the benchmark's own values are the server's latency, from the sends); None before it.
+    intended_p99_s: float | None = None
+    kernel_timed: float = 0.0  # of the replies, the share timed by kernel receive timestamps
+    realtime_share: float = 0.0  # of the window, the share the load generator ran real-time
     # Records within, flattened under a prefix (None: not stored).
     waits: Waits | None = field(default=None, metadata={"prefix": "waits_"})
     gc: GcRecord | None = field(default=None, metadata={"prefix": "gc_"})

@@ -159,6 +159,9 @@ def point_record(measurement: Measurement) -> PointRecord:
         undelivered=client.undelivered,
         p99_ci_low_s=None if low is None or high is None else low / 1e6,
         p99_ci_high_s=None if low is None or high is None else high / 1e6,
+        intended_p99_s=client.intended_latency.p99 / 1e6 if client.intended_latency else None,
+        kernel_timed=client.kernel_timed,
+        realtime_share=client.realtime_share,
         waits=client.waits,
         gc=gc_record(measurement.gc) if measurement.gc is not None else None,
     )

@@ -1,6 +1,7 @@
 /*
  * The native load generator's worker: one process, one thread, epoll, non-blocking sockets
- * (this file: the run; beside it its command line, /proc, the WebSocket handshake).
+ * (this file: the run; beside it its command line, /proc, the WebSocket handshake, the
+ * histograms, reading with receive timestamps, and pacing).
  * `python -m clients.native` starts one per --workers, hands each its share of the
  * connections and of the rate, releases them together, and turns what each prints (one JSON
  * object) into the same Summary as `python -m clients`. The semantics are that client's:
@@ -12,13 +13,15 @@
  * - Closed loop: `--pipeline` messages in flight per connection, each reply sends the next
  *   (`--requests`: exactly that many echoes, no warm-up). Open loop (`--rate`): one schedule of
  *   due times (Poisson or uniform), round-robin over the connections, each message stamped
- *   with the time it was due, so client lag and server stalls both count as latency.
+ *   with the time it was due and the time it went out (`struct stamp`): its server latency
+ *   runs from the send to the reply's arrival in the kernel (receive.c), its intended
+ *   latency from the due time to the reply's read, and its lateness is kept apart. Between
+ *   sends the worker sleeps and may run at real-time priority (pacing.c).
  * - The window's latency sample is the messages sent in it (replies to warm-up messages are
  *   skipped exactly: they come back first); after it, the replies in flight are waited for
  *   up to `--drain` seconds and those that never come count with their latency so far.
- * - Latencies go into HdrHistogram's bucket layout (1 ns to 60 s, 3 significant digits), one
- *   histogram per twentieth of the window; they are printed as (bucket middle, count) pairs,
- *   which recorded into an hdrh histogram fill exactly the buckets the raw values would.
+ * - Server latencies go into HdrHistogram's bucket layout (histogram.c), one histogram per
+ *   twentieth of the window; intended latencies and lateness into one each.
  *
  * - Every run ends by itself: the connections have CONNECT_TIMEOUT_S in all to open, and
  *   the run warm-up + window + drain (or the counted limit) plus GRACE_S; past either, one
@@ -31,15 +34,18 @@
  * plus this worker's first connection:
  *   load PROTOCOL (--connect HOST:PORT | --unix PATH) [--size N] [--concurrency N] [--first N]
  *        [--pipeline N] [--duration S] [--warmup S] [--rate R] [--requests N] [--arrivals KIND]
- *        [--drain S] [--server-pid PID]
+ *        [--drain S] [--server-pid PID] [--priority auto|realtime|normal]
  * Every value is checked here (a bad one: one line, exit 2). After connecting, the worker
  * prints `connected` and waits for a line on stdin (the barrier); refused: one line on
  * stderr, exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints
  * the pairs; `load --schedule RATE ARRIVALS N` prints N due times.
  */
 #include "common.h"
+#include "histogram.h"
 #include "options.h"
+#include "pacing.h"
 #include "procstat.h"
+#include "receive.h"
 #include "websocket.h"
 
 #define READ_SIZE (256 * 1024)    /* as asyncio and uvloop read */
@@ -47,12 +53,6 @@
 #define MIN_MESSAGES 16
 #define STRIDE 7                  /* connection i starts at message i * STRIDE */
 #define BLOCKS 20                 /* slices of the window, for the p99's confidence interval */
-#define HIGHEST_NS 60000000000LL  /* latencies are clamped to 1 ns .. 60 s */
-#define SUB_BUCKET_BITS 11        /* 3 significant digits: 2048 sub-buckets */
-#define HALF_BUCKETS (1 << (SUB_BUCKET_BITS - 1))
-#define BUCKET_INDEXES (27 * HALF_BUCKETS) /* enough for HIGHEST_NS */
-#define LATE_NS 1000000LL         /* a message sent this late is kept for the stall check */
-#define SPIN_BELOW_NS 200000LL    /* open loop: sleep only when the next send is further off */
 /* Open loop: one tick sends for at most this long, then lets the loop look at the clock and
  * its sockets. Without it, when each send costs more than the gap between arrivals, every
  * tick starts with a larger backlog than the last and the run overruns its end (500,000
@@ -82,45 +82,6 @@ static void json_string(const char *text) {
         if ((unsigned char)*text >= 0x20) putchar(*text);
     }
     putchar('"');
-}
-
-/* ---- the histogram: HdrHistogram's buckets ---------------------------------------------- */
-
-struct histogram {
-    uint64_t counts[BUCKET_INDEXES];
-    uint64_t count;
-    double total, total_sq; /* exact sums beside the buckets, for the mean and stdev */
-};
-
-static int bucket_of(int64_t value) { /* the bucket's index, as HdrHistogram computes it */
-    int bucket = 63 - __builtin_clzll((uint64_t)value | ((1 << SUB_BUCKET_BITS) - 1)) -
-                 (SUB_BUCKET_BITS - 1);
-    int64_t sub = value >> bucket;
-    return ((bucket + 1) << (SUB_BUCKET_BITS - 1)) + (int)(sub - HALF_BUCKETS);
-}
-
-static int64_t middle_of(int index) { /* the bucket's middle: what clients.stats records */
-    int bucket = (index >> (SUB_BUCKET_BITS - 1)) - 1;
-    int64_t sub = (index & (HALF_BUCKETS - 1)) + HALF_BUCKETS;
-    if (bucket < 0) sub -= HALF_BUCKETS, bucket = 0;
-    return (sub << bucket) + ((1LL << bucket) >> 1);
-}
-
-static void record(struct histogram *h, int64_t value) {
-    value = value < 1 ? 1 : value > HIGHEST_NS ? HIGHEST_NS : value;
-    h->counts[bucket_of(value)]++;
-    h->count++;
-    h->total += (double)value;
-    h->total_sq += (double)value * (double)value;
-}
-
-static void print_pairs(const struct histogram *h) {
-    const char *comma = "";
-    putchar('[');
-    for (int i = 0; i < BUCKET_INDEXES; i++)
-        if (h->counts[i]) printf("%s%lld,%llu", comma, (long long)middle_of(i),
-                                 (unsigned long long)h->counts[i]), comma = ",";
-    putchar(']');
 }
 
 /* ---- the workload: messages on the wire and the reply stream they must produce ---------- */
@@ -187,11 +148,20 @@ static struct workload build_workload(const char *protocol, size_t size) {
 
 /* ---- connections ----------------------------------------------------------------------- */
 
+/* A message in flight: when it was due, and when the worker handed it to its socket (the
+ * same, unless the worker itself was late). Its server latency runs from `sent` to the reply's
+ * arrival in the kernel; its intended latency (wrk2's) from `due` to the reply's read. A send
+ * the socket would not take (the server not reading) is `sent` when it was attempted, so the
+ * server is charged every wait it causes and none of the worker's own. */
+struct stamp {
+    int64_t due, sent;
+};
+
 struct connection {
     int fd, closing;
     char error[200];
     size_t next_message, offset, reply_left;
-    int64_t *sent_at; /* a ring of the messages in flight: when each was (due to be) sent */
+    struct stamp *sent_at; /* a ring of the messages in flight */
     size_t ring_size, head, in_flight;
     uint64_t skip;    /* replies still due to messages sent before the window */
     uint64_t replies; /* replies since the window started: the throughput count */
@@ -209,7 +179,11 @@ static struct {
     int epoll_fd;
     enum phase phase;
     int64_t window_start, duration_ns;
-    struct histogram *blocks; /* BLOCKS of them */
+    struct histogram *blocks; /* BLOCKS of them: server latency, per slice of the window */
+    struct histogram *intended; /* from each message's due time to its reply's read */
+    uint64_t timed;           /* replies recorded whose arrival the kernel timestamped */
+    int realtime;             /* open loop: real-time priority granted (pacing.h) */
+    int64_t breathers_ns;     /* ...and the time of the window it spent at normal priority */
     size_t in_flight;         /* over all connections */
     int64_t heard_at;         /* the last byte read, or the first send after none in flight */
     int64_t silent_ns;        /* the longest wait for a byte with messages in flight, measured */
@@ -239,18 +213,18 @@ static void fail(struct connection *c, const char *format, const char *detail) {
     }
 }
 
-static void send_message(struct connection *c, int64_t sent_at) {
+static void send_message(struct connection *c, int64_t due, int64_t sent) {
     if (c->closing) return;
     const unsigned char *message = run.w.messages + c->next_message * run.w.message_size;
     size_t size = run.w.message_size, written = 0;
     c->next_message = (c->next_message + 1) % run.w.count;
     if (c->in_flight == c->ring_size) { /* grow the ring, oldest first */
-        int64_t *bigger = allocate(2 * c->ring_size * sizeof *bigger);
+        struct stamp *bigger = allocate(2 * c->ring_size * sizeof *bigger);
         for (size_t i = 0; i < c->in_flight; i++) bigger[i] = c->sent_at[(c->head + i) % c->ring_size];
         free(c->sent_at);
         c->sent_at = bigger, c->head = 0, c->ring_size *= 2;
     }
-    c->sent_at[(c->head + c->in_flight++) % c->ring_size] = sent_at;
+    c->sent_at[(c->head + c->in_flight++) % c->ring_size] = (struct stamp){due, sent};
     if (!run.in_flight++) run.heard_at = now_ns(); /* waiting from now, not since the last reply */
     if (!c->out_length) {
         ssize_t sent = send(c->fd, message, size, MSG_NOSIGNAL);
@@ -292,24 +266,31 @@ static struct histogram *block_at(int64_t now) {
     return &run.blocks[index < 0 ? 0 : index >= BLOCKS ? BLOCKS - 1 : index];
 }
 
-static void reply_completed(struct connection *c, int64_t now) {
-    int64_t sent_at = c->sent_at[c->head];
+static void measured(struct stamp message, const struct reading *when) {
+    record(block_at(when->read_at), when->arrived_at - message.sent);
+    record(run.intended, when->read_at - message.due);
+    run.timed += (uint64_t)when->timed;
+}
+
+static void reply_completed(struct connection *c, const struct reading *when) {
+    struct stamp message = c->sent_at[c->head];
     c->head = (c->head + 1) % c->ring_size, c->in_flight--, run.in_flight--;
     if (run.phase != WARMUP) {
         c->replies++;
         if (c->skip)
             c->skip--;
         else
-            record(block_at(now), now - sent_at);
+            measured(message, when);
     }
     if (c->budget) {
         c->budget--;
-        send_message(c, now);
+        send_message(c, when->read_at, when->read_at);
     }
 }
 
 static void readable(struct connection *c) {
-    ssize_t got = recv(c->fd, run.buffer, READ_SIZE, 0);
+    struct reading when;
+    ssize_t got = receive(c->fd, run.buffer, READ_SIZE, &when);
     if (got <= 0) {
         if (got == 0)
             fail(c, "connection lost: %s", "closed by the server");
@@ -318,8 +299,7 @@ static void readable(struct connection *c) {
         return;
     }
     size_t size = (size_t)got;
-    int64_t now = now_ns();
-    heard(now);
+    heard(when.read_at);
     if (memcmp(run.buffer, run.w.expected + c->offset, size) != 0) {
         size_t first = 0;
         while (run.buffer[first] == run.w.expected[c->offset + first]) first++;
@@ -342,7 +322,7 @@ static void readable(struct connection *c) {
         fail(c, "%s", "the server sent more replies than messages");
         return;
     }
-    while (completed--) reply_completed(c, now);
+    while (completed--) reply_completed(c, &when);
 }
 
 static int resolve_and_connect(const char *host, const char *port, const char *unix_path,
@@ -384,6 +364,7 @@ static int resolve_and_connect(const char *host, const char *port, const char *u
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
+    ask_receive_timestamps(fd);
     return fd;
 }
 
@@ -418,9 +399,7 @@ static struct {
     int64_t started;
     uint64_t sent;
     int measuring;
-    struct histogram *lags; /* per tick that sent: how late its oldest message went out */
-    int64_t *late;          /* per message sent LATE_NS or more after it was due: how late */
-    size_t late_count, late_capacity;
+    struct histogram *lateness; /* per message sent in the window: how late the worker sent it */
 } schedule;
 
 /* Messages due by `elapsed` (ns from the start): those sent, and those due but not yet sent. */
@@ -435,20 +414,11 @@ static void tick(int64_t now) {
     int64_t elapsed = now - schedule.started;
     struct arrivals *a = &schedule.arrivals;
     if (a->next > elapsed) return;
-    int64_t oldest = elapsed - a->next;
-    if (schedule.measuring) record(schedule.lags, oldest);
-    int stalled = schedule.measuring && oldest >= LATE_NS;
-    for (uint64_t sent = 0; a->next <= elapsed; sent++) {
-        if (sent % 64 == 63 && now_ns() - now > TICK_BUDGET_NS) break; /* the rest next tick */
-        if (stalled) {
-            if (schedule.late_count == schedule.late_capacity) {
-                schedule.late_capacity = schedule.late_capacity ? 2 * schedule.late_capacity : 1024;
-                schedule.late = realloc(schedule.late, schedule.late_capacity * sizeof *schedule.late);
-                if (!schedule.late) die(1, "out of memory (%s)", "realloc");
-            }
-            schedule.late[schedule.late_count++] = elapsed - a->next;
-        }
-        send_message(&run.conns[schedule.sent % run.count], schedule.started + a->next);
+    for (int64_t sent = now; a->next <= elapsed; sent = now_ns()) {
+        if (sent - now > TICK_BUDGET_NS) break; /* the rest next tick */
+        int64_t due = schedule.started + a->next;
+        if (schedule.measuring) record(schedule.lateness, sent - due);
+        send_message(&run.conns[schedule.sent % run.count], due, sent);
         schedule.sent++;
         advance(a);
     }
@@ -500,11 +470,8 @@ static void poll_once(int64_t deadline, int open_loop) {
     struct epoll_event events[MAX_EVENTS];
     int64_t now = now_ns(), until = deadline;
     if (open_loop) {
-        int64_t due = schedule.started + schedule.arrivals.next;
-        if (due - now < SPIN_BELOW_NS)
-            until = now;
-        else if (due - SPIN_BELOW_NS / 2 < until)
-            until = due - SPIN_BELOW_NS / 2;
+        int64_t wake = wake_at(now, schedule.started + schedule.arrivals.next);
+        if (wake < until) until = wake;
     }
     int64_t wait = until > now ? until - now : 0;
     struct timespec timeout = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
@@ -545,13 +512,13 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
         if (b) putchar(',');
         print_pairs(&run.blocks[b]);
     }
-    printf("],\"lag\":{\"count\":%llu,\"total_ns\":%.17g,\"total_sq_ns\":%.17g,\"pairs\":",
-           (unsigned long long)schedule.lags->count, schedule.lags->total, schedule.lags->total_sq);
-    print_pairs(schedule.lags);
-    printf("},\"late_sends\":[");
-    for (size_t i = 0; i < schedule.late_count; i++)
-        printf("%s%lld", i ? "," : "", (long long)schedule.late[i]);
-    printf("],\"errors\":[");
+    printf("],\"intended\":");
+    print_recorded(run.intended);
+    printf(",\"lateness\":");
+    print_recorded(schedule.lateness);
+    int64_t realtime_ns = run.realtime ? window_ns - run.breathers_ns : 0;
+    printf(",\"timed\":%llu,\"realtime_ns\":%lld,\"errors\":[", (unsigned long long)run.timed,
+           (long long)(realtime_ns > 0 ? realtime_ns : 0));
     const char *comma = "";
     for (size_t i = 0; i < run.count; i++)
         if (run.conns[i].error[0]) printf("%s", comma), json_string(run.conns[i].error), comma = ",";
@@ -604,10 +571,10 @@ static int run_load(const struct options *o) {
     if (counted) start_window(start);
     schedule.started = start;
     for (size_t i = 0; i < run.count && !open_loop; i++)
-        for (size_t d = 0; d < o->pipeline && run.conns[i].budget; d++) run.conns[i].budget--, send_message(&run.conns[i], start);
+        for (size_t d = 0; d < o->pipeline && run.conns[i].budget; d++) run.conns[i].budget--, send_message(&run.conns[i], start, start);
     if (!counted) {
         while (now_ns() < warm_end && !all_closed()) {
-            if (open_loop) tick(now_ns());
+            if (open_loop) tick(now_ns()), watch_realtime(now_ns());
             poll_once(warm_end, open_loop);
         }
         start_window(now_ns());
@@ -618,7 +585,7 @@ static int run_load(const struct options *o) {
     uint64_t sent_before = schedule.sent, due_before = open_loop ? due_by(run.window_start - schedule.started) : 0;
     if (counted) window_end = run.window_start + COUNTED_TIMEOUT_NS;
     while (now_ns() < window_end && !all_closed() && !(counted && counted_done())) {
-        if (open_loop) tick(now_ns());
+        if (open_loop) tick(now_ns()), run.breathers_ns += watch_realtime(now_ns());
         poll_once(window_end, open_loop);
     }
     int64_t ended = now_ns();
@@ -646,7 +613,7 @@ static int run_load(const struct options *o) {
             if (c->skip)
                 c->skip--;
             else
-                record(&run.blocks[BLOCKS - 1], gave_up - c->sent_at[c->head]), undelivered++;
+                measured(c->sent_at[c->head], &(struct reading){gave_up, gave_up, 0}), undelivered++;
     }
     if (counted && requests < o->requests && !run.conns[0].error[0]) {
         char message[120];
@@ -690,13 +657,17 @@ int main(int argc, char **argv) {
     parse_options(argc, argv, &o);
     run.w = build_workload(o.protocol, o.size);
     run.blocks = allocate(BLOCKS * sizeof *run.blocks);
-    schedule.lags = allocate(sizeof *schedule.lags);
+    run.intended = allocate(sizeof *run.intended);
+    schedule.lateness = allocate(sizeof *schedule.lateness);
     char message[sizeof deadline_message - 1];
     snprintf(message, sizeof message, "cannot connect to %.200s%s%s: timed out (%d s for all connections)",
              o.unix_path ? o.unix_path : o.host, o.unix_path ? "" : ":", o.unix_path ? "" : o.port,
              CONNECT_TIMEOUT_S);
     set_deadline(CONNECT_TIMEOUT_S, 2, message);
     connect_all(&o);
+    int asked = strcmp(o.priority, "realtime") == 0;
+    if (o.rate > 0 && (asked || (strcmp(o.priority, "auto") == 0 && cpus_of_its_own(o.server_pid))))
+        run.realtime = enter_realtime(asked);
     setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL); /* connected: no deadline till released */
     printf("connected\n");
     fflush(stdout);

@@ -32,11 +32,13 @@ void parse_options(int argc, char **argv, struct options *o) {
         {"duration", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'w'},
         {"rate", required_argument, 0, 'r'},    {"requests", required_argument, 0, 'q'},
         {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
-        {"server-pid", required_argument, 0, 'P'}, {0, 0, 0, 0},
+        {"server-pid", required_argument, 0, 'P'}, {"priority", required_argument, 0, 'R'},
+        {0, 0, 0, 0},
     };
     static char host[256], port[16];
     *o = (struct options){.size = 1024, .connections = 10, .pipeline = 1, .duration = 5.0,
-                          .warmup = 1.0, .arrivals = "poisson", .drain = 1.0};
+                          .warmup = 1.0, .arrivals = "poisson", .drain = 1.0,
+                          .priority = "auto"};
     int option;
     opterr = 0;
     while ((option = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -72,6 +74,11 @@ void parse_options(int argc, char **argv, struct options *o) {
             break;
         case 'D': o->drain = seconds_arg(name, optarg, 0); break;
         case 'P': o->server_pid = (int)count_arg(name, optarg, 4194304); break;
+        case 'R':
+            if (strcmp(optarg, "auto") && strcmp(optarg, "realtime") && strcmp(optarg, "normal"))
+                bad_value(name, optarg, "auto, realtime or normal");
+            o->priority = optarg;
+            break;
         default:
             fprintf(stderr, "load: unknown or incomplete option '%s'\n", argv[optind - 1]);
             exit(2);

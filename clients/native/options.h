@@ -7,7 +7,7 @@
 #define MAX_SIZE (16 * 1024 * 1024) /* as clients/spec.py's MAX_SIZE */
 
 struct options {
-    const char *protocol, *host, *port, *unix_path, *arrivals;
+    const char *protocol, *host, *port, *unix_path, *arrivals, *priority;
     size_t size, connections, first, pipeline;
     double duration, warmup, rate, drain;
     uint64_t requests;

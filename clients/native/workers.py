@@ -4,8 +4,8 @@ back into the WorkerResult that `clients.result` merges (as it merges the Python
 import json
 import select
 import subprocess
+import sys
 import time
-from array import array
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -45,10 +45,15 @@ def counts_of(pairs: list[int]) -> stats.Counts:
     return stats.Counts(values, np.array(pairs[1::2], dtype=np.int64))
 
 
+def recorded(raw: dict) -> stats.Recorded:
+    """One of load.c's histograms with its exact sums."""
+    return stats.recorded_from(counts_of(raw["pairs"]), raw["total_ns"], raw["total_sq_ns"])
+
+
 def window_of(raw: dict, open_loop: bool) -> WorkerResult:
     """One worker's printed window as the common WorkerResult."""
     blocks = [counts_of(pairs) for pairs in raw["blocks"]]
-    latency, lag = raw["latency"], raw["lag"]
+    latency = raw["latency"]
     return WorkerResult(
         connections=raw["connections"],
         requests=raw["requests"],
@@ -58,11 +63,11 @@ def window_of(raw: dict, open_loop: bool) -> WorkerResult:
             stats.Counts.merge(blocks), latency["total_ns"], latency["total_sq_ns"]
         ),
         blocks=blocks if open_loop else [],
+        intended=recorded(raw["intended"]) if open_loop else None,
         undelivered=raw["undelivered"],
-        lag=stats.recorded_from(counts_of(lag["pairs"]), lag["total_ns"], lag["total_sq_ns"])
-        if open_loop
-        else None,
-        late_sends=array("q", raw["late_sends"]),
+        lag=recorded(raw["lateness"]) if open_loop else None,
+        timed=raw["timed"],
+        realtime_s=raw["realtime_ns"] / 1e9,
         scheduled=raw["scheduled"],
         sent=raw["sent"],
         server=ServerUsage(**raw["server"]) if raw["server"] else None,
@@ -131,7 +136,7 @@ def release(processes: Sequence[Any]) -> None:
 def windows(spec: LoadSpec, processes: Sequence[Any]) -> list[WorkerResult]:
     """The released workers' windows, each read to the end of its output."""
     deadline = time.monotonic() + spec.run_s + RESULT_GRACE_S
-    results = []
+    results, said = [], set()
     for number, process in enumerate(processes, 1):
         try:
             out, err = process.communicate(timeout=max(0.1, deadline - time.monotonic()))
@@ -139,5 +144,8 @@ def windows(spec: LoadSpec, processes: Sequence[Any]) -> list[WorkerResult]:
             raise WorkerFailed("the load generator's workers did not finish in time") from None
         if process.returncode != 0 or not out.strip():
             raise failure(process, number, len(processes), err)
+        for line in set((err or "").splitlines()) - said:  # what a worker says (once for all)
+            print(line, file=sys.stderr)
+            said.add(line)
         results.append(window_of(json.loads(out), spec.rate is not None))
     return results
