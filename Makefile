@@ -38,7 +38,7 @@ clients/native/load: $(LOAD_SOURCES) $(wildcard clients/native/*.h)
 	$(CC) -O2 -Wall -Wextra -o $@ $(LOAD_SOURCES) -lm
 
 clients/native/crosscheck: clients/native/crosscheck.c
-	$(CC) -O2 -Wall -Wextra -pthread -o $@ $< -lm
+	$(CC) -O2 -Wall -Wextra -o $@ $< -lm
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
