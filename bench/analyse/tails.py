@@ -46,7 +46,10 @@ def causes(point: SweepPoint) -> list[str]:
     if point.waits is not None:
         found += interference(point.waits, point.duration_s)
     if point.stalled:
-        found.append("the load generator stalled: its late sends carry the tail")
+        found.append(
+            "the load generator stalled: the messages it sent late went out in bursts the "
+            "schedule never asked for"
+        )
     elif point.client_limited:
         found.append("the load generator could not keep to its schedule")
     return found
