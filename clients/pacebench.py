@@ -15,7 +15,6 @@ medians (min-max) over rounds, variants interleaved within each round:
     50,000 and 100,000 msg/s
 """
 
-import argparse
 import json
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 from aionetbench.cpus import spawn_pinned, split_cpus
 from clients.judgement import point_flags
 from clients.native import BINARY, native_generator
-from clients.selfbench import our_client, spread, uvloop_server
+from clients.selfbench import our_client, rounds_parser, spread, uvloop_server
 from clients.summary import Summary
 
 CROSSCHECK = BINARY.with_name("crosscheck")
@@ -100,14 +99,7 @@ def crosschecked(server, cpus: set[int], duration: float, rows: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m clients.pacebench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=2.0)
-    args = parser.parse_args()
+    args = rounds_parser("python -m clients.pacebench", __doc__ or "", 2.0).parse_args()
     if native_generator() is None or not CROSSCHECK.exists():
         raise SystemExit("clients.pacebench: the native load generator is not built (make native)")
     server_cpus, client_cpus = split_cpus()

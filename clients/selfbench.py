@@ -193,14 +193,20 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
-def main() -> None:
+def rounds_parser(prog: str, description: str, duration: float) -> argparse.ArgumentParser:
+    """The options every self-benchmark of the load generator takes: rounds and duration."""
     parser = argparse.ArgumentParser(
-        prog="python -m clients.selfbench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (default %(default)s)")
+    parser.add_argument(
+        "--duration", type=float, default=duration, help="seconds a run (default %(default)s)"
+    )
+    return parser
+
+
+def main() -> None:
+    parser = rounds_parser("python -m clients.selfbench", __doc__ or "", 3.0)
     parser.add_argument(
         "--native-only", action="store_true", help="only targets 6-8 (the native client's)"
     )
