@@ -69,7 +69,7 @@ bench: $(STAMP) native
 bench-smoke: $(STAMP) native
 	$(PY) -m bench run --apis protocol,websockets --loops uvloop --repeats 1 \
 		--duration 1 --warmup 0.3 --rates 2000,8000 --sweep-duration 0.5 --sweep-warmup 0.2 \
-		--quiet -o results/smoke.json
+		--sweep-processes 2 --quiet -o results/smoke.json
 	$(PY) -m pyperf stats results/smoke.json > /dev/null
 	$(PY) -m bench report results/smoke.json -o results/smoke
 

@@ -138,7 +138,8 @@ def test_a_run_with_one_server_host_and_two_client_hosts(lab: SshLab, tmp_path: 
     connections (and of the rate), the cell's histogram is exactly the two hosts' added, the
     results name the hosts, and the report lists them and the path its ranking holds for."""
     output = tmp_path / "hosts.json"
-    done = run_on_hosts(lab, output, "--apis", "protocol", "--loops", "uvloop", "--rates", "2000")
+    done = run_on_hosts(lab, output, "--apis", "protocol", "--loops", "uvloop", "--rates", "2000",
+                        "--sweep-processes", "1")  # fmt: skip
     assert done.returncode == 0, done.stderr
     runs = [run for run in runs_of(output) if "client_hosts_detail" in run]
     assert runs, "no run kept its hosts' parts"

@@ -17,7 +17,15 @@ from helpers.commands import bench, importable, refused, start
 from helpers.processes import still_running
 
 from bench.analyse.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
-from bench.analyse.slo import ABOVE, AT_LEAST, BELOW, INTERPOLATED, slo_capacity
+from bench.analyse.slo import (
+    ABOVE,
+    AT_LEAST,
+    BELOW,
+    INTERPOLATED,
+    UNRESOLVED,
+    crossing,
+    slo_capacity,
+)
 from bench.measure.sweep import ladder, round_rate
 from bench.plan.cells import Cell
 from bench.report.latency_load import by_cell, equal_load_sentences, slo_sentences
@@ -28,7 +36,7 @@ from clients.summary import Summary
 
 CELL = Cell("protocol", "uvloop", "tcp", 1024, 10, 1)
 SWEEP = ["--repeats", "1", "--duration", "0.4", "--warmup", "0.2", "--quiet",
-         "--sweep-duration", "0.5", "--sweep-warmup", "0.2"]  # fmt: skip
+         "--sweep-duration", "0.5", "--sweep-warmup", "0.2", "--sweep-processes", "1"]  # fmt: skip
 
 
 def test_ladder_spans_slowest_to_fastest_and_is_shared() -> None:
@@ -48,20 +56,27 @@ def point(rate: float, p99_us: float, **flags: object) -> SweepPoint:
                       p99_us=p99_us, p999_us=p99_us * 2, **flags)  # type: ignore[arg-type]  # fmt: skip
 
 
-def test_slo_capacity_interpolates_the_p99_crossing_in_log_log() -> None:
-    points = [point(1000, 100), point(10_000, 400), point(100_000, 4000)]
-    capacity = slo_capacity(points, 1000, ladder_top=100_000)
-    assert capacity.bound == INTERPOLATED
-    # p99 grows 10x per decade between the last two: 1 ms is crossed 0.398 decades up.
-    assert capacity.rate == pytest.approx(10_000 * 10 ** (0.39794), rel=1e-3)
+def test_the_crossing_interpolates_the_p99_in_log_log() -> None:
+    # p99 grows 10x per decade between the two: 1 ms is crossed 0.398 decades up.
+    rate = crossing(point(10_000, 400), point(100_000, 4000), 1000)
+    assert rate == pytest.approx(10_000 * 10 ** (0.39794), rel=1e-3)
 
 
-def test_slo_capacity_at_saturation_interpolates_the_answered_share() -> None:
-    points = [point(10_000, 300), point(20_000, 500, saturated=True, achieved=18_000)]
-    capacity = slo_capacity(points, 1000, ladder_top=20_000)
+def test_the_crossing_at_saturation_interpolates_the_answered_share() -> None:
     # 100% answered at 10k, 90% at 20k: 97% is crossed 30% of the way (in log load).
-    assert capacity.bound == INTERPOLATED
-    assert capacity.rate == pytest.approx(10_000 * 2**0.3, rel=1e-3)
+    rate = crossing(point(10_000, 300), point(20_000, 500, saturated=True, achieved=18_000), 1000)
+    assert rate == pytest.approx(10_000 * 2**0.3, rel=1e-3)
+
+
+def test_a_capacity_is_interpolated_only_in_a_narrow_bracket() -> None:
+    """Within the knee search's +-5% it is a figure with its bracket as interval; wider, the
+    bracket is named as unresolved, and not interpolated."""
+    narrow = slo_capacity([point(1000, 100), point(10_000, 900), point(10_500, 1100)], 1000, 10_500)
+    assert narrow.bound == INTERPOLATED and narrow.interval == (10_000, 10_500)
+    assert narrow.rate == pytest.approx(crossing(point(10_000, 900), point(10_500, 1100), 1000))
+    wide = slo_capacity([point(1000, 100), point(10_000, 400), point(100_000, 4000)], 1000, 1e5)
+    assert (wide.bound, wide.rate, wide.bracket) == (UNRESOLVED, 10_000, (10_000, 100_000))
+    assert str(wide) == "unresolved: met at 10,000, missed at 100,000" and not wide.exact
 
 
 def test_slo_capacity_out_of_range_is_said() -> None:
@@ -81,22 +96,25 @@ def test_slo_capacity_takes_the_highest_good_point() -> None:
     """A noisy point over the objective below a good one does not cap the capacity."""
     points = [point(1000, 100), point(2000, 1500), point(4000, 300), point(8000, 3000)]
     capacity = slo_capacity(points, 1000, 8000)
-    assert capacity.bound == INTERPOLATED and 4000 < capacity.rate < 8000  # type: ignore[operator]
+    assert capacity.bracket == (4000, 8000)
 
 
-def test_slo_sentence_ranks_and_qualifies_bounds() -> None:
+def test_slo_sentence_ranks_only_what_its_intervals_separate() -> None:
+    def named(api: str) -> SweepPoint:
+        return SweepPoint(**{**vars(CELL), "api": api}, rate=1)
+
     capacities = {
-        "a": (point(1, 1), slo_capacity([point(1000, 100), point(10_000, 10_000)], 1000, 10_000)),
-        "b": (
-            SweepPoint(**{**vars(CELL), "api": "streams"}, rate=1),
-            slo_capacity([point(1000, 100), point(2000, 10_000)], 1000, 10_000),
-        ),
+        "a": (point(1, 1), slo_capacity([point(3000, 100), point(3100, 10_000)], 1000, 10_000)),
+        "b": (named("streams"), slo_capacity([point(1000, 100), point(1050, 5000)], 1000, 10_000)),
+        "c": (named("buffered"), slo_capacity([point(3050, 100), point(3500, 5000)], 1000, 10_000)),
+        "d": (named("sockets"), slo_capacity([point(2900, 100), point(3080, 5000)], 1000, 10_000)),
     }
     (sentence,) = slo_sentences(capacities, 1.0)
     assert sentence.startswith(
-        "Within p99 <= 1 ms on **uvloop**, **protocol** sustains 3,162 msg/s"
-    )
-    assert "2.24x streams" in sentence
+        "Within p99 <= 1 ms on **uvloop**, **protocol** sustains 3,050 msg/s (3,000-3,100): "
+        "2.96x streams (1,000-1,050); sockets (3,005, 2,900-3,080) overlaps its interval: not "
+        "ranked against it; not ranked: buffered (unresolved: met at 3,050, missed at 3,500)."
+    ), sentence
 
 
 def test_bounded_capacities_are_ranked_by_server_cpu_at_equal_load() -> None:
@@ -222,7 +240,7 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     # One slice a point (--sweep-cap 0): slicing is tested in test_tails.
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP,
                    "--rates", "1000,3k", "--arrivals", "uniform", "--sweep-cap", "0",
-                   "-o", str(output))  # fmt: skip
+                   "--sweep-processes", "2", "-o", str(output))  # fmt: skip
     assert result.returncode == 0, result.stderr
     suite = pyperf.BenchmarkSuite.load(str(output))
     names = set(suite.get_benchmark_names())
@@ -257,11 +275,14 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
     assert bench("export", str(output), "--format", "bencher").returncode == 0
     results = load_results(output)
     assert len(results.cells) == 2
-    # Where the ladder met 1 ms as the server's figure, the climb went on past its top
-    # (whether this machine met it at 3,000 msg/s is its own to say).
+    # Two fresh servers climbed each cell; where one met 1 ms on the ladder as the server's
+    # figure, its climb went on past the top (whether this machine met it is its own to say).
     for line in climbed.values():
-        ladder_met = all(p.p99_us <= 1000 and not p.client_limited for p in line[:2])
-        assert not ladder_met or 3750 in [p.rate for p in line], line
+        assert {p.process for p in line} == {1, 2}
+        for process in (1, 2):
+            own = [p for p in line if p.process == process]
+            ladder_met = all(p.p99_us <= 1000 and not p.client_limited for p in own[:2])
+            assert not ladder_met or 3750 in [p.rate for p in own], own
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     text = (tmp_path / "report" / "report.md").read_text()
@@ -298,7 +319,7 @@ def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     the first (asyncio's, server 3) dies 1 s after it starts, inside its first 1.5 s point."""
     output = tmp_path / "dying.json"
     result = bench("run", "--apis", "protocol", "--loops", "asyncio,uvloop", *SWEEP[:7],
-                   "--sweep-duration", "1.5", "--sweep-warmup", "0.2",
+                   "--sweep-duration", "1.5", "--sweep-warmup", "0.2", "--sweep-processes", "1",
                    "--rates", "500,1000", "-o", str(output),
                    env=dying_server(tmp_path, launch=3, after_s=1.0))  # fmt: skip
     assert result.returncode == 1, result.stderr

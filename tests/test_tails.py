@@ -18,7 +18,7 @@ from helpers.synthetic import measurement
 
 from aionetbench.cpus import spawn_pinned
 from aionetbench.endpoints import Endpoint
-from bench.analyse.slo import INTERPOLATED, slo_capacity
+from bench.analyse.slo import INTERPOLATED, UNRESOLVED, slo_capacity
 from bench.analyse.tails import attribution, causes, long_tail
 from bench.measure.sweep import KNEE_BRACKET, Knee, below, beyond
 from bench.store.reader import GcTally, SweepPoint, load_results
@@ -89,7 +89,7 @@ def test_slo_capacity_says_its_bracket_and_skips_interfered_points() -> None:
     assert capacity.bound == INTERPOLATED and capacity.bracket == (21_500, 23_000)
     assert capacity.exact and str(capacity).endswith("(21,500-23,000)")
     wide = slo_capacity([sweep_point(10_000, 400), sweep_point(40_000, 4000)], 1000, 40_000)
-    assert wide.bound == INTERPOLATED and not wide.exact  # a 4x bracket: not searched
+    assert wide.bound == UNRESOLVED and not wide.exact  # a 4x bracket: not searched
     only_interfered = slo_capacity([sweep_point(10_000, 400),
                                     sweep_point(20_000, 9000, interfered=True)], 1000, 40_000)  # fmt: skip
     assert only_interfered.limit == "interfered with above" and only_interfered.rate == 10_000
@@ -237,6 +237,7 @@ def sweep_of(tmp_path: Path, loop: str, env: dict[str, str] | None = None) -> Sw
     result = bench("run", "--apis", "protocol", "--loops", loop, "--repeats", "1",
                    "--duration", "0.3", "--warmup", "0.1", "--quiet", "--rates", "3000",
                    "--sweep-duration", "0.6", "--sweep-warmup", "0.2", "--slo-p99", "1000",
+                   "--sweep-processes", "1",
                    "-o", str(output), env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = bench("report", str(output), "-o", str(tmp_path / f"{loop}-report"))

@@ -5,7 +5,9 @@ throughput cannot: a server can be fast at saturation and still miss a 1 ms p99 
 before it gets there. Computed from a cell's open-loop points (bench.measure.sweep).
 """
 
+import itertools
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,27 +19,61 @@ INTERPOLATED = "interpolated"
 BELOW = "below the ladder"  # the lowest load measured already missed the objective
 ABOVE = "above the ladder"  # even the highest load of the ladder met it
 AT_LEAST = "at least"  # met it up to here; the climb stopped (client limit, failure)
+# Bracketed, but wider than the knee search makes it (its middle points were interfered with
+# or failed): where in the bracket the capacity lies is not known, so it is neither
+# interpolated nor ranked.
+UNRESOLVED = "unresolved"
+# Fresh server processes whose capacities differ by more than this factor: two modes, each
+# named with its count, never one number (processes differ: ASLR, hash seeds, page placement).
+BIMODAL = "bimodal"
+BIMODAL_RATIO = 2.0
 EXACT_BRACKET = 1.101  # the knee search's bracket (bench.measure.sweep.KNEE_BRACKET), rounded
 
 
 @dataclass(frozen=True)
 class SloCapacity:
+    """One server process's capacity, or (`cell_capacity`) a cell's over its processes."""
+
     rate: float | None  # messages/s; for BELOW the lowest load measured, for ABOVE the highest
     bound: str
     limit: str = ""  # what stopped a climb that ended AT_LEAST
-    bracket: tuple[float, float] | None = None  # INTERPOLATED: the loads either side
+    bracket: tuple[float, float] | None = None  # INTERPOLATED, UNRESOLVED: the loads either side
+    # INTERPOLATED: where the capacity lies: over processes their lowest and highest, for one
+    # process its bracket. Rankings compare these, never the middles alone.
+    interval: tuple[float, float] | None = None
+    processes: int = 1  # the server processes this figure stands on
+    modes: tuple[tuple[float, int], ...] = ()  # BIMODAL: each mode's median and its count
+    parts: tuple[str, ...] = ()  # UNRESOLVED over processes: what each said
 
     @property
     def exact(self) -> bool:
-        """Interpolated inside a bracket as narrow as the knee search makes it (+-5%)."""
-        return self.bound == INTERPOLATED and (
-            self.bracket is None or self.bracket[1] <= EXACT_BRACKET * self.bracket[0]
-        )
+        """A figure, with its interval: interpolated inside brackets as narrow as the knee
+        search makes them (+-5%), in every process it stands on."""
+        return self.bound == INTERPOLATED
+
+    def clearly_above(self, other: "SloCapacity") -> bool:
+        """Both exact, and this one's interval entirely above the other's."""
+        if not (self.exact and other.exact and self.interval and other.interval):
+            return False
+        return self.interval[0] > other.interval[1]
 
     def __str__(self) -> str:
+        if self.bound == BIMODAL:
+            return "bimodal: " + " or ".join(
+                f"{rate:,.0f} ({count} process{'es' if count > 1 else ''})"
+                for rate, count in self.modes
+            )
+        if self.bound == UNRESOLVED:
+            if self.parts:
+                return "unresolved: " + "; ".join(self.parts)
+            low, high = self.bracket or (math.nan, math.nan)
+            return f"unresolved: met at {low:,.0f}, missed at {high:,.0f}"
         if self.rate is None:
             return "no data"
         if self.bound == INTERPOLATED:
+            if self.processes > 1 and self.interval:
+                low, high = self.interval
+                return f"{self.rate:,.0f} ({low:,.0f}-{high:,.0f}, {self.processes} processes)"
             if self.bracket is None:
                 return f"{self.rate:,.0f}"
             low, high = self.bracket
@@ -94,11 +130,50 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
         above = points[highest + 1]
         if above.client_limited:
             return SloCapacity(best.rate, AT_LEAST, "client-limited above")
+        bracket = (best.rate, above.rate)
+        if above.rate > EXACT_BRACKET * best.rate:
+            return SloCapacity(best.rate, UNRESOLVED, bracket=bracket)
         return SloCapacity(
-            crossing(best, above, slo_us), INTERPOLATED, bracket=(best.rate, above.rate)
+            crossing(best, above, slo_us), INTERPOLATED, bracket=bracket, interval=bracket
         )
     if any(rate > best.rate for rate in interfered):
         return SloCapacity(best.rate, AT_LEAST, "interfered with above")
     if best.rate >= ladder_top:
         return SloCapacity(best.rate, ABOVE)
     return SloCapacity(best.rate, AT_LEAST, "not measured above")
+
+
+def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float) -> SloCapacity:
+    """A cell's SLO capacity over the fresh server processes that climbed it (`process` of
+    each point): the median of their exact capacities with the lowest and highest as its
+    interval; BIMODAL where those differ by more than BIMODAL_RATIO; UNRESOLVED where fewer
+    than two processes gave an exact figure and they do not agree on a bound."""
+    by_process: dict[int, list[SweepPoint]] = {}
+    for point in points:
+        by_process.setdefault(point.process, []).append(point)
+    each = [slo_capacity(line, slo_us, ladder_top) for _, line in sorted(by_process.items())]
+    if len(each) == 1:
+        return each[0]
+    count = len(each)
+    exact = sorted(c.rate for c in each if c.exact and c.rate is not None)
+    if len(exact) >= 2:
+        if exact[-1] > BIMODAL_RATIO * exact[0]:
+            return SloCapacity(None, BIMODAL, processes=count, modes=modes(exact))
+        return SloCapacity(statistics.median(exact), INTERPOLATED, interval=(exact[0], exact[-1]),
+                           processes=len(exact))  # fmt: skip
+    kinds = {c.bound for c in each}
+    rates = [c.rate for c in each if c.rate is not None]
+    if kinds <= {AT_LEAST, ABOVE} and len(rates) == count:
+        limits = {c.limit or c.bound for c in each}
+        return SloCapacity(min(rates), AT_LEAST, " / ".join(sorted(limits)), processes=count)
+    if kinds == {BELOW}:
+        return SloCapacity(min(rates), BELOW, processes=count)
+    said = tuple(f"server {n} {str(c).removeprefix('unresolved: ')}" for n, c in enumerate(each, 1))
+    return SloCapacity(None, UNRESOLVED, processes=count, parts=said)
+
+
+def modes(rates: list[float]) -> tuple[tuple[float, int], ...]:
+    """Sorted rates split at their widest gap (in log load): each side's median and count."""
+    gaps = [math.log(b / a) for a, b in itertools.pairwise(rates)]
+    cut = gaps.index(max(gaps)) + 1
+    return tuple((statistics.median(side), len(side)) for side in (rates[:cut], rates[cut:]))

@@ -109,10 +109,11 @@ def command_list(args: argparse.Namespace) -> int:
                 f"  open-loop sweep: {rates}, {plan.ladder_length} loads and a knee search per cell, {plan.arrivals} arrivals, "
                 f"{plan.sweep_warmup:g} s + slices of {plan.sweep_duration:g} s per point"
                 f"{f' (up to {plan.sweep_cap:g} s until p99 is known to +-10%)' if plan.sweep_cap > plan.sweep_duration else ''}, "
-                f"about {plan.sweep_seconds() / 60:.1f} min"
+                f"{plan.sweep_processes} server process(es) per cell, about {plan.sweep_seconds() / 60:.1f} min"
             )
+        swept = {cell.name for cell in plan.sweep_cells} if plan.rates else set()
         for cell in plan.cells:
-            print(f"    {cell.name}")
+            print(f"    {cell.name}{'  (swept)' if cell.name in swept else ''}")
     return 0
 
 

@@ -120,6 +120,19 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "one slice)",
     )
     parser.add_argument(
+        "--sweep-apis",
+        type=list_of(str, tuple(SERVERS)),
+        help="the APIs whose cells the sweep climbs (quick: streams,protocol unless --apis "
+        "names others; the others: every cell)",
+    )
+    parser.add_argument(
+        "--sweep-processes",
+        type=positive_int,
+        metavar="N",
+        help="fresh server processes that climb each swept cell, in shuffled order (quick and "
+        "slo: 3); SLO capacity is their median, with their lowest and highest",
+    )
+    parser.add_argument(
         "--slo-p99",
         type=positive_float,
         metavar="MS",
@@ -175,6 +188,9 @@ def plan_from(args: argparse.Namespace) -> Plan:
         sweep_warmup=args.sweep_warmup,
         sweep_cap=args.sweep_cap,
         slo_p99_ms=args.slo_p99,
+        # APIs named by hand are swept unless the sweep's own are named too.
+        sweep_apis=args.sweep_apis or (() if args.apis else None),
+        sweep_processes=args.sweep_processes,
     )
 
 

@@ -183,7 +183,8 @@ def sweep_ladder(plan: Plan, sides: list[Side]) -> tuple[float, ...]:
 
 
 def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -> None:
-    """Climb the ladder cell by cell (each side in turn), recording every point."""
+    """Climb the ladder cell by cell (each side in turn), each cell once per server process
+    in the plan's shuffled order, recording every point."""
     rates = sweep_ladder(plan, sides)
     point_cost = plan.point_seconds()
     if not rates:
@@ -196,10 +197,11 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
     for side in sides:
         side.results.ladder = list(rates)
     # The estimate up front assumed a typical ladder; correct it to this one, then after each
-    # cell to what the cell really took.
+    # climb to what the climb really took.
+    climbs = plan.sweep_order()
     cell_cost = SWEEP_SERVER_S + (len(rates) + KNEE_POINTS) * point_cost
-    progress.total += len(plan.cells) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
-    for cell in plan.cells:
+    progress.total += len(climbs) * len(sides) * (len(rates) - plan.ladder_length) * point_cost
+    for process, cell in climbs:
         for side in sides:
             if cell.name in side.results.unsupported:
                 advance(progress, cell_cost)
@@ -210,10 +212,12 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
             ) as points:
                 for rate, outcome in points:
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"
+                    if plan.sweep_processes > 1:
+                        where += f" (server {process})"
                     if isinstance(outcome, Failure):
                         record_failure(side, cell, outcome, where, progress, rate=rate)
                     else:
-                        side.results.add_point(cell, rate, outcome)
+                        side.results.add_point(cell, rate, outcome, process)
                         side.points.append((cell, rate, outcome))
                         progress.set_postfix_str(
                             f"{where} p99 {outcome.client.latency.p99:,.0f} us", refresh=False

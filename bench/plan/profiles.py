@@ -1,6 +1,7 @@
 """Profiles: whole matrices by name, their cells, and the interleaved order of their runs."""
 
 import itertools
+import random
 from dataclasses import dataclass, replace
 
 from aionetbench.loops import LOOPS
@@ -60,6 +61,11 @@ class Plan:
     # to this many seconds in all (clients.slices); no more than sweep_duration: one slice.
     sweep_cap: float = 0.0
     slo_p99_ms: float = 1.0
+    # The APIs whose cells the sweep climbs (() for every cell), and how many fresh server
+    # processes climb each, in a shuffled order across cells: SLO capacity varies most
+    # between processes, so it is repeated there (bench.analyse.slo.cell_capacity).
+    sweep_apis: tuple[str, ...] = ()
+    sweep_processes: int = 1
 
     @property
     def ladder_length(self) -> int:
@@ -102,6 +108,24 @@ class Plan:
         cells = self.cells
         return [(repeat, cell) for repeat in range(1, self.repeats + 1) for cell in cells]
 
+    @property
+    def sweep_cells(self) -> list[Cell]:
+        """The cells the sweep climbs."""
+        return [c for c in self.cells if not self.sweep_apis or c.api in self.sweep_apis]
+
+    def sweep_order(self) -> list[tuple[int, Cell]]:
+        """(process, cell) climbs: every swept cell once per process, the first time in the
+        plan's order and then shuffled anew for each process (seeded: a run is repeatable), so
+        that drift and the machine's bursts fall on all cells alike (RMIT's randomized
+        multiple interleaved trials)."""
+        order = []
+        for process in range(1, self.sweep_processes + 1):
+            cells = self.sweep_cells
+            if process > 1:
+                random.Random(process).shuffle(cells)
+            order += [(process, cell) for cell in cells]
+        return order
+
     def point_seconds(self) -> float:
         """A typical point: one slice, or two when slices may be added up to a cap."""
         slices = min(self.sweep_cap, 2 * self.sweep_duration)
@@ -113,7 +137,7 @@ class Plan:
         if not self.ladder_length:
             return 0.0
         points = self.ladder_length + KNEE_POINTS
-        return len(self.cells) * (SWEEP_SERVER_S + points * self.point_seconds())
+        return len(self.sweep_order()) * (SWEEP_SERVER_S + points * self.point_seconds())
 
     def estimated_seconds(self) -> float:
         closed = len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
@@ -122,9 +146,28 @@ class Plan:
 
 PROFILES: dict[str, Plan] = {
     # Closed windows of 1.5 s (not 4) and sweep points in slices of 0.5 s, up to 1 s, leave
-    # room in `make bench`'s 360 s for the knee search of every cell and `bench explain`.
+    # room in `make bench`'s 360 s for `bench explain` and a sweep of the four cells that
+    # answer the first questions (streams or protocol, asyncio or uvloop), each climbed by
+    # three fresh server processes: one process per cell gave answers that did not reproduce.
     "quick": Plan(
-        duration=1.5, warmup=0.3, rates=AUTO, sweep_duration=0.5, sweep_warmup=0.2, sweep_cap=1.0
+        duration=1.5,
+        warmup=0.3,
+        rates=AUTO,
+        sweep_duration=0.5,
+        sweep_warmup=0.2,
+        sweep_cap=1.0,
+        sweep_apis=("streams", "protocol"),
+        sweep_processes=3,
+    ),
+    # Every core cell swept carefully: three processes each, points up to 2 s of slices.
+    "slo": Plan(
+        duration=1.5,
+        warmup=0.3,
+        rates=AUTO,
+        sweep_duration=1.0,
+        sweep_warmup=0.3,
+        sweep_cap=2.0,
+        sweep_processes=3,
     ),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),

@@ -55,15 +55,17 @@ def cpu_sentence(api: str, cells: Sequence[CellResults]) -> str | None:
 
 
 def capacity_sentence(api: str, capacities: dict[str, SloCapacity]) -> str | None:
-    """The loops ranked by SLO capacity, exact ones only; None when fewer than two are."""
+    """The loops ranked by SLO capacity: exact ones only, each against the top one only where
+    its interval lies wholly below the top one's; None when there is nothing to rank."""
     exact = sorted(
         ((loop, c) for loop, c in capacities.items() if c.exact), key=lambda lc: -lc[1].rate
     )  # type: ignore[operator]
-    if len(exact) < 2:
+    (best_loop, best), *rest = exact or [(None, None)]
+    below = [(loop, c) for loop, c in rest if best.clearly_above(c)]  # type: ignore[union-attr]
+    if not below:
         return None
-    (best_loop, best), *rest = exact
-    ahead = ", ".join(f"{best.rate / c.rate:.2f}x {loop}" for loop, c in rest)  # type: ignore[operator]
-    return f"**{api}** within the objective: most load on **{best_loop}** ({best.rate:,.0f} msg/s): {ahead}."
+    ahead = ", ".join(f"{best.rate / c.rate:.2f}x {loop} ({c})" for loop, c in below)  # type: ignore[operator, union-attr]
+    return f"**{api}** within the objective: most load on **{best_loop}** ({best}): {ahead}."
 
 
 def loop_section(

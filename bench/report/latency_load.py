@@ -1,11 +1,22 @@
 """The report's "Latency under load" section: open-loop curves, SLO capacity and its ranking."""
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from bench.analyse.order import loops_in, order
 from bench.analyse.ranking import CLEAR_LEAD
-from bench.analyse.slo import BELOW, INTERPOLATED, SloCapacity, meets, slo_capacity
+from bench.analyse.slo import (
+    ABOVE,
+    AT_LEAST,
+    BELOW,
+    BIMODAL,
+    INTERPOLATED,
+    UNRESOLVED,
+    SloCapacity,
+    cell_capacity,
+    meets,
+)
 from bench.analyse.tails import attribution, long_tail
 from bench.report.plots.load import latency_against_load
 from bench.store.reader import CellResults, Results, SweepPoint
@@ -19,7 +30,7 @@ INTENDED_DIFFERS = 0.2
 
 def by_cell(points: Sequence[SweepPoint]) -> dict[str, list[SweepPoint]]:
     grouped: dict[str, list[SweepPoint]] = {}
-    for point in sorted(points, key=lambda p: (order(p.api, p.loop), p.rate)):
+    for point in sorted(points, key=lambda p: (order(p.api, p.loop), p.process, p.rate)):
         grouped.setdefault(point.name, []).append(point)
     return grouped
 
@@ -32,25 +43,53 @@ def api_list(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def interval_text(capacity: SloCapacity) -> str:
+    low, high = capacity.interval or (math.nan, math.nan)
+    over = f", {capacity.processes} processes" if capacity.processes > 1 else ""
+    return f"{low:,.0f}-{high:,.0f}{over}"
+
+
+def ranking(exact: list[tuple[SweepPoint, SloCapacity]]) -> str:
+    """The exact capacities of one loop, highest first: the top one against each other whose
+    interval lies wholly below its own (with the ratio), and those that overlap it named as
+    not ranked against it."""
+    (best_point, best), *rest = exact
+    text = f"**{best_point.api}** sustains {best.rate:,.0f} msg/s ({interval_text(best)})"
+    below = [f"{best.rate / c.rate:.2f}x {p.api} ({interval_text(c)})"  # type: ignore[operator]
+             for p, c in rest if best.clearly_above(c)]  # fmt: skip
+    overlap = [f"{p.api} ({c.rate:,.0f}, {interval_text(c)})" for p, c in rest
+               if not best.clearly_above(c)]  # fmt: skip
+    if below:
+        text += ": " + ", ".join(below)
+    if overlap:
+        text += (
+            f"; {api_list(overlap)} overlap{'s' if len(overlap) == 1 else ''} its interval: "
+            "not ranked against it"
+        )
+    return text
+
+
 def slo_sentences(
     capacities: dict[str, tuple[SweepPoint, SloCapacity]], slo_ms: float
 ) -> list[str]:
     """Per loop: which API sustains the most load within the objective, and by how much.
 
-    Only exact (interpolated) capacities are ranked. A capacity that is only a lower bound
-    (the ladder or the load generator ran out first) cannot be ranked against another, and
-    the sentence says so instead of ordering bounds."""
+    Only exact capacities are ranked, and only against those whose interval (over server
+    processes, or one process's bracket) lies wholly below: two runs can then not order the
+    same pair both ways unless each run's intervals exclude the other's. A capacity that is
+    only a lower bound cannot be ranked against another, and bimodal or unresolved cells are
+    named, not ranked."""
     sentences = []
     for loop in loops_in(p.loop for p, _ in capacities.values()):
-        on_loop = [(p, c) for p, c in capacities.values() if p.loop == loop and c.rate is not None]
+        on_loop = [(p, c) for p, c in capacities.values() if p.loop == loop]
         if not on_loop:
             continue
         within = f"Within p99 <= {slo_ms:g} ms on **{loop}**"
-        exact = sorted(
-            ((p, c) for p, c in on_loop if c.bound == INTERPOLATED), key=lambda pc: -pc[1].rate
-        )  # type: ignore[operator]
-        bounded = [(p, c) for p, c in on_loop if c.bound not in (INTERPOLATED, BELOW)]
+        exact = sorted(((p, c) for p, c in on_loop if c.exact), key=lambda pc: -pc[1].rate)  # type: ignore[operator]
+        bounded = [(p, c) for p, c in on_loop
+                   if c.rate is not None and c.bound not in (INTERPOLATED, BELOW, UNRESOLVED)]  # fmt: skip
         below = [(p, c) for p, c in on_loop if c.bound == BELOW]
+        unsettled = [(p, c) for p, c in on_loop if c.bound in (BIMODAL, UNRESOLVED)]
         parts = []
         if bounded:
             floor = min(c.rate for _, c in bounded)  # type: ignore[type-var]
@@ -60,14 +99,13 @@ def slo_sentences(
                 f"so the sweep cannot rank {'them' if len(bounded) > 1 else 'it'}"
             )
         if exact:
-            (best_point, best), *rest = exact
-            ahead = ", ".join(f"{best.rate / c.rate:.2f}x {p.api}" for p, c in rest)  # type: ignore[operator]
-            text = f"**{best_point.api}** sustains {best.rate:,.0f} msg/s" + (
-                f": {ahead}" if ahead else ""
-            )
+            best = exact[0][1]
+            text = ranking(exact)
             if bounded and floor >= best.rate:  # type: ignore[operator]
                 text += f" ({'they are' if len(bounded) > 1 else 'it is'} at least {floor / best.rate:.2f}x that)"  # type: ignore[operator]
             parts.append(text)
+        if unsettled:
+            parts.append("not ranked: " + ", ".join(f"{p.api} ({c})" for p, c in unsettled))
         if below:
             parts.append(
                 f"{api_list([p.api for p, _ in below])} missed it even at the lowest load "
@@ -95,7 +133,7 @@ def equal_load_sentences(
             name
             for name, (first, capacity) in capacities.items()
             if first.loop == loop and capacity.rate is not None
-            and capacity.bound not in (INTERPOLATED, BELOW)
+            and capacity.bound in (AT_LEAST, ABOVE)
         ]  # fmt: skip
         if len(bounded) < 2:
             continue
@@ -166,14 +204,16 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
         "| p99.9 us | server CPU | flags |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    servers = any(p.process > 1 for p in points)
     for line in by_cell(points).values():
         for p in line:
+            server = f" (server {p.process})" if servers else ""
             interval = f" ({p.p99_ci_us[0]:,.0f}-{p.p99_ci_us[1]:,.0f})" if p.p99_ci_us else ""
             flags = flag_names(p.saturated, p.client_limited, p.unreliable, p.interfered)
             if p.remeasured:
                 flags.append("measured twice")
             rows.append(
-                f"| `{p.point_name(p.rate)}` | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
+                f"| `{p.point_name(p.rate)}`{server} | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
                 f"| {p.p99_us:,.1f}{interval} | {intended_p99(p)} | {p.p999_us:,.1f} | {p.server_cpu:.2f} "
                 f"| {', '.join(flags)} |"
             )
@@ -207,6 +247,21 @@ def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
     return lines
 
 
+def left_out(results: Results, lines: dict[str, list[SweepPoint]]) -> list[str]:
+    """Which server processes each swept cell stands on, and the measured cells not swept."""
+    processes = sorted({len({p.process for p in line}) for line in lines.values()})
+    swept = (
+        f"Each swept cell was climbed by {'-'.join(map(str, processes))} fresh server process(es)"
+    )
+    missing = [c.name for c in results.cells if c.name not in lines]
+    if not missing:
+        return [f"{swept}."]
+    return [
+        f"{swept}; not swept here: {', '.join(f'`{name}`' for name in missing)} "
+        "(`--profile slo` sweeps every cell, three processes each)."
+    ]
+
+
 def cell_capacities(results: Results) -> dict[str, tuple[SweepPoint, SloCapacity]]:
     """Each swept cell's SLO capacity, with its first point (which names the cell)."""
     if not results.points:
@@ -214,7 +269,7 @@ def cell_capacities(results: Results) -> dict[str, tuple[SweepPoint, SloCapacity
     top = max(results.ladder, default=max(p.rate for p in results.points))
     slo_us = results.slo_p99_ms * 1000
     return {
-        name: (line[0], slo_capacity(line, slo_us, top))
+        name: (line[0], cell_capacity(line, slo_us, top))
         for name, line in by_cell(results.points).items()
     }
 
@@ -248,6 +303,7 @@ def latency_section(
         "its cap.",
         "",
         *(f"- {sentence}" for sentence in slo_sentences(capacities, results.slo_p99_ms)),
+        *(f"- {sentence}" for sentence in left_out(results, lines_by_cell)),
         *(f"- {sentence}" for sentence in equal_load_sentences(lines_by_cell, capacities, slo_us)),
         *(f"- {remark}" for remark in beyond_closed_loop(points, results.cells)),
         "",

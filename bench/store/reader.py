@@ -66,6 +66,7 @@ class SweepPoint(Cell):
     """One open-loop point: a cell at one offered load (latencies in us)."""
 
     rate: float = 0.0  # offered, messages/s
+    process: int = 1  # which of the cell's fresh server processes climbed to it
     arrivals: str = ""
     achieved_rate: float = 0.0
     p50_us: float = 0.0
@@ -139,47 +140,55 @@ def load_points(suite: pyperf.BenchmarkSuite) -> list[SweepPoint]:
         metadata = benchmark.get_metadata()
         if metadata.get("mode") != "open" or not benchmark.get_name().endswith("/p99"):
             continue
-        run = from_metadata(PointRecord, benchmark.get_runs()[0].get_metadata())
         prefix = benchmark.get_name().removesuffix("/p99")
-        sibling = {
-            p: suite.get_benchmark(f"{prefix}/{p}").get_values()[0] * 1e6
+        # One run per server process that measured this load, in the same order in each.
+        siblings = {
+            p: [run.values[0] * 1e6 for run in suite.get_benchmark(f"{prefix}/{p}").get_runs()]
             for p in ("p50", "p999")
             if f"{prefix}/{p}" in names
         }
-        interval = (
-            (run.p99_ci_low_s * 1e6, run.p99_ci_high_s * 1e6)
-            if run.p99_ci_low_s is not None and run.p99_ci_high_s is not None
-            else None
-        )
-        points.append(
-            SweepPoint(
-                **cell_fields(metadata),
-                rate=metadata["offered_rate"],
-                arrivals=metadata["arrivals"],
-                achieved_rate=run.achieved_rate,
-                p50_us=sibling.get("p50", math.nan),
-                p99_us=benchmark.get_values()[0] * 1e6,
-                p999_us=sibling.get("p999", math.nan),
-                p99_ci_us=interval,
-                intended_p99_us=run.intended_p99_s * 1e6
-                if run.intended_p99_s is not None
-                else None,
-                saturated=run.saturated,
-                client_limited=run.client_limited
-                if run.client_limited is not None
-                else run.fell_behind or run.client_stalled,
-                unreliable=run.unreliable,
-                server_cpu=run.server_cpu,
-                interfered=run.interfered,
-                remeasured=run.remeasured,
-                stalled=run.client_stalled,
-                slices=run.slices,
-                duration_s=run.duration,
-                waits=run.waits,
-                gc=gc_of(run.gc),
-            )
-        )
+        for index, measured in enumerate(benchmark.get_runs()):
+            process = int(measured.get_metadata().get("repeat", 1))
+            point = from_metadata(PointRecord, measured.get_metadata())
+            sibling = {p: values[index] for p, values in siblings.items() if index < len(values)}
+            points.append(sweep_point(metadata, point, process, measured.values[0], sibling))
     return points
+
+
+def sweep_point(
+    metadata: dict[str, Any], run: PointRecord, process: int, p99_s: float, sibling: dict
+) -> SweepPoint:
+    """One open-loop point from its `/p99` run (and its siblings' p50 and p999, us)."""
+    interval = (
+        (run.p99_ci_low_s * 1e6, run.p99_ci_high_s * 1e6)
+        if run.p99_ci_low_s is not None and run.p99_ci_high_s is not None
+        else None
+    )
+    return SweepPoint(
+        **cell_fields(metadata),
+        rate=metadata["offered_rate"],
+        process=process,
+        arrivals=metadata["arrivals"],
+        achieved_rate=run.achieved_rate,
+        p50_us=sibling.get("p50", math.nan),
+        p99_us=p99_s * 1e6,
+        p999_us=sibling.get("p999", math.nan),
+        p99_ci_us=interval,
+        intended_p99_us=run.intended_p99_s * 1e6 if run.intended_p99_s is not None else None,
+        saturated=run.saturated,
+        client_limited=run.client_limited
+        if run.client_limited is not None
+        else run.fell_behind or run.client_stalled,
+        unreliable=run.unreliable,
+        server_cpu=run.server_cpu,
+        interfered=run.interfered,
+        remeasured=run.remeasured,
+        stalled=run.client_stalled,
+        slices=run.slices,
+        duration_s=run.duration,
+        waits=run.waits,
+        gc=gc_of(run.gc),
+    )
 
 
 def gc_of(gc: GcRecord | None) -> GcTally | None:

@@ -239,9 +239,12 @@ class ResultsFile:
             entries[cell.name + suffix] = (value, {"metric": metric, "mode": "closed", **extra})
         self._add_runs(cell, entries)
 
-    def add_point(self, cell: Cell, rate: float, measurement: Measurement) -> None:
+    def add_point(
+        self, cell: Cell, rate: float, measurement: Measurement, process: int = 1
+    ) -> None:
         """One open-loop point: `<cell>/open<RATE>/p50`, `/p99` and `/p999` (the full run
-        metadata is on `/p99`)."""
+        metadata is on `/p99`); each server process that measures the load adds a run to
+        them, its number as the run's `repeat`."""
         latency = measurement.client.latency
         entries = {}
         for percentile in OPEN_PERCENTILES:
@@ -250,7 +253,7 @@ class ResultsFile:
                 "mode": "open",
                 "offered_rate": rate,
                 "arrivals": self.plan.arrivals,
-                "repeat": 1,
+                "repeat": process,
                 **(to_metadata(point_record(measurement)) if percentile == "p99" else {}),
             }
             name = f"{cell.point_name(rate)}/{percentile}"
