@@ -120,10 +120,11 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "one slice)",
     )
     parser.add_argument(
-        "--sweep-apis",
-        type=list_of(str, tuple(SERVERS)),
-        help="the APIs whose cells the sweep climbs (quick: streams,protocol unless --apis "
-        "names others; the others: every cell)",
+        "--sweep-only",
+        type=list_of(sweep_entry),
+        metavar="API[/LOOP],...",
+        help="the cells the sweep climbs, by API or API/LOOP (quick: streams/asyncio, "
+        "protocol/asyncio, protocol/uvloop unless --apis names others; the others: every cell)",
     )
     parser.add_argument(
         "--sweep-processes",
@@ -138,6 +139,15 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="the latency objective for SLO capacity in the report (default 1 ms)",
     )
+
+
+def sweep_entry(text: str) -> str:
+    """An API, or API/LOOP, of the cells to sweep."""
+    if text.split("/")[0] not in SERVERS or text.count("/") > 1:
+        raise argparse.ArgumentTypeError(
+            f"expected API or API/LOOP (APIs: {', '.join(SERVERS)}), got {text!r}"
+        )
+    return text
 
 
 def rates_arg(text: str) -> tuple[float, ...] | str:
@@ -189,7 +199,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         sweep_cap=args.sweep_cap,
         slo_p99_ms=args.slo_p99,
         # APIs named by hand are swept unless the sweep's own are named too.
-        sweep_apis=args.sweep_apis or (() if args.apis else None),
+        sweep_only=args.sweep_only or (() if args.apis else None),
         sweep_processes=args.sweep_processes,
     )
 

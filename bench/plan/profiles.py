@@ -61,10 +61,10 @@ class Plan:
     # to this many seconds in all (clients.slices); no more than sweep_duration: one slice.
     sweep_cap: float = 0.0
     slo_p99_ms: float = 1.0
-    # The APIs whose cells the sweep climbs (() for every cell), and how many fresh server
-    # processes climb each, in a shuffled order across cells: SLO capacity varies most
+    # The cells the sweep climbs, as APIs or API/LOOP (() for every cell), and how many fresh
+    # server processes climb each, in a shuffled order across cells: SLO capacity varies most
     # between processes, so it is repeated there (bench.analyse.slo.cell_capacity).
-    sweep_apis: tuple[str, ...] = ()
+    sweep_only: tuple[str, ...] = ()
     sweep_processes: int = 1
 
     @property
@@ -111,7 +111,8 @@ class Plan:
     @property
     def sweep_cells(self) -> list[Cell]:
         """The cells the sweep climbs."""
-        return [c for c in self.cells if not self.sweep_apis or c.api in self.sweep_apis]
+        wanted = set(self.sweep_only)
+        return [c for c in self.cells if not wanted or {c.api, f"{c.api}/{c.loop}"} & wanted]
 
     def sweep_order(self) -> list[tuple[int, Cell]]:
         """(process, cell) climbs: every swept cell once per process, the first time in the
@@ -146,9 +147,10 @@ class Plan:
 
 PROFILES: dict[str, Plan] = {
     # Closed windows of 1.5 s (not 4) and sweep points in slices of 0.5 s, up to 1 s, leave
-    # room in `make bench`'s 360 s for `bench explain` and a sweep of the four cells that
-    # answer the first questions (streams or protocol, asyncio or uvloop), each climbed by
-    # three fresh server processes: one process per cell gave answers that did not reproduce.
+    # room in `make bench`'s 360 s for `bench explain` and a sweep of the three cells that
+    # answer the first questions (streams or protocol on asyncio; protocol on asyncio or
+    # uvloop), each climbed by three fresh server processes: one process per cell gave
+    # answers that did not reproduce.
     "quick": Plan(
         duration=1.5,
         warmup=0.3,
@@ -156,7 +158,7 @@ PROFILES: dict[str, Plan] = {
         sweep_duration=0.5,
         sweep_warmup=0.2,
         sweep_cap=1.0,
-        sweep_apis=("streams", "protocol"),
+        sweep_only=("streams/asyncio", "protocol/asyncio", "protocol/uvloop"),
         sweep_processes=3,
     ),
     # Every core cell swept carefully: three processes each, points up to 2 s of slices.
