@@ -35,6 +35,10 @@ COMMANDS = {
         "bench.hosts.commands",
         "check other hosts, or set them up, to run servers and load generators over SSH",
     ),
+    "system": (
+        "bench.measure.commands",
+        "check what on this machine may interfere with a run, and what to tune",
+    ),
     "report": ("bench.report.commands", "write a Markdown report and plots from a results file"),
     "history": ("bench.report.commands", "plot each benchmark's trend over a directory of results"),
     "export": ("bench.report.commands", "convert results for github-action-benchmark or Bencher"),

@@ -44,7 +44,7 @@ def causes(point: SweepPoint) -> list[str]:
         return []
     found = [cause] if (cause := gc_cause(point)) else []
     if point.waits is not None:
-        found += interference(point.waits, point.duration_s)
+        found += [named(cause, point) for cause in interference(point.waits, point.duration_s)]
     if point.stalled:
         found.append(
             "the load generator stalled: the messages it sent late went out in bursts the "
@@ -53,6 +53,21 @@ def causes(point: SweepPoint) -> list[str]:
     elif point.client_limited:
         found.append("the load generator could not keep to its schedule")
     return found
+
+
+# Which CPU a wait for a CPU was on, by how interference() words it.
+WAITED_ON = {"the server waited": "server", "the load generator waited": "client"}
+
+
+def named(cause: str, point: SweepPoint) -> str:
+    """A wait for a CPU with the other threads that ran there (aionetbench.threads)."""
+    role = next((r for start, r in WAITED_ON.items() if cause.startswith(start)), None)
+    if role is None:
+        return cause
+    ran = [f"{name} {ms:,.1f} ms" for name, where, ms in point.others if where == role][:3]
+    if not ran:
+        return cause
+    return f"{cause}: {', '.join(ran)} ran there"
 
 
 def attribution(point: SweepPoint) -> str:

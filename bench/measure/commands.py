@@ -1,4 +1,5 @@
-"""The measuring commands: `run`, `list`, `count` and `explain`, their arguments and handlers."""
+"""The measuring commands: `run`, `list`, `count`, `explain` and `system`, their arguments and
+handlers."""
 
 import argparse
 import json
@@ -11,6 +12,7 @@ from pathlib import Path
 from aionetbench.argtypes import list_of, positive_float, positive_int
 from aionetbench.errors import UsageError
 from aionetbench.loops import loop_argument
+from bench.measure import system
 from bench.measure.options import (
     add_client_option,
     add_echo_count_options,
@@ -51,9 +53,12 @@ def run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    plan, pinning = checked_plan(args), pinning_from(args)
+    plan = checked_plan(args)
     check_writable(args.output, args.force)
-    if lab := lab_from(args, plan):  # every host checked before anything runs
+    lab = lab_from(args, plan)  # every host checked before anything runs
+    machine = None if lab else system.check(system.RUN_SAMPLE_S)
+    pinning = pinning_from(args, system.quietest_cpu(machine) if machine else None)
+    if lab:
         pinning, plan = replace(pinning, lab=lab), replace(plan, pythons=())
         pythons: dict[str, str] = {}
         servers = {"": lab.about_server()}
@@ -66,6 +71,7 @@ def command_run(args: argparse.Namespace) -> int:
         args.output, plan, str(pinning), args.profile, servers,
         "native" if lab else pinning.clients.preferred.name, lab.metadata() if lab else None,
     )  # fmt: skip
+    results.system = machine.to_json() if machine else None
     side = Side("run", sys.executable, results, pythons)
     if pythons:
         print(
@@ -247,8 +253,39 @@ def command_explain(args: argparse.Namespace) -> int:
 
 
 # Command -> (its arguments, its handler), for bench.cli.
+def system_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "What on this machine may interfere with a run, and what a user could tune: the "
+        "threads that kept each CPU busy, steal, interrupts, the idle driver and guest halt "
+        "polling, transparent huge pages, the frequency governor, isolated CPUs (in the spirit "
+        "of `pyperf system show`). `bench run` samples the same before it measures."
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    inspect = actions.add_parser("check", help="sample the machine and say what was found")
+    inspect.add_argument(
+        "--seconds",
+        type=positive_float,
+        default=system.SAMPLE_S,
+        help="sample (default %(default)s)",
+    )
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def command_system(args: argparse.Namespace) -> int:
+    found = system.check(args.seconds)
+    if args.json:
+        print(json.dumps({**found.to_json(), "advice": found.advice()}))
+        return 0
+    print("\n".join([*found.lines(), *(f"tune: {tip}" for tip in found.advice())]))
+    quiet = system.quietest_cpu(found)
+    if quiet is not None:
+        print(f"bench run would pin the server to CPU {quiet}, the quietest")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "run": (run_arguments, command_run),
+    "system": (system_arguments, command_system),
     "list": (list_arguments, command_list),
     "count": (count_arguments, command_count),
     "explain": (explain_arguments, command_explain),

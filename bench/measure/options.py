@@ -271,11 +271,16 @@ def lab_from(args: argparse.Namespace, plan: Plan) -> "Lab | None":
     return open_lab(args.server_host, args.client_host, args.remote_dir, args.server_cpus)
 
 
-def pinning_from(args: argparse.Namespace) -> Pinning:
+def pinning_from(args: argparse.Namespace, quietest: int | None = None) -> Pinning:
+    """The server on the first `--server-cpus` CPUs and the load generator on the rest; with
+    one server CPU and a `quietest` one (bench.measure.system, over two CPUs), that one."""
     try:
         server_cpus, client_cpus = split_cpus(args.server_cpus)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if quietest is not None and args.server_cpus == 1:
+        client_cpus = (server_cpus | client_cpus) - {quietest}
+        server_cpus = {quietest}
     return Pinning(
         frozenset(server_cpus), frozenset(client_cpus), clients=clients_from(args.client)
     )

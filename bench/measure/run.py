@@ -1,5 +1,6 @@
 """Runs one cell once: a fresh pinned server, the load generator pinned apart, then stop both."""
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from aionetbench.endpoints import warm as warm_server
 from aionetbench.errors import UNSUPPORTED
 from aionetbench.procstat import peak_rss
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
+from aionetbench.threads import Thread, ran_on, snapshot
 from bench.measure.drive import LoadFailed, drive
 from bench.measure.netns import Hosts
 from bench.plan.cells import Cell
@@ -171,6 +173,7 @@ def measure(
     watch_gc = SERVERS[cell.api].runs_python
     if watch_gc:
         server.gc_report()  # from here on
+    before = snapshot()
     try:
         summary: Summary | LoadFailed = drive(
             spec,
@@ -188,9 +191,24 @@ def measure(
         return Failure(str(summary), server.stderr_tail())
     if reason := why_failed(summary):
         return Failure(reason, server.stderr_tail())
+    others = others_on(pinning, before, server.pid)
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, summary.window_ns) if report else None
-    return Measurement(client=summary, server_peak_rss=rss, gc=gc)
+    return Measurement(client=summary, server_peak_rss=rss, gc=gc, others=others)
+
+
+OTHERS_NAMED = 8  # at most, the longest first
+
+
+def others_on(
+    pinning: Pinning, before: dict[int, Thread], server_pid: int
+) -> list[tuple[str, str, float]]:
+    """The other threads that ran on the server's and the load generator's CPUs since
+    `before`: what may have made them wait, by name."""
+    cpus = set(pinning.server_cpus | pinning.client_cpus)
+    ran = ran_on(before, snapshot(), cpus, {server_pid, os.getpid()})
+    return [(r.name, "server" if r.cpu in pinning.server_cpus else "client", round(r.ms, 1))
+            for r in ran[:OTHERS_NAMED]]  # fmt: skip
 
 
 def run_cell(

@@ -184,8 +184,20 @@ def environment_table(results: Results) -> list[str]:
         ("suite commit", env.suite_commit),
         ("date", " to ".join(results.dates) if results.dates else "?"),
         *host_rows(env),
+        *machine_rows(results),
     ]
     return ["| | |", "| --- | --- |", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def machine_rows(results: Results) -> list[tuple[str, str]]:
+    """What `bench system check` found before the run, and what could be tuned."""
+    found = results.system
+    if found is None:
+        return []
+    rows = [(f"machine before the run ({found.seconds:g} s)", "; ".join(found.lines()))]
+    if tips := found.advice():
+        rows.append(("could be tuned", "; ".join(tips)))
+    return rows
 
 
 def write_figures(cells: Sequence[CellResults], directory: Path) -> list[tuple[str, str]]:

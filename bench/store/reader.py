@@ -12,6 +12,7 @@ from hdrh.histogram import HdrHistogram
 
 from aionetbench.errors import UsageError
 from bench.plan.cells import Cell
+from bench.store.machine import SystemCheck
 from bench.store.records import EnvironmentRecord, GcRecord, PointRecord, RunRecord, from_metadata
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
 from clients.stats import merge
@@ -85,6 +86,8 @@ class SweepPoint(Cell):
     duration_s: float = 0.0  # measured, all slices
     waits: Waits | None = None
     gc: GcTally | None = None  # a Python server's collections over the point
+    # Other threads on the server's ("server") or the load generator's CPUs, ms, longest first.
+    others: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Results:
     slo_p99_ms: float = 1.0
     explained: list[dict[str, Any]] = field(default_factory=list)  # `bench explain`'s figures
     unsupported: list[dict[str, str]] = field(default_factory=list)  # cells a loop cannot run
+    system: SystemCheck | None = None  # what `bench system check` found before the run
     # Each server Python's environment (metadata of its first benchmark) by its label
     # (`Cell.python`; "" for a run that did not compare Pythons).
     server_environments: dict[str, EnvironmentRecord] = field(default_factory=dict)
@@ -188,6 +192,7 @@ def sweep_point(
         duration_s=run.duration,
         waits=run.waits,
         gc=gc_of(run.gc),
+        others=tuple(tuple(other) for other in json.loads(run.others)) if run.others else (),  # type: ignore[misc]
     )
 
 
@@ -276,5 +281,6 @@ def load_results(path: Path) -> Results:
         slo_p99_ms=section.get("plan", {}).get("slo_p99_ms", 1.0),
         explained=section.get("explain", []),
         unsupported=section.get("unsupported", []),
+        system=SystemCheck.from_json(section["system"]) if section.get("system") else None,
         server_environments=server_environments,
     )

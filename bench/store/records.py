@@ -81,6 +81,8 @@ class PointRecord(MeasuredRecord):
     # the benchmark's own values are the server's latency, from the sends); None before it.
     intended_p99_s: float | None = None
     kernel_timed: float = 0.0  # of the replies, the share timed by kernel receive timestamps
+    # JSON: [[thread, "server" or "client", ms], ...]: other threads on those CPUs over the run
+    others: str | None = None
     realtime_share: float = 0.0  # of the window, the share the load generator ran real-time
     # Records within, flattened under a prefix (None: not stored).
     waits: Waits | None = field(default=None, metadata={"prefix": "waits_"})

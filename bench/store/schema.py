@@ -53,6 +53,9 @@ class Measurement:
     gc: GcPauses | None = None  # a Python server's collections (None: not asked, or native)
     remeasured: bool = False  # a first measurement was interfered with, and this replaced it
     hosts: list[dict[str, Any]] = field(default_factory=list)  # each client host's own part
+    # Other threads that ran on the server's or the load generator's CPUs over the run, the
+    # longest first: (name, "server" or "client", ms) (aionetbench.threads).
+    others: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 @dataclass

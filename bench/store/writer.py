@@ -162,6 +162,7 @@ def point_record(measurement: Measurement) -> PointRecord:
         intended_p99_s=client.intended_latency.p99 / 1e6 if client.intended_latency else None,
         kernel_timed=client.kernel_timed,
         realtime_share=client.realtime_share,
+        others=json.dumps(measurement.others) if measurement.others else None,
         waits=client.waits,
         gc=gc_record(measurement.gc) if measurement.gc is not None else None,
     )
@@ -225,6 +226,7 @@ class ResultsFile:
         self.failures: list[dict[str, Any]] = []
         self.ladder: list[float] = []  # the sweep's offered loads, once known
         self.unsupported: dict[str, str] = {}  # cell name -> what its loop lacks
+        self.system: dict[str, Any] | None = None  # bench.measure.system's check before the run
         self.completed = 0
         self.interrupted = False
         self.written = False  # nothing is, until a run has succeeded (write_suite)
@@ -303,6 +305,7 @@ class ResultsFile:
             "unsupported": [{"cell": c, "reason": r} for c, r in self.unsupported.items()],
             "interrupted": self.interrupted,
             "completed_runs": self.completed,
+            "system": self.system,
         }
         self.written = write_suite(self.path, benchmarks, section) or self.written
 
