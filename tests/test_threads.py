@@ -3,6 +3,7 @@ generator's CPUs, read from /proc, and the tail attribution that names them."""
 
 import os
 import sys
+from dataclasses import replace
 
 import pytest
 from helpers.commands import start
@@ -58,3 +59,20 @@ def test_a_long_tail_names_the_threads_that_made_the_server_wait() -> None:
         "the server waited 12.0 ms for its CPU: kdamond.0 9.1 ms, kworker/0:1-events 1.2 ms "
         "ran there"
     )
+
+
+def test_the_machines_threads_on_the_servers_cpu_are_a_cause_past_a_share_of_the_run() -> None:
+    """No CPU wait counted, but other threads ran 1% of a 2 s run on the server's CPU."""
+    point = SweepPoint(
+        api="streams", loop="asyncio", transport="tcp", size=1024, concurrency=10, pipeline=1,
+        rate=13_000, achieved_rate=13_000, p50_us=50, p99_us=1_200, duration_s=1.0,
+        others=(("tokio-rt-worker", "server", 12.0), ("kdamond.0", "server", 8.0),
+                ("ksoftirqd/1", "client", 30.0)),
+        others_span_s=2.0,
+    )  # fmt: skip
+    assert attribution(point) == (
+        "other threads ran 20.0 ms on the server's CPU over the 2.0 s run (tokio-rt-worker "
+        "12.0 ms, kdamond.0 8.0 ms)"
+    )
+    quiet = replace(point, others=(("kdamond.0", "server", 4.0),))
+    assert attribution(quiet).startswith("no GC pause")

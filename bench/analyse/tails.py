@@ -45,6 +45,8 @@ def causes(point: SweepPoint) -> list[str]:
     found = [cause] if (cause := gc_cause(point)) else []
     if point.waits is not None:
         found += [named(cause, point) for cause in interference(point.waits, point.duration_s)]
+    if not any(cause.startswith("the server waited") for cause in found):
+        found += [cause] if (cause := machine_threads(point)) else []
     if point.stalled:
         found.append(
             "the load generator stalled: the messages it sent late went out in bursts the "
@@ -68,6 +70,21 @@ def named(cause: str, point: SweepPoint) -> str:
     if not ran:
         return cause
     return f"{cause}: {', '.join(ran)} ran there"
+
+
+def machine_threads(point: SweepPoint) -> str | None:
+    """The machine's own threads on the server's CPU, if they ran there for CAUSE_SHARE of
+    the run: each time one runs, a message that arrives waits for it to yield (1-2 ms here),
+    and a slow server's backlog spreads that over dozens of messages (docs/open-loop.md)."""
+    ran = [(name, ms) for name, where, ms in point.others if where == "server"]
+    total = sum(ms for _, ms in ran)
+    if not point.others_span_s or total < CAUSE_SHARE * 1000 * point.others_span_s:
+        return None
+    names = ", ".join(f"{name} {ms:,.1f} ms" for name, ms in ran[:3])
+    return (
+        f"other threads ran {total:,.1f} ms on the server's CPU over the {point.others_span_s:.1f} s "
+        f"run ({names})"
+    )
 
 
 def attribution(point: SweepPoint) -> str:

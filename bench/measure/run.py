@@ -173,7 +173,7 @@ def measure(
     watch_gc = SERVERS[cell.api].runs_python
     if watch_gc:
         server.gc_report()  # from here on
-    before = snapshot()
+    before, started = snapshot(), time.monotonic()
     try:
         summary: Summary | LoadFailed = drive(
             spec,
@@ -194,7 +194,8 @@ def measure(
     others = others_on(pinning, before, server.pid)
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, summary.window_ns) if report else None
-    return Measurement(client=summary, server_peak_rss=rss, gc=gc, others=others)
+    return Measurement(client=summary, server_peak_rss=rss, gc=gc, others=others,
+                       others_span_s=time.monotonic() - started)  # fmt: skip
 
 
 OTHERS_NAMED = 8  # at most, the longest first

@@ -88,6 +88,7 @@ class SweepPoint(Cell):
     gc: GcTally | None = None  # a Python server's collections over the point
     # Other threads on the server's ("server") or the load generator's CPUs, ms, longest first.
     others: tuple[tuple[str, str, float], ...] = ()
+    others_span_s: float = 0.0  # the run they were counted over (s)
 
 
 @dataclass
@@ -193,6 +194,7 @@ def sweep_point(
         waits=run.waits,
         gc=gc_of(run.gc),
         others=tuple(tuple(other) for other in json.loads(run.others)) if run.others else (),  # type: ignore[misc]
+        others_span_s=run.others_span_s,
     )
 
 

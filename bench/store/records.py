@@ -83,6 +83,7 @@ class PointRecord(MeasuredRecord):
     kernel_timed: float = 0.0  # of the replies, the share timed by kernel receive timestamps
     # JSON: [[thread, "server" or "client", ms], ...]: other threads on those CPUs over the run
     others: str | None = None
+    others_span_s: float = 0.0  # the run they ran over: warm-up, window, drain and start-up
     realtime_share: float = 0.0  # of the window, the share the load generator ran real-time
     # Records within, flattened under a prefix (None: not stored).
     waits: Waits | None = field(default=None, metadata={"prefix": "waits_"})

@@ -56,6 +56,7 @@ class Measurement:
     # Other threads that ran on the server's or the load generator's CPUs over the run, the
     # longest first: (name, "server" or "client", ms) (aionetbench.threads).
     others: list[tuple[str, str, float]] = field(default_factory=list)
+    others_span_s: float = 0.0  # how long the run they were counted over lasted
 
 
 @dataclass

@@ -163,6 +163,7 @@ def point_record(measurement: Measurement) -> PointRecord:
         kernel_timed=client.kernel_timed,
         realtime_share=client.realtime_share,
         others=json.dumps(measurement.others) if measurement.others else None,
+        others_span_s=measurement.others_span_s,
         waits=client.waits,
         gc=gc_record(measurement.gc) if measurement.gc is not None else None,
     )
