@@ -124,7 +124,8 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         type=list_of(sweep_entry),
         metavar="API[/LOOP],...",
         help="the cells the sweep climbs, by API or API/LOOP (quick: streams/asyncio, "
-        "protocol/asyncio, protocol/uvloop unless --apis names others; the others: every cell)",
+        "websockets/asyncio, websockets/uvloop unless --apis names others; the others: every "
+        "cell)",
     )
     parser.add_argument(
         "--sweep-processes",

@@ -8,7 +8,7 @@ cell) until its first point beyond the latency objective, then bisects the knee 
 `sweep_cell`): the measuring time goes where the answer is decided. A point where the load
 generator fell behind its schedule, or caught up a backlog, is a client limit and ends the
 climb; one where it stalled (a passing hiccup of the client) or where another process or the
-client waited for a CPU through a long tail (measured once more first) is no server result
+client waited for a CPU through a long tail (measured again first, up to REMEASURES times) is no server result
 either way, and the climb goes on past it. What a point can say is the load generator's
 summary's to tell (clients.judgement.PointFlags).
 """
@@ -29,6 +29,10 @@ from clients.judgement import point_flags
 LADDER_LOW = 0.2  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
 KNEE_BRACKET = 1.10  # the knee is found when its bracket's ends are within 10% (+-5%)
+# A doubtful point (interfered with, stalled, an unreliable miss) is measured again up to
+# this many times: the machine's episodes pass in a second or two, and a knee whose middle
+# says nothing stays unresolved.
+REMEASURES = 2
 BEYOND_STEPS = 3  # steps the climb may take past the ladder's top, or below its bottom
 BEYOND_STEP = 1.25
 
@@ -125,8 +129,9 @@ class Knee:
 
 
 class Climb:
-    """One cell's sweep on one server: each point measured (and once more if another process
-    or the client may have made its tail), and its verdict kept in the knee's bracket."""
+    """One cell's sweep on one server: each point measured (and again, up to REMEASURES
+    times, if another process or the client may have made its tail), and its verdict kept
+    in the knee's bracket."""
 
     def __init__(
         self, cell: Cell, plan: Plan, pinning: Pinning, server: ServerProcess, workdir: Path
@@ -138,19 +143,22 @@ class Climb:
         self.knee = Knee()
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
-        """Measure at `rate`; once more if another process or the client may have made the
-        tail, or the load generator sent over STALL_SHARE of its messages in a stall of its
+        """Measure at `rate`; again (up to REMEASURES times) if another process or the client
+        may have made the tail, or the load generator sent over STALL_SHARE of its messages in a stall of its
         own (clients.result: a stall passes, and if it stays the point is client-limited),
         or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
         p99 not known to +-10%: on a shared machine a few seconds of noise can miss it, and
         the climb's first miss decides where the knee is searched, so it must be the
         server's."""
         outcome = self.measured(rate)
-        if isinstance(outcome, Measurement) and self.doubtful(outcome, confirm_miss):
+        for _ in range(REMEASURES):
+            if not (isinstance(outcome, Measurement) and self.doubtful(outcome, confirm_miss)):
+                break
             again = self.measured(rate)
-            if isinstance(again, Measurement):
-                again.remeasured = True
-                outcome = again
+            if not isinstance(again, Measurement):
+                break
+            again.remeasured = True
+            outcome = again
         if isinstance(outcome, Measurement):
             # A stall limits the bracket too: near its limit the load generator stalls before it
             # falls behind, and a point it stalled says nothing of the server.

@@ -211,7 +211,7 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
             interval = f" ({p.p99_ci_us[0]:,.0f}-{p.p99_ci_us[1]:,.0f})" if p.p99_ci_us else ""
             flags = flag_names(p.saturated, p.client_limited, p.unreliable, p.interfered)
             if p.remeasured:
-                flags.append("measured twice")
+                flags.append("measured again")
             rows.append(
                 f"| `{p.point_name(p.rate)}`{server} | {p.rate:,.0f} | {p.achieved_rate:,.0f} | {p.p50_us:,.1f} "
                 f"| {p.p99_us:,.1f}{interval} | {intended_p99(p)} | {p.p999_us:,.1f} | {p.server_cpu:.2f} "
@@ -230,7 +230,7 @@ def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
         lines.append(
             f"- {len(interfered)} points were interfered with: their long tail coincided with "
             "another process on the server's CPU, steal, or the load generator waiting for its "
-            "CPU, and did so again when measured once more (drawn as diamonds, never ranked)."
+            "CPU, and did so again when measured again (drawn as diamonds, never ranked)."
         )
     if long:
         lines += [
