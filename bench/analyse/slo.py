@@ -5,7 +5,6 @@ throughput cannot: a server can be fast at saturation and still miss a 1 ms p99 
 before it gets there. Computed from a cell's open-loop points (bench.measure.sweep).
 """
 
-import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ class SloCapacity:
     # process its bracket. Rankings compare these, never the middles alone.
     interval: tuple[float, float] | None = None
     processes: int = 1  # the server processes this figure stands on
-    modes: tuple[tuple[float, int], ...] = ()  # BIMODAL: each mode's median and its count
+    modes: tuple[tuple[str, int], ...] = ()  # BIMODAL: each mode (as text) and its count
     parts: tuple[str, ...] = ()  # UNRESOLVED over processes: what each said
 
     @property
@@ -60,8 +59,7 @@ class SloCapacity:
     def __str__(self) -> str:
         if self.bound == BIMODAL:
             return "bimodal: " + " or ".join(
-                f"{rate:,.0f} ({count} process{'es' if count > 1 else ''})"
-                for rate, count in self.modes
+                f"{mode} ({count} process{'es' if count > 1 else ''})" for mode, count in self.modes
             )
         if self.bound == UNRESOLVED:
             if self.parts:
@@ -145,9 +143,10 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
 
 def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float) -> SloCapacity:
     """A cell's SLO capacity over the fresh server processes that climbed it (`process` of
-    each point): the median of their exact capacities with the lowest and highest as its
-    interval; BIMODAL where those differ by more than BIMODAL_RATIO; UNRESOLVED where fewer
-    than two processes gave an exact figure and they do not agree on a bound."""
+    each point): BIMODAL where the processes fall into two groups whose ranges lie more than
+    BIMODAL_RATIO apart (one process missing at 4,000 msg/s, two still within at 300,000);
+    else the median of their exact capacities with the lowest and highest as its interval;
+    a bound all of them agree on; or UNRESOLVED, with what each server said."""
     by_process: dict[int, list[SweepPoint]] = {}
     for point in points:
         by_process.setdefault(point.process, []).append(point)
@@ -155,10 +154,10 @@ def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float
     if len(each) == 1:
         return each[0]
     count = len(each)
+    if split := modes(each):
+        return SloCapacity(None, BIMODAL, processes=count, modes=split)
     exact = sorted(c.rate for c in each if c.exact and c.rate is not None)
     if len(exact) >= 2:
-        if exact[-1] > BIMODAL_RATIO * exact[0]:
-            return SloCapacity(None, BIMODAL, processes=count, modes=modes(exact))
         return SloCapacity(statistics.median(exact), INTERPOLATED, interval=(exact[0], exact[-1]),
                            processes=len(exact))  # fmt: skip
     kinds = {c.bound for c in each}
@@ -172,8 +171,38 @@ def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float
     return SloCapacity(None, UNRESOLVED, processes=count, parts=said)
 
 
-def modes(rates: list[float]) -> tuple[tuple[float, int], ...]:
-    """Sorted rates split at their widest gap (in log load): each side's median and count."""
-    gaps = [math.log(b / a) for a, b in itertools.pairwise(rates)]
-    cut = gaps.index(max(gaps)) + 1
-    return tuple((statistics.median(side), len(side)) for side in (rates[:cut], rates[cut:]))
+def where(capacity: SloCapacity) -> tuple[float, float] | None:
+    """Where one process's capacity lies, as far as it says: its interval when exact, above
+    its rate for a bound, below it under the ladder, inside the bracket when unresolved."""
+    if capacity.rate is None:
+        return None
+    if capacity.exact and capacity.interval:
+        return capacity.interval
+    if capacity.bound in (AT_LEAST, ABOVE):
+        return (capacity.rate, math.inf)
+    if capacity.bound == BELOW:
+        return (0.0, capacity.rate)
+    return capacity.bracket
+
+
+def modes(each: Sequence[SloCapacity]) -> tuple[tuple[str, int], ...]:
+    """The processes in two groups, if some split leaves every range of the lower group more
+    than BIMODAL_RATIO below every range of the upper one: each group as text, and its count;
+    () where there is no such split."""
+    ranges = sorted(((r, c) for c in each if (r := where(c)) is not None), key=lambda rc: rc[0])
+    for cut in range(1, len(ranges)):
+        lower, upper = ranges[:cut], ranges[cut:]
+        if BIMODAL_RATIO * max(high for (_, high), _ in lower) < min(low for (low, _), _ in upper):
+            return tuple((mode_text([c for _, c in group]), len(group)) for group in (lower, upper))
+    return ()
+
+
+def mode_text(group: list[SloCapacity]) -> str:
+    """One mode: the median of its exact capacities, or where its bounds put it."""
+    if all(c.exact for c in group):
+        return f"{statistics.median(c.rate for c in group):,.0f}"  # type: ignore[type-var]
+    lows = [r[0] for c in group if (r := where(c)) is not None]
+    highs = [r[1] for c in group if (r := where(c)) is not None]
+    if math.isinf(max(highs)):
+        return f">= {min(lows):,.0f}"
+    return f"{min(lows):,.0f}-{max(highs):,.0f}"
