@@ -145,33 +145,27 @@ class Plan:
         return closed + self.sweep_seconds()
 
 
+# Closed windows of 1.5 s (not 4) and sweep points in slices of 0.5 s, up to 1 s, leave room
+# in `make bench`'s 360 s for `bench explain` and a sweep of three cells whose knee the load
+# generator can reach here (the transport APIs sustain more open-loop load than it can send:
+# their capacities are only bounds), streams or websockets on asyncio and websockets on
+# asyncio or uvloop, each climbed by three fresh server processes: one process per cell gave
+# answers that did not reproduce.
+QUICK = Plan(
+    duration=1.5,
+    warmup=0.3,
+    rates=AUTO,
+    sweep_duration=0.5,
+    sweep_warmup=0.2,
+    sweep_cap=1.0,
+    sweep_only=("streams/asyncio", "websockets/asyncio", "websockets/uvloop"),
+    sweep_processes=3,
+)
+
 PROFILES: dict[str, Plan] = {
-    # Closed windows of 1.5 s (not 4) and sweep points in slices of 0.5 s, up to 1 s, leave
-    # room in `make bench`'s 360 s for `bench explain` and a sweep of three cells whose knee
-    # the load generator can reach here (the transport APIs sustain more open-loop load than
-    # it can send: their capacities are only bounds), streams or websockets on asyncio and
-    # websockets on asyncio or uvloop, each climbed by three fresh server processes: one
-    # process per cell gave answers that did not reproduce.
-    "quick": Plan(
-        duration=1.5,
-        warmup=0.3,
-        rates=AUTO,
-        sweep_duration=0.5,
-        sweep_warmup=0.2,
-        sweep_cap=1.0,
-        sweep_only=("streams/asyncio", "websockets/asyncio", "websockets/uvloop"),
-        sweep_processes=3,
-    ),
+    "quick": QUICK,
     # Every core cell swept carefully: three processes each, points up to 2 s of slices.
-    "slo": Plan(
-        duration=1.5,
-        warmup=0.3,
-        rates=AUTO,
-        sweep_duration=1.0,
-        sweep_warmup=0.3,
-        sweep_cap=2.0,
-        sweep_processes=3,
-    ),
+    "slo": replace(QUICK, sweep_only=(), sweep_duration=1.0, sweep_warmup=0.3, sweep_cap=2.0),
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     # Everything a user chooses between, at the headline load: every API x every registered
