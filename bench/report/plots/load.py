@@ -58,13 +58,16 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     busy_axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles = legend_handles(points)
     fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=5, frameon=False)
-    fig.suptitle("Latency against offered load (open loop, from intended send times)")
+    fig.suptitle(
+        "Latency against offered load (open loop; the server's: from each send to its reply's "
+        "arrival; one line per server process)"
+    )
     fig.tight_layout(rect=(0, (0.06 + 0.02 * (len(handles) > 10)) / rows, 1, 1))
     fig.savefig(path, dpi=110)
 
 
 def loop_panel(ax: Axes, busy_ax: Axes, points: Sequence[SweepPoint], ceiling: float) -> None:
-    """One loop's curves, one per API, and its server-busy panel below."""
+    """One loop's curves, one per API and server process, and its server-busy panel below."""
 
     def clipped(value: float) -> float:
         return min(value, ceiling)
@@ -74,18 +77,15 @@ def loop_panel(ax: Axes, busy_ax: Axes, points: Sequence[SweepPoint], ceiling: f
         if not line:
             continue
         colour = API_COLOURS[api]
-        server = [p for p in line if not p.client_limited and not p.interfered]
-        rates = [p.rate for p in server]
-        ax.plot(rates, [clipped(p.p99_us) for p in server], "-", color=colour, label=api)
-        ax.plot(
-            rates,
-            [clipped(p.p50_us) for p in server],
-            "--",
-            color=colour,
-            alpha=0.6,
-            linewidth=1,
-        )
-        busy_ax.plot(rates, [p.server_cpu for p in server], "o-", color=colour, markersize=3)
+        for process in sorted({p.process for p in line}):
+            server = [
+                p for p in line if p.process == process and not (p.client_limited or p.interfered)
+            ]
+            rates = [p.rate for p in server]
+            ax.plot(rates, [clipped(p.p99_us) for p in server], "-", color=colour)
+            ax.plot(rates, [clipped(p.p50_us) for p in server], "--", color=colour, alpha=0.6,
+                    linewidth=1)  # fmt: skip
+            busy_ax.plot(rates, [p.server_cpu for p in server], "o-", color=colour, markersize=3)
         first_over = next((p for p in line if p.p99_us > ceiling), None)
         for p in line:
             if p.p99_ci_us and not p.client_limited and not p.interfered:
