@@ -227,6 +227,13 @@ def test_point_flags() -> None:
 
 
 @pytest.mark.live
+def test_a_sweep_of_no_cell_or_of_no_api_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    err = refused(capsys, "run", "--apis", "protocol", "--sweep-only", "websockets", "-o", "x.json")
+    assert err.strip() == "bench: --sweep-only websockets names none of the plan's cells", err
+    assert "expected API or API/LOOP" in refused(capsys, "run", "--sweep-only", "strems")
+
+
+@pytest.mark.live
 def test_bad_rates_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:
     for rates in ("0", "-5", "abc", "1000,0", "inf", ""):
         err = refused(capsys, "run", f"--rates={rates}")

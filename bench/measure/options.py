@@ -310,4 +310,6 @@ def checked_plan(args: argparse.Namespace) -> Plan:
     check_paths(plan.networks)  # root, iproute2 and netem, before anything is written or run
     if not plan.cells:
         raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
+    if plan.rates and plan.sweep_only and not plan.sweep_cells:
+        raise UsageError(f"--sweep-only {','.join(plan.sweep_only)} names none of the plan's cells")
     return plan
