@@ -37,8 +37,8 @@ class SloCapacity:
     bound: str
     limit: str = ""  # what stopped a climb that ended AT_LEAST
     bracket: tuple[float, float] | None = None  # INTERPOLATED, UNRESOLVED: the loads either side
-    # INTERPOLATED: where the capacity lies: over processes their lowest and highest, for one
-    # process its bracket. Rankings compare these, never the middles alone.
+    # INTERPOLATED: where the capacity lies: one process's bracket, or over processes from the
+    # lowest of their brackets to the highest. Rankings compare these, never the middles alone.
     interval: tuple[float, float] | None = None
     processes: int = 1  # the server processes this figure stands on
     modes: tuple[tuple[str, int], ...] = ()  # BIMODAL: each mode (as text) and its count
@@ -145,7 +145,7 @@ def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float
     """A cell's SLO capacity over the fresh server processes that climbed it (`process` of
     each point): BIMODAL where the processes fall into two groups whose ranges lie more than
     BIMODAL_RATIO apart (one process missing at 4,000 msg/s, two still within at 300,000);
-    else the median of their exact capacities with the lowest and highest as its interval;
+    else the median of their exact capacities, the interval spanning all their brackets;
     a bound all of them agree on; or UNRESOLVED, with what each server said."""
     by_process: dict[int, list[SweepPoint]] = {}
     for point in points:
@@ -156,10 +156,12 @@ def cell_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float
     count = len(each)
     if split := modes(each):
         return SloCapacity(None, BIMODAL, processes=count, modes=split)
-    exact = sorted(c.rate for c in each if c.exact and c.rate is not None)
+    exact = [c for c in each if c.exact and c.rate is not None and c.interval]
     if len(exact) >= 2:
-        return SloCapacity(statistics.median(exact), INTERPOLATED, interval=(exact[0], exact[-1]),
-                           processes=len(exact))  # fmt: skip
+        low = min(c.interval[0] for c in exact)  # type: ignore[index]
+        high = max(c.interval[1] for c in exact)  # type: ignore[index]
+        return SloCapacity(statistics.median(c.rate for c in exact), INTERPOLATED,  # type: ignore[misc]
+                           interval=(low, high), processes=len(exact))  # fmt: skip
     kinds = {c.bound for c in each}
     rates = [c.rate for c in each if c.rate is not None]
     if kinds <= {AT_LEAST, ABOVE} and len(rates) == count:
