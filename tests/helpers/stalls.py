@@ -16,7 +16,10 @@ def assert_the_stall_is_seen(summary: dict, rate: float, arrivals: str) -> None:
     """A 200 ms server stall each second, at `rate`: in the p99, blamed on the server."""
     assert summary["arrivals"] == arrivals
     assert not summary["fell_behind"]
-    assert not summary["client_stalled"]  # the server's stall, not the client's
+    # The server's stall, not the client's: a fifth of the messages waited 200 ms for the
+    # server, and none of that is the client's lateness (the client may still have been
+    # descheduled now and then by whatever else runs: that is its own, and flagged so).
+    assert summary["late_share"] < 0.05, summary["late_share"]
     # Answered what the schedule drew (a stall at the window's end holds back up to 13% of
     # the replies past it), and the schedule drew about `rate` (Poisson: 750 arrivals at
     # 500/s in 1.5 s vary by 3.7%, so 20% is over five standard deviations).
