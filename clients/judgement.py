@@ -114,18 +114,23 @@ def summary_interference(summary: Summary) -> list[str]:
 def interference(waits: Waits, window_s: float) -> list[str]:
     """Which waits were present long enough to make a 1% tail: another process on the
     server's CPU, the hypervisor, or the load generator waiting for its own CPU."""
+    return [text for text, _ in interference_on(waits, window_s)]
+
+
+def interference_on(waits: Waits, window_s: float) -> list[tuple[str, str | None]]:
+    """`interference`, each with whose CPU it was on: "server", "client", or None (steal)."""
     window_ms = 1000 * window_s
     if window_ms <= 0:
         return []
     causes = (
-        (f"the server waited {waits.server_wait_ms:,.1f} ms for its CPU",
+        (f"the server waited {waits.server_wait_ms:,.1f} ms for its CPU", "server",
          waits.server_wait_ms >= CAUSE_SHARE * window_ms),
-        (f"the hypervisor stole {waits.steal_ms:,.0f} ms",
+        (f"the hypervisor stole {waits.steal_ms:,.0f} ms", None,
          waits.steal_ms >= STEAL_SHARE * window_ms),
-        (f"the load generator waited {waits.client_wait_ms:,.1f} ms for its CPU",
+        (f"the load generator waited {waits.client_wait_ms:,.1f} ms for its CPU", "client",
          waits.client_wait_ms >= CAUSE_SHARE * window_ms),
     )  # fmt: skip
-    return [text for text, present in causes if present]
+    return [(text, cpu) for text, cpu, present in causes if present]
 
 
 def p99_half_width(p99: float, interval: tuple[float | None, float | None]) -> float | None:

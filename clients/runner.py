@@ -237,7 +237,7 @@ async def run_worker(
     await wait_until(loop.time() + spec.warmup)
     for connection in conns:
         connection.start_window()
-    lags_before = len(schedule.lateness) if schedule else 0
+    late_before = len(schedule.lateness) if schedule else 0
     sent_before = schedule.sent if schedule else 0
     clock = CpuClock(spec.server_pid if first == 0 else None)  # one worker measures the server
     due_before = schedule.due(clock.started_ns) if schedule else 0  # only countable while current
@@ -254,7 +254,7 @@ async def run_worker(
         schedule.stop()
         result.scheduled = schedule.due(ended_ns) - due_before
         result.sent = schedule.sent - sent_before
-        result.lag = stats.record([schedule.lateness[lags_before:]])
+        result.lag = stats.record([schedule.lateness[late_before:]])
     late = await drain(conns, spec.drain)
     result.silent_s = silence.stop()
     result.undelivered = sum(len(latencies) for latencies, _ in late)

@@ -92,23 +92,25 @@ def uvloop_server(server_pool: ServerPool, *where: str) -> Endpoint:
     return server_pool.start(command).endpoint
 
 
-@pytest.mark.serial  # a 5 ms stop must stand out of the machine's own noise
+@pytest.mark.serial  # the stop must stand out of the machine's own noise
 @NEEDS_NATIVE
 def test_a_stopped_load_generator_is_late_itself_and_the_server_is_not_charged(
     server_pool: ServerPool,
 ) -> None:
-    """The native worker stopped 5 ms mid-window: the messages that fell due meanwhile carry
-    it in their intended latency (about 50 at 10,000 msg/s, half of them 2.5 ms or more),
-    and not in the server's (timed from their real sends to their replies' arrival in the
-    kernel). The Python load generator times replies when read, so the few in flight during
-    its stop carry it: the separation is the native one's."""
+    """The native worker stopped 20 ms mid-window: the messages that fell due meanwhile
+    carry it in their intended latency (about 200 at 10,000 msg/s, half of them 10 ms or
+    more), and not in the server's (timed from their real sends to their replies' arrival in
+    the kernel; the burst after the stop queues for a few ms at most). A 5 ms stop shows the
+    same here on a quiet machine, but beside other tests the server's own 2-5 ms episodes
+    (docs/open-loop.md) are as large as it. The Python load generator times replies when
+    read, so the few in flight during its stop carry it: the separation is the native one's."""
     endpoint = uvloop_server(server_pool, "--port", "0")
     args = ["--duration", "1", "--warmup", "0.3", "--rate", "10000"]
-    summary = stopped_client(endpoint, "clients.native", args, stop_after_s=0.6, stop_for_s=0.005)
-    intended = counted_at_least(summary["intended_latency_us"], 2_500)
-    server = counted_at_least(summary["latency_us"], 2_500)
-    assert intended >= 15, (intended, server)
-    assert server <= intended / 3, (intended, server)
+    summary = stopped_client(endpoint, "clients.native", args, stop_after_s=0.6, stop_for_s=0.02)
+    intended = counted_at_least(summary["intended_latency_us"], 10_000)
+    server = counted_at_least(summary["latency_us"], 10_000)
+    assert intended >= 60, (intended, server)
+    assert server <= intended / 5, (intended, server)
 
 
 @pytest.mark.serial  # a 5 ms stall must stand out of the machine's own noise

@@ -9,7 +9,7 @@ then the tail is the server's and the kernel's own (queueing, waking an idle cor
 """
 
 from bench.store.reader import SweepPoint
-from clients.judgement import CAUSE_SHARE, interference
+from clients.judgement import CAUSE_SHARE, interference_on
 from clients.judgement import long_tail as is_long_tail
 
 BUSY = 0.95  # a server core this busy queues messages: its own tail
@@ -43,9 +43,9 @@ def causes(point: SweepPoint) -> list[str]:
     if not long_tail(point):
         return []
     found = [cause] if (cause := gc_cause(point)) else []
-    if point.waits is not None:
-        found += [named(cause, point) for cause in interference(point.waits, point.duration_s)]
-    if not any(cause.startswith("the server waited") for cause in found):
+    waits = interference_on(point.waits, point.duration_s) if point.waits is not None else []
+    found += [named(text, cpu, point) for text, cpu in waits]
+    if "server" not in (cpu for _, cpu in waits):  # else the wait already names them
         found += [cause] if (cause := machine_threads(point)) else []
     if point.stalled:
         found.append(
@@ -57,16 +57,10 @@ def causes(point: SweepPoint) -> list[str]:
     return found
 
 
-# Which CPU a wait for a CPU was on, by how interference() words it.
-WAITED_ON = {"the server waited": "server", "the load generator waited": "client"}
-
-
-def named(cause: str, point: SweepPoint) -> str:
-    """A wait for a CPU with the other threads that ran there (aionetbench.threads)."""
-    role = next((r for start, r in WAITED_ON.items() if cause.startswith(start)), None)
-    if role is None:
-        return cause
-    ran = [f"{name} {ms:,.1f} ms" for name, where, ms in point.others if where == role][:3]
+def named(cause: str, cpu: str | None, point: SweepPoint) -> str:
+    """A wait for the server's or the load generator's CPU (`cpu`), with the other threads
+    that ran there (aionetbench.threads)."""
+    ran = [f"{name} {ms:,.1f} ms" for name, where, ms in point.others if where == cpu][:3]
     if not ran:
         return cause
     return f"{cause}: {', '.join(ran)} ran there"

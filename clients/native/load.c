@@ -180,7 +180,8 @@ static struct {
     enum phase phase;
     int64_t window_start, duration_ns;
     struct histogram *blocks; /* BLOCKS of them: server latency, per slice of the window */
-    struct histogram *intended; /* from each message's due time to its reply's read */
+    struct histogram *intended; /* open loop: from each message's due time to its reply's read */
+    int open_loop;
     uint64_t timed;           /* replies recorded whose arrival the kernel timestamped */
     int realtime;             /* open loop: real-time priority granted (pacing.h) */
     int64_t breathers_ns;     /* ...and the time of the window it spent at normal priority */
@@ -268,7 +269,7 @@ static struct histogram *block_at(int64_t now) {
 
 static void measured(struct stamp message, const struct reading *when) {
     record(block_at(when->read_at), when->arrived_at - message.sent);
-    record(run.intended, when->read_at - message.due);
+    if (run.open_loop) record(run.intended, when->read_at - message.due); /* closed: no due times */
     run.timed += (uint64_t)when->timed;
 }
 
@@ -559,7 +560,7 @@ static void start_window(int64_t now) {
 }
 
 static int run_load(const struct options *o) {
-    int open_loop = o->rate > 0, counted = o->requests > 0;
+    int open_loop = run.open_loop = o->rate > 0, counted = o->requests > 0;
     run.duration_ns = (int64_t)(o->duration * 1e9);
     run.phase = WARMUP;
     if (open_loop) schedule.arrivals = arrivals_for(o->rate, o->arrivals);
