@@ -227,6 +227,8 @@ class RemoteProcess:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.wait(REPLY_TIMEOUT_S)
             self.stdout.close()
+            if self.lost:  # the connection went while the agent was starting
+                raise HostError(f"ssh connection to {host} lost as the suite's agent started")
             raise HostError(
                 f"{host}: the suite's agent did not start ({self.stderr_of(stderr_path)})"
             )
