@@ -3,6 +3,7 @@ sweep, a server dying mid-sweep and Ctrl-C mid-sweep against real servers."""
 
 import itertools
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -273,6 +274,10 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
             # machine's to say (a descheduled client is flagged, tested in test_open_loop).
             assert run["achieved_rate"] == pytest.approx(rate, rel=0.1)
             assert run["saturated"] == 0
+    if os.geteuid() == 0:  # the server's wake-ups traced in every point's window
+        assert all(
+            p.wakeups is not None and p.wakeups.count > 0 for line in climbed.values() for p in line
+        )
     assert suite.get_benchmark("tcp/protocol/uvloop/1024B/c10").get_metadata()["mode"] == "closed"
     assert json.loads(output.read_text())["aionetbench"]["ladder"] == [1000, 3000]
     stats = subprocess.run([sys.executable, "-m", "pyperf", "stats", str(output)],

@@ -1,13 +1,18 @@
 """Where a long tail comes from: for an open-loop point whose p99 is over LONG_TAIL times its
-p50, which of the server's garbage collections, its waits for a CPU, the hypervisor's steal
-and the load generator's own stalls or waits were large enough to make the slowest 1%.
+p50, which of the server's garbage collections, its late wake-ups, its waits for a CPU, the
+hypervisor's steal and the load generator's own stalls or waits were large enough to make
+the slowest 1%.
 
 The rule is one of size: a cause accounts for the tail if it lasted at least half the p99
-at once (a GC pause) or was present for CAUSE_SHARE of the window (the p99 is the slowest 1%
-of messages, so a cause present that long can hold them up). Nothing found is said too:
-then the tail is the server's and the kernel's own (queueing, waking an idle core).
+at once (a GC pause), was present for CAUSE_SHARE of the window (the p99 is the slowest 1%
+of messages, so a cause present that long can hold them up), or held up CAUSE_SHARE of the
+window's messages (late wake-ups). Nothing found is said too: then the tail is the server's
+and the kernel's own (queueing, its own slow paths).
 """
 
+from collections import Counter
+
+from aionetbench.wakeups import IDLE
 from bench.store.reader import SweepPoint
 from clients.judgement import CAUSE_SHARE, interference_on
 from clients.judgement import long_tail as is_long_tail
@@ -38,14 +43,45 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def late_wakeups(point: SweepPoint) -> str | None:
+    """The server's wake-ups of at least half the p99, if they held up CAUSE_SHARE of the
+    window's messages. Each holds up the messages that arrive meanwhile and, while the server
+    clears that backlog, those after them: about rate x latency / (its core's idle share),
+    and at least the one that woke it (docs/open-loop.md)."""
+    wakeups = point.wakeups
+    if wakeups is None or point.duration_s <= 0:
+        return None
+    slow = [w for w in wakeups.late if w.latency_us >= point.p99_us / 2]
+    idle_share = max(1.0 - point.server_cpu, MIN_IDLE_SHARE)
+    held = sum(max(1.0, point.achieved_rate * w.latency_us / 1e6 / idle_share) for w in slow)
+    if not slow or held < CAUSE_SHARE * point.achieved_rate * point.duration_s:
+        return None
+    holders = Counter(HOLDER.get(w.held_by, w.held_by) for w in slow)
+    by = ", ".join(f"{name} in {count}" for name, count in holders.most_common(3))
+    shortest, longest = slow[-1].latency_us / 1000, slow[0].latency_us / 1000
+    span = f"{longest:,.1f} ms" if len(slow) == 1 else f"{shortest:,.1f}-{longest:,.1f} ms"
+    return (
+        f"the server was woken late, {plural(len(slow), 'time')} by {span} (its CPU held by {by}): "
+        f"about {held:,.0f} messages held up"
+    )
+
+
+MIN_IDLE_SHARE = 0.1  # past 90% busy a backlog takes no longer to clear: it is the server's own
+HOLDER = {IDLE: "nothing: an idle CPU resumed late"}
+
+
 def causes(point: SweepPoint) -> list[str]:
     """What accounts for a long tail, largest kinds first; empty for a short one."""
     if not long_tail(point):
         return []
     found = [cause] if (cause := gc_cause(point)) else []
+    woken_late = late_wakeups(point)
+    found += [woken_late] if woken_late else []
     waits = interference_on(point.waits, point.duration_s) if point.waits is not None else []
+    if woken_late:  # the wake-ups name who held the server's CPU, exactly
+        waits = [(text, cpu) for text, cpu in waits if cpu != "server"]
     found += [named(text, cpu, point) for text, cpu in waits]
-    if "server" not in (cpu for _, cpu in waits):  # else the wait already names them
+    if not woken_late and "server" not in (cpu for _, cpu in waits):  # else already named
         found += [cause] if (cause := machine_threads(point)) else []
     if point.stalled:
         found.append(
@@ -89,6 +125,6 @@ def attribution(point: SweepPoint) -> str:
     if point.server_cpu >= BUSY:
         return f"no outside cause: its core was {point.server_cpu:.0%} busy, queueing in the server"
     return (
-        "no GC pause, CPU wait, steal or client stall large enough: the server's and the "
-        f"kernel's own latency, not split further (its core {point.server_cpu:.0%} busy)"
+        "no GC pause, late wake-up, CPU wait, steal or client stall large enough: the server's "
+        f"and the kernel's own latency, not split further (its core {point.server_cpu:.0%} busy)"
     )

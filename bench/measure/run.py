@@ -15,6 +15,7 @@ from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from aionetbench.threads import Thread, ran_on, snapshot
 from bench.measure.drive import LoadFailed, drive
 from bench.measure.netns import Hosts
+from bench.measure.tracing import WakeupTrace
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.schema import Failure, GcPauses, Measurement
@@ -174,16 +175,18 @@ def measure(
     if watch_gc:
         server.gc_report()  # from here on
     before, started = snapshot(), time.monotonic()
-    try:
-        summary: Summary | LoadFailed = drive(
-            spec,
-            pinning.clients,
-            pinning.client_cpus,
-            hosts.in_client([]) if hosts else (),
-            workdir,
-        )
-    except LoadFailed as error:
-        summary = error
+    with WakeupTrace(server.pid, pinning.server_cpus, enabled=spec.rate is not None) as trace:
+        try:
+            summary: Summary | LoadFailed = drive(
+                spec,
+                pinning.clients,
+                pinning.client_cpus,
+                hosts.in_client([]) if hosts else (),
+                workdir,
+            )
+        except LoadFailed as error:
+            summary = error
+        wakeups = trace.stop(summary.window_ns) if isinstance(summary, Summary) else None
     rss = peak_rss(server.pid)
     if server.process.poll() is not None:
         return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
@@ -195,7 +198,7 @@ def measure(
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, summary.window_ns) if report else None
     return Measurement(client=summary, server_peak_rss=rss, gc=gc, others=others,
-                       others_span_s=time.monotonic() - started)  # fmt: skip
+                       others_span_s=time.monotonic() - started, wakeups=wakeups)  # fmt: skip
 
 
 OTHERS_NAMED = 8  # at most, the longest first

@@ -11,9 +11,17 @@ import pyperf
 from hdrh.histogram import HdrHistogram
 
 from aionetbench.errors import UsageError
+from aionetbench.wakeups import Wakeup, Wakeups
 from bench.plan.cells import Cell
 from bench.store.machine import SystemCheck
-from bench.store.records import EnvironmentRecord, GcRecord, PointRecord, RunRecord, from_metadata
+from bench.store.records import (
+    EnvironmentRecord,
+    GcRecord,
+    PointRecord,
+    RunRecord,
+    WakeRecord,
+    from_metadata,
+)
 from bench.store.schema import PERCENTILES, SECTION, cell_fields
 from clients.stats import merge
 from clients.summary import Waits
@@ -89,6 +97,7 @@ class SweepPoint(Cell):
     # Other threads on the server's ("server") or the load generator's CPUs, ms, longest first.
     others: tuple[tuple[str, str, float], ...] = ()
     others_span_s: float = 0.0  # the run they were counted over (s)
+    wakeups: Wakeups | None = None  # the server's over the window; None: not traced
 
 
 @dataclass
@@ -195,7 +204,15 @@ def sweep_point(
         gc=gc_of(run.gc),
         others=tuple(tuple(other) for other in json.loads(run.others)) if run.others else (),  # type: ignore[misc]
         others_span_s=run.others_span_s,
+        wakeups=wakeups_of(run.wake),
     )
+
+
+def wakeups_of(wake: WakeRecord | None) -> Wakeups | None:
+    if wake is None:
+        return None
+    late = tuple(Wakeup(us, holder) for us, holder in json.loads(wake.late))
+    return Wakeups(wake.count, 1e6 * wake.p50_s, 1e6 * wake.p99_s, 1e6 * wake.max_s, late)
 
 
 def gc_of(gc: GcRecord | None) -> GcTally | None:

@@ -28,6 +28,17 @@ class GcRecord:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WakeRecord:
+    """The server's wake-ups over a point's window (aionetbench.wakeups), in seconds."""
+
+    count: int
+    p50_s: float
+    p99_s: float
+    max_s: float
+    late: str  # JSON: [[us, the thread that held the server's CPU], ...], the longest first
+
+
+@dataclass(frozen=True, kw_only=True)
 class MeasuredRecord:
     """What every run records, closed loop or open: window, work, CPU, memory, latencies."""
 
@@ -88,6 +99,7 @@ class PointRecord(MeasuredRecord):
     # Records within, flattened under a prefix (None: not stored).
     waits: Waits | None = field(default=None, metadata={"prefix": "waits_"})
     gc: GcRecord | None = field(default=None, metadata={"prefix": "gc_"})
+    wake: WakeRecord | None = field(default=None, metadata={"prefix": "wake_"})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,6 +4,7 @@ stored in a benchmark's metadata and read back from it (both directions here, in
 from dataclasses import dataclass, field
 from typing import Any
 
+from aionetbench.wakeups import Wakeups
 from bench.plan.cells import LOOPBACK, Cell
 from clients.summary import Summary
 
@@ -57,6 +58,7 @@ class Measurement:
     # longest first: (name, "server" or "client", ms) (aionetbench.threads).
     others: list[tuple[str, str, float]] = field(default_factory=list)
     others_span_s: float = 0.0  # how long the run they were counted over lasted
+    wakeups: Wakeups | None = None  # the server's, over the window (None: not traced)
 
 
 @dataclass

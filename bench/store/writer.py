@@ -18,11 +18,19 @@ import pyperf
 
 from aionetbench.about import about
 from aionetbench.loops import LOOPS, loop_named
+from aionetbench.wakeups import Wakeups
 from bench.plan.cells import Cell
 from bench.plan.profiles import Plan
 from bench.store.explained import Explained
 from bench.store.files import read_suite, write_suite
-from bench.store.records import EnvironmentRecord, GcRecord, PointRecord, RunRecord, to_metadata
+from bench.store.records import (
+    EnvironmentRecord,
+    GcRecord,
+    PointRecord,
+    RunRecord,
+    WakeRecord,
+    to_metadata,
+)
 from bench.store.schema import (
     OPEN_PERCENTILES,
     PERCENTILES,
@@ -166,6 +174,17 @@ def point_record(measurement: Measurement) -> PointRecord:
         others_span_s=measurement.others_span_s,
         waits=client.waits,
         gc=gc_record(measurement.gc) if measurement.gc is not None else None,
+        wake=wake_record(measurement.wakeups) if measurement.wakeups is not None else None,
+    )
+
+
+def wake_record(wakeups: Wakeups) -> WakeRecord:
+    return WakeRecord(
+        count=wakeups.count,
+        p50_s=wakeups.p50_us / 1e6,
+        p99_s=wakeups.p99_us / 1e6,
+        max_s=wakeups.max_us / 1e6,
+        late=json.dumps([[w.latency_us, w.held_by] for w in wakeups.late]),
     )
 
 

@@ -42,12 +42,12 @@ def sigint_default() -> None:
 
 
 def start(command: Sequence[str], **options: object) -> subprocess.Popen:
-    """Start `command` with its output piped as text and no input."""
+    """Start `command` with its output piped as text and no input (unless `stdin` says)."""
+    options.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen(
         list(command),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
         text=True,
         preexec_fn=sigint_default,
         **options,  # type: ignore[arg-type]
