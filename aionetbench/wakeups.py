@@ -20,8 +20,8 @@ IDLE = "idle"  # the server's CPU was halted when woken: the hypervisor was slow
 
 @dataclass(frozen=True)
 class Wakeup:
-    """One late wake-up: how long from being woken to running, and the thread that ran
-    longest on the server's CPU meanwhile (IDLE if none)."""
+    """One late wake-up: how long from being woken (or preempted) to running, and the thread
+    that ran longest on the server's CPU meanwhile (IDLE if none)."""
 
     latency_us: float
     held_by: str
@@ -40,14 +40,15 @@ class Wakeups:
 
 def wakeup_latencies(lines: Iterable[str], pid: int, window_ns: tuple[int, int]) -> list[Wakeup]:
     """Each wake-up of thread `pid` inside the window (CLOCK_MONOTONIC ns, the trace clock
-    `mono`), from the trace's text: its latency, and who held the server's CPU meanwhile."""
+    `mono`), from the trace's text: its latency, and who held the server's CPU meanwhile. A
+    preemption counts as a wake-up at once: the server waits to run again the same way."""
     found = []
     woken_at: float | None = None
     held: Counter[str] = Counter()
     running: str | None = None  # the fields of the last switch on the server's CPU
     switched_at = 0.0
     start, end = window_ns[0] / 1e9, window_ns[1] / 1e9
-    waking, switch = f" pid={pid} ", f" next_pid={pid} "
+    waking, switch, preempted = f" pid={pid} ", f" next_pid={pid} ", f" prev_pid={pid} "
     for line in lines:
         event = parse_event(line)
         if event is None:
@@ -60,6 +61,8 @@ def wakeup_latencies(lines: Iterable[str], pid: int, window_ns: tuple[int, int])
         if woken_at is not None and running is not None:
             held[next_comm(running)] += at - max(switched_at, woken_at)
         switched_at, running = at, rest
+        if preempted in rest and " prev_state=R" in rest:  # runnable, as if woken now
+            woken_at, held = at, Counter()
         if switch not in rest:
             continue
         running = None  # the server runs: nothing holds it up

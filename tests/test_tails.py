@@ -286,7 +286,9 @@ def test_a_cpu_shared_with_another_process_is_named(tmp_path: Path) -> None:
     assert shared.waits is not None and shared.waits.server_wait_ms >= 30, shared.waits
     assert shared.p99_us > 5 * shared.p50_us, shared
     if shared.wakeups is not None:
-        assert "woken late" in attribution(shared) and "held by cpu-bursts" in attribution(shared)
+        assert "kept from its CPU" in attribution(shared) and "held by cpu-bursts" in attribution(
+            shared
+        )
     else:
         assert "the server waited" in attribution(shared)
     assert shared.interfered and shared.remeasured

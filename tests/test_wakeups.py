@@ -29,6 +29,8 @@ TRACE = """\
   python-4242 [000] d..2. 100.002300: sched_switch: prev_comm=python prev_pid=4242 prev_prio=120 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120
   load-900   [001] d.s7. 100.010000: sched_waking: comm=python pid=4242 prio=120 target_cpu=000
   <idle>-0   [000] d..2. 100.011000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=python next_pid=4242 next_prio=120
+  python-4242 [000] d..2. 100.020000: sched_switch: prev_comm=python prev_pid=4242 prev_prio=120 prev_state=R+ ==> next_comm=kworker/0:1 next_pid=55 next_prio=120
+  kworker/0:1-55 [000] d..2. 100.020400: sched_switch: prev_comm=kworker/0:1 prev_pid=55 prev_prio=120 prev_state=I ==> next_comm=python next_pid=4242 next_prio=120
   load-900   [001] d.s7. 109.000000: sched_waking: comm=python pid=4242 prio=120 target_cpu=000
   <idle>-0   [000] d..2. 109.005000: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=python next_pid=4242 next_prio=120
 """
@@ -36,10 +38,19 @@ TRACE = """\
 
 def test_each_wake_up_is_timed_from_its_first_waking_and_names_who_held_the_cpu() -> None:
     found = wakeup_latencies(TRACE.splitlines(), SERVER, (100 * 10**9, 101 * 10**9))
-    assert found == [Wakeup(20.0, IDLE), Wakeup(2000.0, "kdamond.0"), Wakeup(1000.0, IDLE)]
+    assert found == [
+        Wakeup(20.0, IDLE),
+        Wakeup(2000.0, "kdamond.0"),
+        Wakeup(1000.0, IDLE),
+        Wakeup(400.0, "kworker/0:1"),  # preempted while running
+    ]
     summary = summarise(found)
-    assert (summary.count, summary.max_us) == (3, 2000.0)
-    assert summary.late == (Wakeup(2000.0, "kdamond.0"), Wakeup(1000.0, IDLE))
+    assert (summary.count, summary.max_us) == (4, 2000.0)
+    assert summary.late == (
+        Wakeup(2000.0, "kdamond.0"),
+        Wakeup(1000.0, IDLE),
+        Wakeup(400.0, "kworker/0:1"),
+    )
     assert wakeup_latencies(TRACE.splitlines(), 4243, (100 * 10**9, 101 * 10**9)) == []
 
 
@@ -58,8 +69,9 @@ def test_late_wake_ups_that_hold_up_enough_messages_are_the_tails_cause() -> Non
     woken = point(wakeups=Wakeups(13_000, 30, 60, 3000, late))
     # (3.0 + 1.0 + 0.7 ms) x 13,000 msg/s / 0.65 idle: 94 messages, over 0.5% of 13,000.
     assert attribution(woken) == (
-        "the server was woken late, 3 times by 0.7-3.0 ms (its CPU held by tokio-rt-worker in "
-        "1, kdamond.0 in 1, nothing: an idle CPU resumed late in 1): about 94 messages held up"
+        "the server was kept from its CPU 3 times for 0.7-3.0 ms once woken or preempted (held "
+        "by tokio-rt-worker in 1, kdamond.0 in 1, nothing: an idle CPU resumed late in 1): about "
+        "94 messages held up"
     )
     few = point(wakeups=Wakeups(13_000, 30, 60, 1000, late[1:2]))  # 20 messages: not enough
     assert attribution(few).startswith("no GC pause, late wake-up")
@@ -68,7 +80,7 @@ def test_late_wake_ups_that_hold_up_enough_messages_are_the_tails_cause() -> Non
     # At 400 msg/s a wake-up holds up at least the message that woke the server.
     slow = point(rate=400, achieved_rate=400, p50_us=100, p99_us=3000, server_cpu=0.2,
                  wakeups=Wakeups(400, 80, 500, 3200, (Wakeup(3200, "kdamond.0"), Wakeup(2000, "kdamond.0"))))  # fmt: skip
-    assert attribution(slow).startswith("the server was woken late, 2 times by 2.0-3.2 ms")
+    assert attribution(slow).startswith("the server was kept from its CPU 2 times for 2.0-3.2 ms")
 
 
 # Names itself, takes real-time priority on its CPU and, once told, sends the server a

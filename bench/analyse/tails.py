@@ -44,10 +44,10 @@ def plural(count: int, noun: str) -> str:
 
 
 def late_wakeups(point: SweepPoint) -> str | None:
-    """The server's wake-ups of at least half the p99, if they held up CAUSE_SHARE of the
-    window's messages. Each holds up the messages that arrive meanwhile and, while the server
-    clears that backlog, those after them: about rate x latency / (its core's idle share),
-    and at least the one that woke it (docs/open-loop.md)."""
+    """The server's late wake-ups or preemptions of at least half the p99, if they held up
+    CAUSE_SHARE of the window's messages. Each holds up the messages that arrive meanwhile
+    and, while the server clears that backlog, those after them: about rate x latency / (its
+    core's idle share), and at least the one that woke it (docs/open-loop.md)."""
     wakeups = point.wakeups
     if wakeups is None or point.duration_s <= 0:
         return None
@@ -61,8 +61,8 @@ def late_wakeups(point: SweepPoint) -> str | None:
     shortest, longest = slow[-1].latency_us / 1000, slow[0].latency_us / 1000
     span = f"{longest:,.1f} ms" if len(slow) == 1 else f"{shortest:,.1f}-{longest:,.1f} ms"
     return (
-        f"the server was woken late, {plural(len(slow), 'time')} by {span} (its CPU held by {by}): "
-        f"about {held:,.0f} messages held up"
+        f"the server was kept from its CPU {plural(len(slow), 'time')} for {span} once woken or "
+        f"preempted (held by {by}): about {held:,.0f} messages held up"
     )
 
 
