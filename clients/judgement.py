@@ -6,6 +6,7 @@ the sweep, the results file and the report all ask `point_flags`.
 import math
 from dataclasses import dataclass
 
+from aionetbench.wakeups import Wakeup, Wakeups
 from clients.summary import Summary, Waits
 
 SATURATED_SHARE = 0.97  # replies under this share of the arrivals: the server fell behind
@@ -26,6 +27,8 @@ STEAL_SHARE = 0.02
 # the run measured that, not the server (a GC pause here is milliseconds; a fresh server's
 # slowest start is well under this).
 SILENCE_LIMIT_S = 0.5
+# Past this busy share a backlog the server must clear takes no longer: the tail is its own.
+MIN_IDLE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,9 @@ class PointFlags:
     stalled: bool  # it kept to it but for a stall long enough to make the tail its own
     unreliable: bool  # the p99's 95% interval is wider than +-10%, or unknown
     caught_up: bool = False  # it answered or sent over OVER_ANSWER of the arrivals: a backlog
-    interfered: bool = False  # a long tail, and another process or the client can make it
+    # A long tail that another thread, the hypervisor or the client can make: waits for a
+    # CPU, steal, or the server kept from its CPU once woken (aionetbench.wakeups).
+    interfered: bool = False
 
     @property
     def client_limited(self) -> bool:
@@ -67,8 +72,9 @@ def flag_names(
     return [name for name, on in flags if on]
 
 
-def point_flags(summary: Summary) -> PointFlags:
-    """What this open-loop point can say (closed loop: never saturated nor unreliable)."""
+def point_flags(summary: Summary, wakeups: Wakeups | None = None) -> PointFlags:
+    """What this open-loop point can say (closed loop: never saturated nor unreliable), with
+    the server's wake-ups where they were traced."""
     schedule = summary.schedule
     if schedule is None:
         return PointFlags(False, False, False, False)
@@ -82,7 +88,8 @@ def point_flags(summary: Summary) -> PointFlags:
         stalled=schedule.client_stalled,
         unreliable=half_width is None or half_width > UNRELIABLE_HALF_WIDTH,
         caught_up=max(schedule.achieved_rate, schedule.sent_rate) > OVER_ANSWER * arrived,
-        interfered=bool(summary_interference(summary)),
+        interfered=bool(summary_interference(summary))
+        or bool(woken_late_summary(summary, wakeups)),
     )
 
 
@@ -109,6 +116,34 @@ def summary_interference(summary: Summary) -> list[str]:
     if not long_tail(summary.latency.p50, summary.latency.p99) or summary.waits is None:
         return []
     return interference(summary.waits, summary.duration_s)
+
+
+def woken_late_summary(summary: Summary, wakeups: Wakeups | None) -> list[Wakeup]:
+    """`woken_late` for a point's Summary (nothing if the tail is short)."""
+    latency = summary.latency
+    if wakeups is None or not long_tail(latency.p50, latency.p99) or summary.schedule is None:
+        return []
+    busy = summary.server.cpu if summary.server is not None else 0.0
+    rate = summary.schedule.achieved_rate
+    return woken_late(wakeups, rate, latency.p99, busy, summary.duration_s)
+
+
+def woken_late(
+    wakeups: Wakeups, rate: float, p99_us: float, server_busy: float, window_s: float
+) -> list[Wakeup]:
+    """The server's wake-ups (or preemptions) of at least half the p99, if together they held
+    up CAUSE_SHARE of the window's messages; else none. Each holds up the messages that arrive
+    meanwhile and, while the server clears that backlog, those after them: about rate x
+    latency / (its core's idle share), and at least the one that woke it."""
+    slow = [w for w in wakeups.late if w.latency_us >= p99_us / 2]
+    idle_share = max(1.0 - server_busy, MIN_IDLE_SHARE)
+    held = sum(held_up(w, rate, idle_share) for w in slow)
+    return slow if slow and held >= CAUSE_SHARE * rate * window_s else []
+
+
+def held_up(wakeup: Wakeup, rate: float, idle_share: float) -> float:
+    """About how many messages one late wake-up held up (`woken_late`)."""
+    return max(1.0, rate * wakeup.latency_us / 1e6 / idle_share)
 
 
 def interference(waits: Waits, window_s: float) -> list[str]:

@@ -17,6 +17,7 @@ import pytest
 from helpers.commands import bench, importable, refused, start
 from helpers.processes import still_running
 
+from aionetbench.wakeups import Wakeup, Wakeups
 from bench.analyse.ranking import REQUESTS, SERVER_CPU, deciding_metric, rank
 from bench.analyse.slo import (
     ABOVE,
@@ -194,7 +195,7 @@ def test_unbound_cells_are_ranked_by_requests() -> None:
     assert "decided" not in ranking([slow, fast])[0]
 
 
-def flags_of(fields: dict) -> PointFlags:
+def flags_of(fields: dict, wakeups: Wakeups | None = None) -> PointFlags:
     """The flags of an open-loop summary with these fields, the others filled in."""
     latency = {"p50": 50.0, "p90": 80.0, "p999": 200.0, "max": 300.0, "mean": 60.0,
                "stdev": 10.0, "histogram": "", **fields["latency_us"]}  # fmt: skip
@@ -207,7 +208,7 @@ def flags_of(fields: dict) -> PointFlags:
         "schedule_lag_us": {"p50": 1.0, "p99": 5.0, "max": 9.0}, "late_share": 0.0,
         **fields, "latency_us": latency,
     }  # fmt: skip
-    return point_flags(Summary.from_json(summary))
+    return point_flags(Summary.from_json(summary), wakeups)
 
 
 def test_point_flags() -> None:
@@ -225,6 +226,13 @@ def test_point_flags() -> None:
     assert behind.client_limited and behind.stops_climbing
     stalled = flags_of({**summary, "client_stalled": True})
     assert stalled.client_limited and not stalled.stops_climbing  # a stall passes: climb on
+    # A long tail the server's late wake-ups account for (6 x 2 ms x 1,000 msg/s: 12 messages of
+    # 2,000 held up): interfered; a short tail or fewer held-up messages: not.
+    tail = {**summary, "latency_us": {"p50": 50.0, "p99": 2_000.0}}
+    woken = Wakeups(2000, 30.0, 60.0, 2000.0, (Wakeup(2000.0, "kdamond.0"),) * 6)
+    assert flags_of(tail, woken).interfered and not flags_of(tail).interfered
+    assert not flags_of(summary, woken).interfered
+    assert not flags_of(tail, replace(woken, late=woken.late[:1])).interfered
 
 
 @pytest.mark.live

@@ -14,7 +14,7 @@ from collections import Counter
 
 from aionetbench.wakeups import IDLE
 from bench.store.reader import SweepPoint
-from clients.judgement import CAUSE_SHARE, interference_on
+from clients.judgement import CAUSE_SHARE, MIN_IDLE_SHARE, held_up, interference_on, woken_late
 from clients.judgement import long_tail as is_long_tail
 
 BUSY = 0.95  # a server core this busy queues messages: its own tail
@@ -44,18 +44,16 @@ def plural(count: int, noun: str) -> str:
 
 
 def late_wakeups(point: SweepPoint) -> str | None:
-    """The server's late wake-ups or preemptions of at least half the p99, if they held up
-    CAUSE_SHARE of the window's messages. Each holds up the messages that arrive meanwhile
-    and, while the server clears that backlog, those after them: about rate x latency / (its
-    core's idle share), and at least the one that woke it (docs/open-loop.md)."""
-    wakeups = point.wakeups
-    if wakeups is None or point.duration_s <= 0:
+    """The server kept from its CPU once woken or preempted, if that made the tail
+    (clients.judgement.woken_late), with who held its CPU and how many messages waited."""
+    if point.wakeups is None:
         return None
-    slow = [w for w in wakeups.late if w.latency_us >= point.p99_us / 2]
-    idle_share = max(1.0 - point.server_cpu, MIN_IDLE_SHARE)
-    held = sum(max(1.0, point.achieved_rate * w.latency_us / 1e6 / idle_share) for w in slow)
-    if not slow or held < CAUSE_SHARE * point.achieved_rate * point.duration_s:
+    rate, busy = point.achieved_rate, point.server_cpu
+    slow = woken_late(point.wakeups, rate, point.p99_us, busy, point.duration_s)
+    if not slow:
         return None
+    idle_share = max(1.0 - busy, MIN_IDLE_SHARE)
+    held = sum(held_up(w, rate, idle_share) for w in slow)
     holders = Counter(HOLDER.get(w.held_by, w.held_by) for w in slow)
     by = ", ".join(f"{name} in {count}" for name, count in holders.most_common(3))
     shortest, longest = slow[-1].latency_us / 1000, slow[0].latency_us / 1000
@@ -66,7 +64,6 @@ def late_wakeups(point: SweepPoint) -> str | None:
     )
 
 
-MIN_IDLE_SHARE = 0.1  # past 90% busy a backlog takes no longer to clear: it is the server's own
 HOLDER = {IDLE: "nothing: an idle CPU resumed late"}
 
 

@@ -20,7 +20,6 @@ from bench.plan.cells import Cell
 from bench.plan.profiles import AUTO, KNEE_POINTS, RUN_OVERHEAD_S, SWEEP_SERVER_S, Plan
 from bench.store.schema import Failure, Measurement
 from bench.store.writer import ResultsFile
-from clients.judgement import point_flags
 
 INTERRUPTED = 130
 
@@ -256,6 +255,6 @@ def points_table(points: list[tuple[Cell, float, Measurement]]) -> str:
         achieved = client.schedule.achieved_rate if client.schedule else client.rps
         lines.append(
             f"{cell.point_name(rate):<46} {achieved:>11,.0f} "
-            f"{latency.p50:>9,.1f} {latency.p99:>10,.1f}  {', '.join(point_flags(client).names)}"
+            f"{latency.p50:>9,.1f} {latency.p99:>10,.1f}  {', '.join(run.flags.names)}"
         )
     return "\n".join(lines)

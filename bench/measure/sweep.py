@@ -7,10 +7,11 @@ curves compare at equal load: log-spaced from 20% of the slowest cell's measured
 cell) until its first point beyond the latency objective, then bisects the knee (see
 `sweep_cell`): the measuring time goes where the answer is decided. A point where the load
 generator fell behind its schedule, or caught up a backlog, is a client limit and ends the
-climb; one where it stalled (a passing hiccup of the client) or where another process or the
-client waited for a CPU through a long tail (measured again first, up to REMEASURES times) is no server result
-either way, and the climb goes on past it. What a point can say is the load generator's
-summary's to tell (clients.judgement.PointFlags).
+climb; one where it stalled (a passing hiccup of the client), or whose long tail another
+thread, the hypervisor or the client can make (measured again first, up to REMEASURES times),
+is no server result either way, and the climb goes on past it. What a point can say is
+clients.judgement's to tell, from the load generator's summary and the server's wake-ups
+(`Measurement.flags`).
 """
 
 import math
@@ -24,7 +25,6 @@ from bench.measure.run import Pinning, measure, start_server
 from bench.plan.cells import Cell
 from bench.plan.profiles import LADDER_POINTS, Plan
 from bench.store.schema import Failure, Measurement
-from clients.judgement import point_flags
 
 LADDER_LOW = 0.2  # of the slowest cell's capacity
 LADDER_HIGH = 1.10  # of the fastest cell's capacity
@@ -60,9 +60,9 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
 
 
 def within(outcome: Measurement, slo_us: float) -> bool | None:
-    """Whether a point met the objective; None if it cannot say (the load generator or
-    another process made it, so it is neither a server's success nor its miss)."""
-    flags = point_flags(outcome.client)
+    """Whether a point met the objective; None if it cannot say (the load generator, another
+    thread or the hypervisor made it, so it is neither a server's success nor its miss)."""
+    flags = outcome.flags
     if flags.saturated:
         return False
     if flags.client_limited or flags.interfered:
@@ -130,7 +130,7 @@ class Knee:
 
 class Climb:
     """One cell's sweep on one server: each point measured (and again, up to REMEASURES
-    times, if another process or the client may have made its tail), and its verdict kept
+    times, if another thread, the hypervisor or the client may have made its tail), and its verdict kept
     in the knee's bracket."""
 
     def __init__(
@@ -143,9 +143,10 @@ class Climb:
         self.knee = Knee()
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
-        """Measure at `rate`; again (up to REMEASURES times) if another process or the client
-        may have made the tail, or the load generator sent over STALL_SHARE of its messages in a stall of its
-        own (clients.result: a stall passes, and if it stays the point is client-limited),
+        """Measure at `rate`; again (up to REMEASURES times) if another thread, the hypervisor
+        or the client may have made the tail, or the load generator sent over STALL_SHARE of
+        its messages in a stall of its own (clients.result: a stall passes, and if it stays
+        the point is client-limited),
         or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
         p99 not known to +-10%: on a shared machine a few seconds of noise can miss it, and
         the climb's first miss decides where the knee is searched, so it must be the
@@ -162,14 +163,14 @@ class Climb:
         if isinstance(outcome, Measurement):
             # A stall limits the bracket too: near its limit the load generator stalls before it
             # falls behind, and a point it stalled says nothing of the server.
-            flags = point_flags(outcome.client)
+            flags = outcome.flags
             self.knee.record(rate, within(outcome, self.slo_us), flags.client_limited)
         else:
             self.knee.record(rate, None)
         return outcome
 
     def doubtful(self, outcome: Measurement, confirm_miss: bool) -> bool:
-        flags = point_flags(outcome.client)
+        flags = outcome.flags
         missed = within(outcome, self.slo_us) is False and not flags.saturated
         return flags.interfered or flags.stalled or (confirm_miss and missed and flags.unreliable)
 
@@ -204,7 +205,7 @@ def sweep_cell(
                 yield rate, outcome
                 if isinstance(outcome, Failure):
                     return
-                if point_flags(outcome.client).stops_climbing or climb.knee.bad is not None:
+                if outcome.flags.stops_climbing or climb.knee.bad is not None:
                     break
                 if rate > rates[-1] and climb.knee.good is None:
                     break  # past the ladder with nothing measurable: no knee to find

@@ -222,15 +222,16 @@ def points_table(points: Sequence[SweepPoint]) -> list[str]:
 
 def tails_lines(points: Sequence[SweepPoint]) -> list[str]:
     """Each long tail (p99 over LONG_TAIL p50s) and what accounts for it (bench.analyse.tails);
-    the points another process or the client interfered with, counted."""
+    the points another thread, the hypervisor or the client interfered with, counted."""
     long = [p for p in points if long_tail(p)]
     interfered = [p for p in points if p.interfered]
     lines = []
     if interfered:
         lines.append(
             f"- {len(interfered)} points were interfered with: their long tail coincided with "
-            "another process on the server's CPU, steal, or the load generator waiting for its "
-            "CPU, and did so again when measured again (drawn as diamonds, never ranked)."
+            "another thread on the server's CPU (its wake-ups held up), steal, or the load "
+            "generator waiting for its CPU, and did so again when measured again (drawn as "
+            "diamonds, never ranked)."
         )
     if long:
         lines += [

@@ -87,7 +87,7 @@ class SweepPoint(Cell):
     client_limited: bool = False
     unreliable: bool = False
     server_cpu: float = 0.0  # cores
-    interfered: bool = False  # a long tail that another process or the client can explain
+    interfered: bool = False  # a long tail another thread, the hypervisor or the client can make
     remeasured: bool = False  # measured twice: the first was interfered with
     stalled: bool = False  # the load generator's own stall made the tail
     slices: int = 1

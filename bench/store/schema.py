@@ -6,6 +6,7 @@ from typing import Any
 
 from aionetbench.wakeups import Wakeups
 from bench.plan.cells import LOOPBACK, Cell
+from clients.judgement import PointFlags, point_flags
 from clients.summary import Summary
 
 SECTION = "aionetbench"  # our top-level section of the pyperf file, which pyperf ignores
@@ -59,6 +60,11 @@ class Measurement:
     others: list[tuple[str, str, float]] = field(default_factory=list)
     others_span_s: float = 0.0  # how long the run they were counted over lasted
     wakeups: Wakeups | None = None  # the server's, over the window (None: not traced)
+
+    @property
+    def flags(self) -> PointFlags:
+        """What this point can say (clients.judgement), with the server's wake-ups."""
+        return point_flags(self.client, self.wakeups)
 
 
 @dataclass

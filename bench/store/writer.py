@@ -39,7 +39,6 @@ from bench.store.schema import (
     Measurement,
     cell_metadata,
 )
-from clients.judgement import point_flags
 from clients.native import native_generator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +141,7 @@ def measured(measurement: Measurement) -> dict[str, Any]:
 def point_record(measurement: Measurement) -> PointRecord:
     """What an open-loop point measured besides its percentiles."""
     client = measurement.client
-    schedule, flags = client.schedule, point_flags(client)
+    schedule, flags = client.schedule, measurement.flags
     assert schedule is not None, "an open-loop point has a schedule"
     low, high = schedule.p99_ci_us
     return PointRecord(

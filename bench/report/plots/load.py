@@ -141,5 +141,5 @@ def legend_handles(points: Sequence[SweepPoint]) -> list[Line2D]:
         Line2D([], [], color="0.3", marker="o", linestyle="", markerfacecolor="white", label="p99 unreliable (interval > +-10%)"),
         Line2D([], [], color="0.3", marker="^", linestyle="", label="saturated (< 97% answered)"),
         Line2D([], [], color="0.3", marker="x", linestyle="", label="client-limited: not a server result"),
-        Line2D([], [], color="0.3", marker="d", linestyle="", label="interfered: another process or the client made the tail"),
+        Line2D([], [], color="0.3", marker="d", linestyle="", label="interfered: another thread, the hypervisor or the client made the tail"),
     ]  # fmt: skip
