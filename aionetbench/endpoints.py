@@ -80,12 +80,21 @@ def warm(endpoint: Endpoint) -> None:
 
 
 def listen(endpoint: Endpoint, backlog: int = 1024) -> socket.socket:
-    """Bind and listen, raising UsageError with the reason when that is not possible."""
+    """Bind and listen, raising UsageError with the reason when that is not possible.
+
+    A TCP listener carries its protocol number (IPPROTO_TCP), as one asyncio creates from an
+    address does: asyncio's transports turn Nagle off only on sockets that say so
+    (base_events._set_nodelay), and `socket.create_server` says 0. Without it every asyncio
+    server given this socket ran with Nagle on, and uvloop's (which sets TCP_NODELAY
+    regardless) without: docs/servers.md."""
     try:
         if endpoint.path is not None:
             return _listen_unix(endpoint.path, backlog)
         family = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((endpoint.host, endpoint.port), family=family, backlog=backlog)
+        listener = socket.create_server(
+            (endpoint.host, endpoint.port), family=family, backlog=backlog
+        )
+        return socket.socket(fileno=listener.detach())  # the kernel's family, type and protocol
     except OSError as error:
         raise UsageError(f"cannot listen on {endpoint}: {error.strerror or error}") from None
 
