@@ -119,24 +119,33 @@ def summary_interference(summary: Summary) -> list[str]:
 
 
 def woken_late_summary(summary: Summary, wakeups: Wakeups | None) -> list[Wakeup]:
-    """`woken_late` for a point's Summary (nothing if the tail is short)."""
+    """`woken_late` for a point's Summary (nothing if the tail is short), counting only the
+    messages that arrived while the server was kept from its CPU: then the other thread
+    made the tail by itself. Near saturation the backlog after it, which a busy server takes
+    long to clear, is the server's own margin, and the point stays the server's verdict
+    (else every point near a knee is interfered on this machine and no knee narrows)."""
     latency = summary.latency
     if wakeups is None or not long_tail(latency.p50, latency.p99) or summary.schedule is None:
         return []
     busy = summary.server.cpu if summary.server is not None else 0.0
     rate = summary.schedule.achieved_rate
-    return woken_late(wakeups, rate, latency.p99, busy, summary.duration_s)
+    return woken_late(wakeups, rate, latency.p99, busy, summary.duration_s, backlog=False)
 
 
 def woken_late(
-    wakeups: Wakeups, rate: float, p99_us: float, server_busy: float, window_s: float
+    wakeups: Wakeups,
+    rate: float,
+    p99_us: float,
+    server_busy: float,
+    window_s: float,
+    backlog: bool = True,
 ) -> list[Wakeup]:
     """The server's wake-ups (or preemptions) of at least half the p99, if together they held
     up CAUSE_SHARE of the window's messages; else none. Each holds up the messages that arrive
-    meanwhile and, while the server clears that backlog, those after them: about rate x
-    latency / (its core's idle share), and at least the one that woke it."""
+    meanwhile and, with `backlog`, those after them while the server clears it: about rate x
+    latency / (its core's idle share); at least the one that woke it."""
     slow = [w for w in wakeups.late if w.latency_us >= p99_us / 2]
-    idle_share = max(1.0 - server_busy, MIN_IDLE_SHARE)
+    idle_share = max(1.0 - server_busy, MIN_IDLE_SHARE) if backlog else 1.0
     held = sum(held_up(w, rate, idle_share) for w in slow)
     return slow if slow and held >= CAUSE_SHARE * rate * window_s else []
 

@@ -16,6 +16,7 @@ from aionetbench.wakeups import IDLE, Wakeup, Wakeups, summarise, wakeup_latenci
 from bench.analyse.tails import attribution
 from bench.measure.tracing import PREFIX, TRACEFS, WakeupTrace
 from bench.store.reader import SweepPoint
+from clients.judgement import woken_late
 
 SERVER = 4242
 TRACE = """\
@@ -149,3 +150,12 @@ def test_an_instance_left_by_a_run_killed_outright_is_removed() -> None:
     (stale / "events" / "sched" / "sched_switch" / "enable").write_text("1\n")
     with WakeupTrace(os.getpid(), frozenset({0})):
         assert not stale.exists()
+
+
+def test_near_saturation_a_late_wake_up_is_a_cause_but_the_backlog_is_the_servers() -> None:
+    """At 45,000 msg/s with its core 95% busy, one 1 ms wake-up: 45 messages arrive while
+    the server waits, 450 before it has cleared the backlog (0.5% of the window is 225). It
+    names the tail's cause; it does not make the point another thread's (interfered)."""
+    wakeups = Wakeups(5_000, 30.0, 60.0, 1_000.0, (Wakeup(1_000.0, "kdamond.0"),))
+    assert woken_late(wakeups, 45_000, 1_500, 0.95, 1.0)
+    assert not woken_late(wakeups, 45_000, 1_500, 0.95, 1.0, backlog=False)

@@ -123,9 +123,8 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "--sweep-only",
         type=list_of(sweep_entry),
         metavar="API[/LOOP],...",
-        help="the cells the sweep climbs, by API or API/LOOP (quick: streams/asyncio, "
-        "websockets/asyncio, websockets/uvloop unless --apis names others; the others: every "
-        "cell)",
+        help="the cells the sweep climbs, by API or API/LOOP (quick: websockets/asyncio, "
+        "websockets/uvloop unless --apis names others; the others: every cell)",
     )
     parser.add_argument(
         "--sweep-processes",
