@@ -55,15 +55,20 @@ def test_knee_search_brackets_the_capacity_within_five_percent() -> None:
     assert steps == 4  # 16,000-64,000 is 4x: four halvings (in log) reach 1.09x
 
 
-def test_knee_search_stops_when_its_middle_says_nothing() -> None:
-    """A middle point the client limited (verdict None) moves neither end; it is not asked
-    for again, so the search ends instead of measuring it forever."""
+def test_knee_search_stops_when_its_middles_say_nothing() -> None:
+    """A middle point that said nothing (verdict None: interfered with) moves neither end; the
+    search tries the middles of either half instead, never a load twice, and ends when those
+    said nothing too instead of measuring forever."""
     knee = Knee()
     knee.record(10_000, True)
     knee.record(40_000, False)
     middle = knee.next_rate()
     assert middle == 20_000
-    knee.record(middle, None)
+    knee.record(middle, None)  # interfered with: then the middles of either half
+    assert knee.next_rate() == 14_100
+    knee.record(14_100, None)
+    assert knee.next_rate() == 28_300
+    knee.record(28_300, None)
     assert knee.next_rate() is None and (knee.good, knee.bad) == (10_000, 40_000)
 
 

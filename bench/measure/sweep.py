@@ -119,13 +119,19 @@ class Knee:
         return min(ends) if ends else None
 
     def next_rate(self) -> float | None:
-        """The geometric middle of the bracket while it is wider than KNEE_BRACKET; None when
-        it is narrow enough, or its middle was measured and said nothing (a stall)."""
+        """The geometric middle of the bracket while it is wider than KNEE_BRACKET; if that
+        was measured and said nothing (interfered with, or stalled), the middle of its lower
+        half, then of its upper half; None when the bracket is narrow enough or all three
+        said nothing."""
         top = self.top
         if self.good is None or top is None or top / self.good <= KNEE_BRACKET:
             return None
-        middle = round_rate(math.sqrt(self.good * top), 3)
-        return middle if self.good < middle < top and middle not in self.tried else None
+        middle = math.sqrt(self.good * top)
+        halves = (math.sqrt(self.good * middle), math.sqrt(middle * top))
+        for candidate in (round_rate(rate, 3) for rate in (middle, *halves)):
+            if self.good < candidate < top and candidate not in self.tried:
+                return candidate
+        return None
 
 
 class Climb:
