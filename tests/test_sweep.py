@@ -334,6 +334,20 @@ def dying_server(tmp_path: Path, launch: int, after_s: float) -> dict[str, str]:
 
 
 @pytest.mark.live
+def test_a_sweep_budget_bounds_the_measurements_of_a_server_process(tmp_path: Path) -> None:
+    """1,000 msg/s meets 1 ms and 150,000 saturates websockets here: the knee search between
+    them needs five or more points, and a budget of 3 stops it after one, unresolved."""
+    output = tmp_path / "budget.json"
+    result = bench("run", "--apis", "websockets", "--loops", "asyncio", *SWEEP,
+                   "--rates", "1000,150k", "--sweep-budget", "3", "-o", str(output))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    points = load_results(output).points
+    assert 2 <= len(points) <= 3, [(p.rate, p.remeasured) for p in points]
+    assert {1000, 150_000} <= {p.rate for p in points}
+    assert bench("run", "--sweep-budget", "0", "-o", str(output)).returncode == 2
+
+
+@pytest.mark.live
 def test_server_dying_mid_sweep_fails_that_point_only(tmp_path: Path) -> None:
     """Two closed-loop runs start servers 1 and 2; the sweep starts one server per cell, and
     the first (asyncio's, server 3) dies 1 s after it starts, inside its first 1.5 s point."""

@@ -134,6 +134,14 @@ def add_timing_options(parser: argparse.ArgumentParser) -> None:
         "slo: 3); SLO capacity is their median, with their lowest and highest",
     )
     parser.add_argument(
+        "--sweep-budget",
+        type=positive_int,
+        metavar="N",
+        help="measurements one server process may take in all (quick: 12; others: no limit); "
+        "once spent, no point is measured again and the knee search stops (it may then be "
+        "unresolved)",
+    )
+    parser.add_argument(
         "--slo-p99",
         type=positive_float,
         metavar="MS",
@@ -201,6 +209,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         # APIs named by hand are swept unless the sweep's own are named too.
         sweep_only=args.sweep_only or (() if args.apis else None),
         sweep_processes=args.sweep_processes,
+        sweep_budget=args.sweep_budget,
     )
 
 

@@ -147,6 +147,13 @@ class Climb:
         )  # fmt: skip
         self.slo_us = plan.slo_p99_ms * 1000
         self.knee = Knee()
+        self.budget = plan.sweep_budget or math.inf
+        self.measurements = 0
+
+    @property
+    def spent(self) -> bool:
+        """Whether the plan's sweep budget is spent: no more remeasures nor knee points."""
+        return self.measurements >= self.budget
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
         """Measure at `rate`; again (up to REMEASURES times) if another thread, the hypervisor
@@ -159,7 +166,9 @@ class Climb:
         server's."""
         outcome = self.measured(rate)
         for _ in range(REMEASURES):
-            if not (isinstance(outcome, Measurement) and self.doubtful(outcome, confirm_miss)):
+            if self.spent or not (
+                isinstance(outcome, Measurement) and self.doubtful(outcome, confirm_miss)
+            ):
                 break
             again = self.measured(rate)
             if not isinstance(again, Measurement):
@@ -181,6 +190,7 @@ class Climb:
         return flags.interfered or flags.stalled or (confirm_miss and missed and flags.unreliable)
 
     def measured(self, rate: float) -> Measurement | Failure:
+        self.measurements += 1
         return measure(self.cell, self.plan, self.pinning, self.server, self.workdir, rate)
 
 
@@ -223,7 +233,7 @@ def sweep_cell(
                         return
                     if climb.knee.good is not None:
                         break
-            while (rate := climb.knee.next_rate()) is not None:
+            while not climb.spent and (rate := climb.knee.next_rate()) is not None:
                 outcome = climb.point(rate)
                 yield rate, outcome
                 if isinstance(outcome, Failure):
