@@ -101,6 +101,15 @@ def test_slo_capacity_takes_the_highest_good_point() -> None:
     assert capacity.bracket == (4000, 8000)
 
 
+def test_interference_voids_a_miss_but_not_a_success() -> None:
+    """Another thread or the hypervisor only adds latency: a point met despite it is the
+    server's success, a miss it can have made says nothing and is left out."""
+    points = [point(1000, 100), point(10_000, 900, interfered=True),
+              point(10_300, 5000, interfered=True), point(10_500, 1100)]  # fmt: skip
+    capacity = slo_capacity(points, 1000, 10_500)
+    assert capacity.bound == INTERPOLATED and capacity.bracket == (10_000, 10_500)
+
+
 def test_slo_sentence_ranks_only_what_its_intervals_separate() -> None:
     def named(api: str) -> SweepPoint:
         return SweepPoint(**{**vars(CELL), "api": api}, rate=1)

@@ -83,12 +83,14 @@ class SloCapacity:
 
 
 def meets(point: SweepPoint, slo_us: float) -> bool:
-    return (
-        not point.saturated
-        and not point.client_limited
-        and not point.interfered
-        and point.p99_us <= slo_us
-    )
+    """Whether the server met the objective there (interference only ever adds latency, so a
+    point met despite it counts; bench.measure.sweep.within judges the same way)."""
+    return not point.saturated and not point.client_limited and point.p99_us <= slo_us
+
+
+def says_nothing(point: SweepPoint, slo_us: float) -> bool:
+    """A miss another thread, the hypervisor or the client can have made."""
+    return point.interfered and not meets(point, slo_us)
 
 
 def crossing(good: SweepPoint, bad: SweepPoint, slo_us: float) -> float:
@@ -111,10 +113,11 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
     interpolated towards the next point up; out of range is said, not extrapolated.
 
     Client-limited points are not server results: a climb that reaches one ends AT_LEAST the
-    last good load, as does one that stopped for a failure below the ladder's top. Points
-    another process interfered with say nothing either way and are left out."""
-    interfered = [p.rate for p in points if p.interfered]
-    points = sorted((p for p in points if not p.interfered), key=lambda p: p.rate)
+    last good load, as does one that stopped for a failure below the ladder's top. A miss
+    another thread, the hypervisor or the client interfered with says nothing and is left
+    out; a point that met the objective despite it counts."""
+    interfered = [p.rate for p in points if says_nothing(p, slo_us)]
+    points = sorted((p for p in points if not says_nothing(p, slo_us)), key=lambda p: p.rate)
     if not points:
         return SloCapacity(None, AT_LEAST, "interfered with at every load" if interfered else "")
     good = [i for i, point in enumerate(points) if meets(point, slo_us)]

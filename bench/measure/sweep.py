@@ -60,14 +60,16 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
 
 
 def within(outcome: Measurement, slo_us: float) -> bool | None:
-    """Whether a point met the objective; None if it cannot say (the load generator, another
-    thread or the hypervisor made it, so it is neither a server's success nor its miss)."""
+    """Whether a point met the objective; None if it cannot say: the load generator limited
+    it, or it missed where another thread or the hypervisor can have made the miss (they
+    only ever add latency: a point met despite them is the server's success)."""
     flags = outcome.flags
     if flags.saturated:
         return False
-    if flags.client_limited or flags.interfered:
+    if flags.client_limited:
         return None
-    return outcome.client.latency.p99 <= slo_us
+    met = outcome.client.latency.p99 <= slo_us
+    return None if flags.interfered and not met else met
 
 
 def beyond(rates: list[float], steps: int) -> list[float]:
@@ -156,14 +158,13 @@ class Climb:
         return self.measurements >= self.budget
 
     def point(self, rate: float, confirm_miss: bool = False) -> Measurement | Failure:
-        """Measure at `rate`; again (up to REMEASURES times) if another thread, the hypervisor
-        or the client may have made the tail, or the load generator sent over STALL_SHARE of
-        its messages in a stall of its own (clients.result: a stall passes, and if it stays
-        the point is client-limited),
-        or (`confirm_miss`, on the climb) if it missed the objective unsaturated with a
-        p99 not known to +-10%: on a shared machine a few seconds of noise can miss it, and
-        the climb's first miss decides where the knee is searched, so it must be the
-        server's."""
+        """Measure at `rate`; again (up to REMEASURES times, within the sweep budget) if it
+        missed where another thread, the hypervisor or the client may have made the miss, if
+        the load generator sent over STALL_SHARE of its messages in a stall of its own
+        (clients.result: a stall passes, and if it stays the point is client-limited), or
+        (`confirm_miss`, on the climb) if it missed unsaturated with a p99 not known to
+        +-10%: on a shared machine a few seconds of noise can miss it, and the climb's first
+        miss decides where the knee is searched, so it must be the server's."""
         outcome = self.measured(rate)
         for _ in range(REMEASURES):
             if self.spent or not (
@@ -185,9 +186,13 @@ class Climb:
         return outcome
 
     def doubtful(self, outcome: Measurement, confirm_miss: bool) -> bool:
+        """Whether to measure a point again: a miss another thread, the hypervisor or the
+        client can have made, a stall of the client, or (`confirm_miss`) an unsaturated miss
+        whose p99 is not known to +-10%."""
         flags = outcome.flags
-        missed = within(outcome, self.slo_us) is False and not flags.saturated
-        return flags.interfered or flags.stalled or (confirm_miss and missed and flags.unreliable)
+        missed = not flags.saturated and outcome.client.latency.p99 > self.slo_us
+        unsure = flags.interfered or (confirm_miss and flags.unreliable)
+        return flags.stalled or (missed and unsure)
 
     def measured(self, rate: float) -> Measurement | Failure:
         self.measurements += 1
