@@ -101,13 +101,16 @@ def test_slo_capacity_takes_the_highest_good_point() -> None:
     assert capacity.bracket == (4000, 8000)
 
 
-def test_interference_voids_a_miss_but_not_a_success() -> None:
+def test_interference_voids_a_miss_once_but_not_a_success() -> None:
     """Another thread or the hypervisor only adds latency: a point met despite it is the
-    server's success, a miss it can have made says nothing and is left out."""
+    server's success, a miss it can have made says nothing and is left out, unless it made
+    it again when measured again: then it is the machine's steady state, and a miss."""
     points = [point(1000, 100), point(10_000, 900, interfered=True),
               point(10_300, 5000, interfered=True), point(10_500, 1100)]  # fmt: skip
     capacity = slo_capacity(points, 1000, 10_500)
     assert capacity.bound == INTERPOLATED and capacity.bracket == (10_000, 10_500)
+    points[2] = point(10_300, 5000, interfered=True, remeasured=True)
+    assert slo_capacity(points, 1000, 10_500).bracket == (10_000, 10_300)
 
 
 def test_slo_sentence_ranks_only_what_its_intervals_separate() -> None:
@@ -274,7 +277,9 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
         climbed[p.loop].append(p)
     for loop in ("asyncio", "uvloop"):
         line = climbed[loop]
-        assert line[0].rate == 1000
+        # The ladder's first load was measured (a machine busy enough to make it miss 1 ms
+        # even when measured again sends the climb below it, as it should).
+        assert 1000 in [p.rate for p in line]
         for rate in [int(p.rate) for p in line if p.rate in (1000, 3000)]:
             prefix = f"tcp/protocol/{loop}/1024B/c10/open{rate}"
             assert {f"{prefix}/p50", f"{prefix}/p99", f"{prefix}/p999"} <= names
@@ -310,7 +315,8 @@ def test_tiny_sweep_end_to_end(tmp_path: Path) -> None:
         assert {p.process for p in line} == {1, 2}
         for process in (1, 2):
             own = [p for p in line if p.process == process]
-            ladder_met = all(p.p99_us <= 1000 and not p.client_limited for p in own[:2])
+            ladder = [p for p in own if p.rate in (1000, 3000)]
+            ladder_met = all(p.p99_us <= 1000 and not p.client_limited for p in ladder)
             assert not ladder_met or 3750 in [p.rate for p in own], own
     report = bench("report", str(output), "-o", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr

@@ -89,8 +89,10 @@ def meets(point: SweepPoint, slo_us: float) -> bool:
 
 
 def says_nothing(point: SweepPoint, slo_us: float) -> bool:
-    """A miss another thread, the hypervisor or the client can have made."""
-    return point.interfered and not meets(point, slo_us)
+    """A miss another thread, the hypervisor or the client can have made, measured once: one
+    they made again when it was measured again is the machine's steady state, and a miss
+    (bench.measure.sweep.within judges the same way)."""
+    return point.interfered and not meets(point, slo_us) and not point.remeasured
 
 
 def crossing(good: SweepPoint, bad: SweepPoint, slo_us: float) -> float:
@@ -114,8 +116,8 @@ def slo_capacity(points: Sequence[SweepPoint], slo_us: float, ladder_top: float)
 
     Client-limited points are not server results: a climb that reaches one ends AT_LEAST the
     last good load, as does one that stopped for a failure below the ladder's top. A miss
-    another thread, the hypervisor or the client interfered with says nothing and is left
-    out; a point that met the objective despite it counts."""
+    another thread, the hypervisor or the client interfered with, measured once, says
+    nothing and is left out; a point that met the objective despite it counts."""
     interfered = [p.rate for p in points if says_nothing(p, slo_us)]
     points = sorted((p for p in points if not says_nothing(p, slo_us)), key=lambda p: p.rate)
     if not points:

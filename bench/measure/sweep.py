@@ -61,15 +61,16 @@ def ladder(capacities: Iterable[float], points: int = LADDER_POINTS) -> tuple[fl
 
 def within(outcome: Measurement, slo_us: float) -> bool | None:
     """Whether a point met the objective; None if it cannot say: the load generator limited
-    it, or it missed where another thread or the hypervisor can have made the miss (they
-    only ever add latency: a point met despite them is the server's success)."""
+    it, or it missed where another thread or the hypervisor can have made the miss, once
+    (they only ever add latency: a point met despite them is the server's success; a miss
+    they made again when measured again is this machine's steady state, and the server's)."""
     flags = outcome.flags
     if flags.saturated:
         return False
     if flags.client_limited:
         return None
     met = outcome.client.latency.p99 <= slo_us
-    return None if flags.interfered and not met else met
+    return None if flags.interfered and not met and not outcome.remeasured else met
 
 
 def beyond(rates: list[float], steps: int) -> list[float]:
