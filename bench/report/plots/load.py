@@ -57,7 +57,7 @@ def latency_against_load(points: Sequence[SweepPoint], slo_us: float, path: Path
     busy_axes[0].set_ylim(0, 1.05)
     busy_axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles = legend_handles(points)
-    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=5, frameon=False)
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle(
         "Latency against offered load (open loop; the server's: from each send to its reply's "
         "arrival; one line per server process)"
@@ -141,5 +141,5 @@ def legend_handles(points: Sequence[SweepPoint]) -> list[Line2D]:
         Line2D([], [], color="0.3", marker="o", linestyle="", markerfacecolor="white", label="p99 unreliable (interval > +-10%)"),
         Line2D([], [], color="0.3", marker="^", linestyle="", label="saturated (< 97% answered)"),
         Line2D([], [], color="0.3", marker="x", linestyle="", label="client-limited: not a server result"),
-        Line2D([], [], color="0.3", marker="d", linestyle="", label="interfered: another thread, the hypervisor or the client made the tail"),
+        Line2D([], [], color="0.3", marker="d", linestyle="", label="interfered: another thread, the hypervisor or the client"),
     ]  # fmt: skip
