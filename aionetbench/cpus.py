@@ -2,6 +2,7 @@
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import subprocess
@@ -19,10 +20,11 @@ def split_cpus(server_cpus: int = 1) -> tuple[set[int], set[int]]:
     return set(available[:server_cpus]), set(available[server_cpus:])
 
 
-def dying_with(parent: int) -> Callable[[], None]:
+def dying_with(parent: int, cpus: set[int] | None = None) -> Callable[[], None]:
     """For `preexec_fn`: the child is killed when the thread that started it ends, however
     it ends (kill -9 included): nothing the orchestrator starts outlives it. The kernel's
-    parent-death signal; if the parent is already gone by then, the child ends at once."""
+    parent-death signal; if the parent is already gone by then, the child ends at once. With
+    `cpus`, the child is pinned to them before it runs anything."""
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: nothing loads after fork
 
@@ -30,6 +32,8 @@ def dying_with(parent: int) -> Callable[[], None]:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent:
             os._exit(1)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)
 
     return arrange
 
@@ -37,18 +41,22 @@ def dying_with(parent: int) -> Callable[[], None]:
 def spawn_pinned(
     command: Sequence[str], cpus: Iterable[int] | None, **popen: object
 ) -> subprocess.Popen:
-    """Start `command` and pin it (and the processes it starts later) to `cpus`; it dies with
-    this process (`dying_with`).
+    """Start `command` pinned to `cpus` from its first instruction (and the processes it
+    starts later); it dies with this process (`dying_with`).
+
+    Pinned in the child before it runs the command, as `taskset` does: pinned from outside
+    once started, it first ran its start-up on whichever CPU, the load generator's included.
 
     It runs in a session of its own, so a Ctrl-C at the terminal reaches only the process
     that started it, which stops its children itself and says it was interrupted, instead
     of seeing them die first and reporting their deaths as failures."""
-    process = subprocess.Popen(  # type: ignore[call-overload]
-        command, start_new_session=True, preexec_fn=dying_with(os.getpid()), **popen
-    )
-    if cpus is not None:
-        os.sched_setaffinity(process.pid, set(cpus))
-    return process
+    pinned = None if cpus is None else set(cpus)
+    try:
+        return subprocess.Popen(  # type: ignore[call-overload]
+            command, start_new_session=True, preexec_fn=dying_with(os.getpid(), pinned), **popen
+        )
+    except subprocess.SubprocessError:  # the child could not pin itself
+        raise OSError(errno.EINVAL, f"cannot run on CPUs {sorted(pinned or ())}") from None
 
 
 def stop_children() -> None:

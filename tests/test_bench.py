@@ -1,6 +1,7 @@
 """The orchestrator end to end: real servers and clients, results read back through pyperf."""
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -13,6 +14,8 @@ import pyperf
 import pytest
 from helpers.commands import bench, importable, refused, start
 from helpers.processes import descendants, still_running
+
+from aionetbench.cpus import spawn_pinned
 
 pytestmark = pytest.mark.live  # every test here starts servers or the suite's commands
 
@@ -179,3 +182,14 @@ def test_kill_9_of_a_run_leaves_no_server_running(tmp_path: Path) -> None:
     while still_running(started):
         assert time.monotonic() < deadline, still_running(started)
         time.sleep(0.05)
+
+
+def test_a_pinned_process_runs_on_its_cpus_from_its_first_instruction() -> None:
+    """Pinned before it runs anything, as `taskset` pins (aionetbench.cpus.spawn_pinned);
+    CPUs it cannot have are refused in one OSError."""
+    cpu = max(os.sched_getaffinity(0))
+    show = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
+    child = spawn_pinned(show, {cpu}, stdout=subprocess.PIPE, text=True)
+    assert child.communicate(timeout=30)[0] == f"[{cpu}]\n"
+    with pytest.raises(OSError, match="cannot run on CPUs"):
+        spawn_pinned(show, {4096}, stdout=subprocess.PIPE, text=True)
