@@ -129,7 +129,7 @@ def woken_late_summary(summary: Summary, wakeups: Wakeups | None) -> list[Wakeup
         return []
     busy = summary.server.cpu if summary.server is not None else 0.0
     rate = summary.schedule.achieved_rate
-    return woken_late(wakeups, rate, latency.p99, busy, summary.duration_s, backlog=False)
+    return woken_late(wakeups, rate, latency.p99, busy, summary.duration_s, backlog=False)[0]
 
 
 def woken_late(
@@ -139,20 +139,17 @@ def woken_late(
     server_busy: float,
     window_s: float,
     backlog: bool = True,
-) -> list[Wakeup]:
-    """The server's wake-ups (or preemptions) of at least half the p99, if together they held
-    up CAUSE_SHARE of the window's messages; else none. Each holds up the messages that arrive
-    meanwhile and, with `backlog`, those after them while the server clears it: about rate x
-    latency / (its core's idle share); at least the one that woke it."""
+) -> tuple[list[Wakeup], float]:
+    """The server's wake-ups (or preemptions) of at least half the p99 and about how many
+    messages they held up, if that is CAUSE_SHARE of the window's; else none. Each holds up
+    the messages that arrive meanwhile and, with `backlog`, those after them while the server
+    clears it: about rate x latency / (its core's idle share); at least the one that woke it."""
     slow = [w for w in wakeups.late if w.latency_us >= p99_us / 2]
     idle_share = max(1.0 - server_busy, MIN_IDLE_SHARE) if backlog else 1.0
-    held = sum(held_up(w, rate, idle_share) for w in slow)
-    return slow if slow and held >= CAUSE_SHARE * rate * window_s else []
-
-
-def held_up(wakeup: Wakeup, rate: float, idle_share: float) -> float:
-    """About how many messages one late wake-up held up (`woken_late`)."""
-    return max(1.0, rate * wakeup.latency_us / 1e6 / idle_share)
+    held = sum(max(1.0, rate * w.latency_us / 1e6 / idle_share) for w in slow)
+    if not slow or held < CAUSE_SHARE * rate * window_s:
+        return [], 0.0
+    return slow, held
 
 
 def interference(waits: Waits, window_s: float) -> list[str]:

@@ -157,5 +157,5 @@ def test_near_saturation_a_late_wake_up_is_a_cause_but_the_backlog_is_the_server
     the server waits, 450 before it has cleared the backlog (0.5% of the window is 225). It
     names the tail's cause; it does not make the point another thread's (interfered)."""
     wakeups = Wakeups(5_000, 30.0, 60.0, 1_000.0, (Wakeup(1_000.0, "kdamond.0"),))
-    assert woken_late(wakeups, 45_000, 1_500, 0.95, 1.0)
-    assert not woken_late(wakeups, 45_000, 1_500, 0.95, 1.0, backlog=False)
+    assert woken_late(wakeups, 45_000, 1_500, 0.95, 1.0) == ([wakeups.late[0]], 450.0)
+    assert woken_late(wakeups, 45_000, 1_500, 0.95, 1.0, backlog=False) == ([], 0.0)

@@ -14,7 +14,7 @@ from collections import Counter
 
 from aionetbench.wakeups import IDLE
 from bench.store.reader import SweepPoint
-from clients.judgement import CAUSE_SHARE, MIN_IDLE_SHARE, held_up, interference_on, woken_late
+from clients.judgement import CAUSE_SHARE, interference_on, woken_late
 from clients.judgement import long_tail as is_long_tail
 
 BUSY = 0.95  # a server core this busy queues messages: its own tail
@@ -49,11 +49,9 @@ def late_wakeups(point: SweepPoint) -> str | None:
     if point.wakeups is None:
         return None
     rate, busy = point.achieved_rate, point.server_cpu
-    slow = woken_late(point.wakeups, rate, point.p99_us, busy, point.duration_s)
+    slow, held = woken_late(point.wakeups, rate, point.p99_us, busy, point.duration_s)
     if not slow:
         return None
-    idle_share = max(1.0 - busy, MIN_IDLE_SHARE)
-    held = sum(held_up(w, rate, idle_share) for w in slow)
     holders = Counter(HOLDER.get(w.held_by, w.held_by) for w in slow)
     by = ", ".join(f"{name} in {count}" for name, count in holders.most_common(3))
     shortest, longest = slow[-1].latency_us / 1000, slow[0].latency_us / 1000
@@ -72,13 +70,13 @@ def causes(point: SweepPoint) -> list[str]:
     if not long_tail(point):
         return []
     found = [cause] if (cause := gc_cause(point)) else []
-    woken_late = late_wakeups(point)
-    found += [woken_late] if woken_late else []
+    kept = late_wakeups(point)
+    found += [kept] if kept else []
     waits = interference_on(point.waits, point.duration_s) if point.waits is not None else []
-    if woken_late:  # the wake-ups name who held the server's CPU, exactly
+    if kept:  # the wake-ups name who held the server's CPU, exactly
         waits = [(text, cpu) for text, cpu in waits if cpu != "server"]
     found += [named(text, cpu, point) for text, cpu in waits]
-    if not woken_late and "server" not in (cpu for _, cpu in waits):  # else already named
+    if not kept and "server" not in (cpu for _, cpu in waits):  # else already named
         found += [cause] if (cause := machine_threads(point)) else []
     if point.stalled:
         found.append(
