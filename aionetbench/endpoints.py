@@ -69,11 +69,10 @@ def warm(endpoint: Endpoint) -> None:
     """Open and close one connection, so the server has read an EOF before it is measured.
 
     A server process that has never seen a connection close is in a state no long-running
-    server stays in. On glibc, asyncio's transports `recv(256 KiB)` into a new bytes object,
-    above malloc's mmap threshold, so every read costs an mmap, an mremap and a munmap: until
-    the first EOF, whose read frees a whole 256 KiB buffer and makes glibc raise its dynamic
-    threshold above that size. Measured here: asyncio `protocol` 47k req/s fresh, 181k after
-    one closed connection; `streams` 42k and 95k. OSError if the server does not accept.
+    server stays in: its first connection's imports, buffers and handshake paths. It was
+    found for glibc's mmap threshold (asyncio `protocol` 47k req/s fresh, 181k after one
+    closed connection), which the servers now also settle themselves before serving
+    (servers.cli.settle_malloc). OSError if the server does not accept.
     """
     connect(endpoint, timeout=5).close()
     time.sleep(WARM_SETTLE_S)

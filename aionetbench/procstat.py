@@ -39,9 +39,9 @@ def steal_s() -> float:
 
 
 def usage(pid: int) -> dict[str, float]:
-    """A process's CPU seconds (user, system) and context switches so far, as psutil reads
-    them (/proc/PID/stat and /proc/PID/status), and its threads' wait for a CPU; empty if
-    the process is gone. Used where psutil may not be installed (aionetbench.agent)."""
+    """A process's CPU seconds (user, system), context switches and minor page faults so far,
+    as psutil reads them (/proc/PID/stat and /proc/PID/status), and its threads' wait for a
+    CPU; empty if the process is gone. Used where psutil may not be installed (aionetbench.agent)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         status = Path(f"/proc/{pid}/status").read_text()
@@ -54,6 +54,7 @@ def usage(pid: int) -> dict[str, float]:
     return {
         "user_s": int(after_name[11]) / TICKS_PER_S,  # utime: field 14 of stat
         "system_s": int(after_name[12]) / TICKS_PER_S,
+        "minor_faults": int(after_name[7]),  # minflt: field 10 of stat
         "voluntary": int(switches.get("voluntary_ctxt_switches", 0)),
         "involuntary": int(switches.get("nonvoluntary_ctxt_switches", 0)),
         "run_delay_s": run_delay_s(pid),

@@ -23,7 +23,7 @@ from aionetbench.faults import configure_logging
 from aionetbench.limits import raise_fd_limit
 from aionetbench.loops import STOCK, loop_argument, loop_named
 from aionetbench.tls import server_context
-from servers import SERVERS, ServerOptions, gcwatch
+from servers import READ_SIZE, SERVERS, ServerOptions, gcwatch
 
 # Seconds a variant gets to close its connections after a signal before it is cut off, so
 # that a peer stuck mid-handshake cannot hold the process past the 2 s shutdown promise.
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             listener.close()
     configure_logging()
+    settle_malloc()
     if not os.environ.get(NO_GC_WATCH_ENV):
         gcwatch.start()
     try:
@@ -137,6 +138,20 @@ def run(args: argparse.Namespace) -> int:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(endpoint.path)
     return 0
+
+
+def settle_malloc() -> None:
+    """Allocate and free one buffer larger than a read, as every long-running server has.
+
+    glibc's malloc serves a request above its mmap threshold (128 KiB at start) with a mapping
+    of its own, and raises the threshold only when it frees such a mapping whole. asyncio's
+    transports `recv` into a new 256 KiB bytes object and shrink it to what was read, so a
+    process that never freed a large mapping pays an mmap, an mremap, a munmap and two page
+    faults on every read, for good. Whether a fresh process has freed one depends on its
+    start-up: websockets on asyncio answered 24k or 42k req/s by the length of its command
+    line (docs/servers.md). Freeing one here puts every server where a running one is.
+    """
+    bytearray(2 * READ_SIZE)  # freed at once: glibc's threshold rises above a read
 
 
 def count_python_calls(loop: asyncio.AbstractEventLoop) -> None:
