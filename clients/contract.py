@@ -26,7 +26,7 @@ class Generator:
 @dataclass(frozen=True)
 class Clients:
     """Which load generator measures a load: `preferred` wherever it can, else `fallback`
-    (the native generator does not do TLS; the Python one does everything)."""
+    (the native generator built without OpenSSL does not do TLS; the Python one does everything)."""
 
     preferred: Generator
     fallback: Generator

@@ -56,7 +56,7 @@ class LoadSpec:
 
     protocol: str  # PROTOCOLS
     endpoint: Endpoint
-    tls: bool = option(False, "TLS (the certificate is not verified)")
+    tls: bool = option(False, "TLS (the certificate is not verified)", worker=True)
     loop: str = option(
         "uvloop",
         "client event loop: a name from aionetbench.loops, BASE+LAYER or MODULE:FACTORY",

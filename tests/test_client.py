@@ -185,10 +185,14 @@ def test_a_port_outside_the_range_is_an_argparse_error(target: str) -> None:
     assert "Traceback" not in result.stderr and "refused" not in result.stderr
 
 
+@pytest.mark.parametrize("tls", [(), ("--tls",)], ids=["tcp", "tls"])
 @pytest.mark.parametrize("program", GENERATORS)
-def test_a_corrupted_byte_is_caught(server_pool: ServerPool, program: str) -> None:
-    server = server_pool.start_faulty("--corrupt-after", "500")
-    result = client(server.endpoint, *SHORT, "--json", program=program)
+def test_a_corrupted_byte_is_caught(
+    server_pool: ServerPool, program: str, tls: tuple[str, ...]
+) -> None:
+    """Inside TLS too: the record is sound, the plaintext echoed is not."""
+    server = server_pool.start_faulty("--corrupt-after", "500", *tls)
+    result = client(server.endpoint, *SHORT, "--json", *tls, program=program)
     assert result.returncode == 1
     summary = json.loads(result.stdout)
     assert summary["errors"] == 1

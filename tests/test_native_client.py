@@ -2,8 +2,10 @@
 the same verification, flags and faults; its histograms and schedules checked exactly."""
 
 import json
+import shutil
 import subprocess
 from array import array
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,13 +91,58 @@ def test_exactly_n_echoes(start_server) -> None:
 
 @pytest.mark.live
 @pytest.mark.live
-def test_tls_is_refused_in_one_line(start_server) -> None:
-    server = start_server("protocol", "asyncio", "tls")
+@pytest.mark.parametrize(
+    ("protocol", "api", "loop"),
+    [("tcp", "protocol", "uvloop"), ("tcp", "buffered", "asyncio"), ("ws", "websockets", "asyncio"),
+     ("ws", "aiohttp", "uvloop"), ("line", "readline", "uvloop")],
+)  # fmt: skip
+def test_tls_echoes_verified_with_kernel_timestamps(
+    start_server, protocol: str, api: str, loop: str
+) -> None:
+    """Every framing over TLS, a byte and 70,000 (several records per message); the replies
+    still carry the kernel's arrival stamp, read through OpenSSL."""
+    server = start_server(api, loop, "tls")
+    for size in ("1", "70000"):
+        summary = client_json(server.endpoint, *SHORT, "--tls", "--size", size, "--pipeline", "3",
+                              protocol=protocol, program=NATIVE)  # fmt: skip
+        assert summary["errors"] == 0 and summary["requests"] > 10, size
+        assert summary["kernel_timed"] == 1.0, size
+
+
+@pytest.mark.live
+def test_tls_against_a_plain_server_is_one_line(start_server) -> None:
+    server = start_server("protocol", "asyncio")
     result = client(server.endpoint, *SHORT, "--tls", program=NATIVE)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (
-        "clients.native: the native load generator does not do TLS: use python -m clients"
-    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = result.stderr.strip()
+    assert said.startswith(f"clients.native: cannot connect to {server.endpoint}: TLS handshake: ")
+    assert len(said.splitlines()) == 1
+
+
+@pytest.mark.live
+def test_a_build_without_openssl_says_so_and_leaves_tls_to_python(
+    tmp_path: Path, start_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built as `make native` builds it where libssl-dev is missing (no_tls.c)."""
+    compiler = shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler")
+    sources = [
+        s for s in native.BINARY.parent.glob("*.c") if s.name not in ("tls.c", "crosscheck.c")
+    ]
+    binary = tmp_path / "load"
+    subprocess.run([compiler, "-O2", "-o", str(binary), *map(str, sources), "-lm"], check=True)
+    assert subprocess.run([binary, "--features"], capture_output=True, text=True).stdout == "\n"
+    monkeypatch.setattr(native, "built_with_tls", lambda: False)
+    clients = clients_from("native")
+    assert clients.for_spec(LoadSpec("tcp", Endpoint(port=1), tls=True)).name == "python"
+    server = start_server("protocol", "asyncio", "tls")
+    connected = subprocess.run(
+        [binary, "tcp", "--connect", str(server.endpoint), "--tls"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert connected.returncode == 2
+    assert connected.stderr.strip().endswith("built without OpenSSL")
 
 
 def test_the_orchestrator_falls_back_to_the_python_client(
@@ -111,11 +158,12 @@ def test_the_orchestrator_falls_back_to_the_python_client(
         clients_from("native")
 
 
-def test_tls_loads_go_to_the_python_client() -> None:
+def test_tls_loads_go_to_the_native_client_built_with_openssl() -> None:
     clients = clients_from("native")
     plain = LoadSpec("tcp", Endpoint(port=1))
+    assert native.built_with_tls()
     assert clients.for_spec(plain).name == "native"
-    assert clients.for_spec(LoadSpec("tcp", Endpoint(port=1), tls=True)).name == "python"
+    assert clients.for_spec(LoadSpec("tcp", Endpoint(port=1), tls=True)).name == "native"
     assert clients_from("python").for_spec(plain).name == "python"
 
 

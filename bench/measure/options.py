@@ -217,8 +217,8 @@ def add_client_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client",
         choices=CLIENTS,
-        help="the load generator: native (C, clients/native; TLS cells still use the Python "
-        "one) or python; default native wherever it was built",
+        help="the load generator: native (C, clients/native; TLS cells use the Python one "
+        "where it was built without OpenSSL) or python; default native wherever it was built",
     )
 
 

@@ -129,7 +129,7 @@ def clients_line(results: Results) -> str:
     )
     env = results.environment
     if env.client == "native" and len(counts) > 1:
-        line += " (the native one does not do TLS)"
+        line += " (the native one was built without TLS)"
     elif env.client == "python" and env.native_client == "not built":
         line += " (the native one was not built)"
     return line or "?"

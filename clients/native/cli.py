@@ -8,8 +8,8 @@ from clients.native.workers import run
 DESCRIPTION = (
     "Native echo load generator: the same modes, verification and output as `python -m "
     "clients` (see its --help), with the sending, receiving and timing done in C, so it "
-    "needs a fraction of a core for what takes the Python client a whole one. No TLS; "
-    "--loop is the Python client's and is ignored here."
+    "needs a fraction of a core for what takes the Python client a whole one. TLS through "
+    "OpenSSL where it was built with it; --loop is the Python client's and is ignored here."
 )
 
 

@@ -1,7 +1,8 @@
 /*
  * The native load generator's worker: one process, one thread, epoll, non-blocking sockets
  * (this file: the run; beside it its command line, /proc, the WebSocket handshake, the
- * histograms, reading with receive timestamps, and pacing).
+ * histograms, reading with receive timestamps, pacing, and a connection's stream: the socket
+ * or TLS over it, channel.c and tls.c).
  * `python -m clients.native` starts one per --workers, hands each its share of the
  * connections and of the rate, releases them together, and turns what each prints (one JSON
  * object) into the same Summary as `python -m clients`. The semantics are that client's:
@@ -34,13 +35,15 @@
  * plus this worker's first connection:
  *   load PROTOCOL (--connect HOST:PORT | --unix PATH) [--size N] [--concurrency N] [--first N]
  *        [--pipeline N] [--duration S] [--warmup S] [--rate R] [--requests N] [--arrivals KIND]
- *        [--drain S] [--server-pid PID] [--priority auto|realtime|normal]
+ *        [--drain S] [--server-pid PID] [--priority auto|realtime|normal] [--tls]
  * Every value is checked here (a bad one: one line, exit 2). After connecting, the worker
  * prints `connected` and waits for a line on stdin (the barrier); refused: one line on
- * stderr, exit 2. Self-checks: `load --histogram` reads integers (ns) from stdin and prints
- * the pairs; `load --schedule RATE ARRIVALS N` prints N due times.
+ * stderr, exit 2. `load --features` prints `tls` when built with it. Self-checks:
+ * `load --histogram` reads integers (ns) from stdin and prints the pairs; `load --schedule
+ * RATE ARRIVALS N` prints N due times.
  */
 #include "common.h"
+#include "channel.h"
 #include "histogram.h"
 #include "options.h"
 #include "pacing.h"
@@ -158,7 +161,8 @@ struct stamp {
 };
 
 struct connection {
-    int fd, closing;
+    struct channel ch;
+    int closing;
     char error[200];
     size_t next_message, offset, reply_left;
     struct stamp *sent_at; /* a ring of the messages in flight */
@@ -202,7 +206,7 @@ static void heard(int64_t now) {
 
 static void watch_writes(struct connection *c, int on) {
     struct epoll_event event = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(run.epoll_fd, EPOLL_CTL_MOD, c->fd, &event);
+    epoll_ctl(run.epoll_fd, EPOLL_CTL_MOD, c->ch.fd, &event);
 }
 
 static void fail(struct connection *c, const char *format, const char *detail) {
@@ -210,7 +214,7 @@ static void fail(struct connection *c, const char *format, const char *detail) {
     if (!c->closing) {
         c->closing = 1;
         run.in_flight -= c->in_flight;
-        close(c->fd);
+        channel_close(&c->ch);
     }
 }
 
@@ -228,9 +232,9 @@ static void send_message(struct connection *c, int64_t due, int64_t sent) {
     c->sent_at[(c->head + c->in_flight++) % c->ring_size] = (struct stamp){due, sent};
     if (!run.in_flight++) run.heard_at = now_ns(); /* waiting from now, not since the last reply */
     if (!c->out_length) {
-        ssize_t sent = send(c->fd, message, size, MSG_NOSIGNAL);
+        ssize_t sent = channel_send(&c->ch, message, size);
         if (sent < 0 && errno != EAGAIN && errno != EINTR) {
-            fail(c, "connection lost: %s", strerror(errno));
+            fail(c, "connection lost: %s", channel_failure(&c->ch));
             return;
         }
         written = sent < 0 ? 0 : (size_t)sent;
@@ -253,9 +257,9 @@ static void send_message(struct connection *c, int64_t due, int64_t sent) {
 }
 
 static void writable(struct connection *c) {
-    ssize_t sent = send(c->fd, c->out + c->out_start, c->out_length, MSG_NOSIGNAL);
+    ssize_t sent = channel_send(&c->ch, c->out + c->out_start, c->out_length);
     if (sent < 0) {
-        if (errno != EAGAIN && errno != EINTR) fail(c, "connection lost: %s", strerror(errno));
+        if (errno != EAGAIN && errno != EINTR) fail(c, "connection lost: %s", channel_failure(&c->ch));
         return;
     }
     c->out_start += (size_t)sent, c->out_length -= (size_t)sent;
@@ -289,15 +293,16 @@ static void reply_completed(struct connection *c, const struct reading *when) {
     }
 }
 
-static void readable(struct connection *c) {
+/* One read and the replies it completes: 0 when there was nothing to read or it failed. */
+static int read_once(struct connection *c) {
     struct reading when;
-    ssize_t got = receive(c->fd, run.buffer, READ_SIZE, &when);
+    ssize_t got = channel_receive(&c->ch, run.buffer, READ_SIZE, &when);
     if (got <= 0) {
         if (got == 0)
             fail(c, "connection lost: %s", "closed by the server");
         else if (errno != EAGAIN && errno != EINTR)
-            fail(c, "connection lost: %s", strerror(errno));
-        return;
+            fail(c, "connection lost: %s", channel_failure(&c->ch));
+        return 0;
     }
     size_t size = (size_t)got;
     heard(when.read_at);
@@ -307,7 +312,7 @@ static void readable(struct connection *c) {
         char where[80];
         snprintf(where, sizeof where, "%zu of %zu", (c->offset + first) % run.w.reply_size, run.w.reply_size);
         fail(c, "reply differs from what was sent at byte %s", where);
-        return;
+        return 0;
     }
     c->offset = (c->offset + size) % run.w.period;
     size_t completed = 0;
@@ -318,12 +323,18 @@ static void readable(struct connection *c) {
         completed = 1 + size / run.w.reply_size;
         c->reply_left = run.w.reply_size - size % run.w.reply_size;
     }
-    if (!completed) return;
+    if (!completed) return 1;
     if (completed > c->in_flight) {
         fail(c, "%s", "the server sent more replies than messages");
-        return;
+        return 0;
     }
     while (completed--) reply_completed(c, &when);
+    return !c->closing;
+}
+
+/* The socket is readable: read until it is drained, and TLS has nothing buffered either. */
+static void readable(struct connection *c) {
+    while (read_once(c) && channel_buffered(&c->ch)) continue;
 }
 
 static int resolve_and_connect(const char *host, const char *port, const char *unix_path,
@@ -533,8 +544,10 @@ static void connect_all(const struct options *o) {
     for (size_t i = 0; i < o->connections; i++) {
         struct connection *c = &run.conns[i];
         const char *why = NULL;
-        c->fd = resolve_and_connect(o->host, o->port, o->unix_path, &why);
-        if (c->fd >= 0 && strcmp(o->protocol, "ws") == 0) why = ws_handshake(c->fd, o->host ? o->host : "localhost");
+        const char *host = o->host ? o->host : "localhost";
+        c->ch.fd = resolve_and_connect(o->host, o->port, o->unix_path, &why);
+        if (c->ch.fd >= 0 && o->tls) c->ch.tls = tls_connect(c->ch.fd, host, 0, &why);
+        if (!why && strcmp(o->protocol, "ws") == 0) why = ws_handshake(&c->ch, host);
         if (why) {
             if (o->unix_path)
                 fprintf(stderr, "cannot connect to %s: %s\n", o->unix_path, why);
@@ -542,14 +555,14 @@ static void connect_all(const struct options *o) {
                 fprintf(stderr, "cannot connect to %s:%s: %s\n", o->host, o->port, why);
             exit(2);
         }
-        fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        fcntl(c->ch.fd, F_SETFL, fcntl(c->ch.fd, F_GETFL) | O_NONBLOCK);
         c->next_message = ((o->first + i) * STRIDE) % run.w.count;
         c->offset = c->next_message * run.w.reply_size;
         c->reply_left = run.w.reply_size;
         c->ring_size = 64;
         c->sent_at = allocate(c->ring_size * sizeof *c->sent_at);
         struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(run.epoll_fd, EPOLL_CTL_ADD, c->fd, &event);
+        epoll_ctl(run.epoll_fd, EPOLL_CTL_ADD, c->ch.fd, &event);
     }
 }
 
@@ -651,6 +664,7 @@ int main(int argc, char **argv) {
     prctl(PR_SET_TIMERSLACK, 1UL);    /* wake up for the next send when asked, not 50 us later */
     random_bytes(rng_state, sizeof rng_state);
     if (argc == 2 && strcmp(argv[1], "--histogram") == 0) return print_histogram_of_stdin();
+    if (argc == 2 && strcmp(argv[1], "--features") == 0) return puts(tls_built() ? "tls" : ""), 0;
     if (argc == 5 && strcmp(argv[1], "--schedule") == 0)
         return print_schedule(seconds_arg("rate", argv[2], 1), argv[3],
                               (long)count_arg("count", argv[4], 100000000));

@@ -33,6 +33,7 @@ void parse_options(int argc, char **argv, struct options *o) {
         {"rate", required_argument, 0, 'r'},    {"requests", required_argument, 0, 'q'},
         {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'P'}, {"priority", required_argument, 0, 'R'},
+        {"tls", no_argument, 0, 'T'},
         {0, 0, 0, 0},
     };
     static char host[256], port[16];
@@ -74,6 +75,7 @@ void parse_options(int argc, char **argv, struct options *o) {
             break;
         case 'D': o->drain = seconds_arg(name, optarg, 0); break;
         case 'P': o->server_pid = (int)count_arg(name, optarg, 4194304); break;
+        case 'T': o->tls = 1; break;
         case 'R':
             if (strcmp(optarg, "auto") && strcmp(optarg, "realtime") && strcmp(optarg, "normal"))
                 bad_value(name, optarg, "auto, realtime or normal");

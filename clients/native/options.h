@@ -11,7 +11,7 @@ struct options {
     size_t size, connections, first, pipeline;
     double duration, warmup, rate, drain;
     uint64_t requests;
-    int server_pid;
+    int server_pid, tls;
 };
 
 /* Parse argv into `o`; a bad value or option is one line on stderr and exit 2. */

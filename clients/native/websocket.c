@@ -61,7 +61,7 @@ static const char *header_value(const char *headers, const char *name, size_t *l
 }
 
 /* NULL when the server accepted the upgrade, else why not. */
-const char *ws_handshake(int fd, const char *host) {
+const char *ws_handshake(struct channel *channel, const char *host) {
     static char why[300];
     unsigned char nonce[16], digest[20];
     char key[32], accept[32], request[512], response[4096], keyed[80];
@@ -70,13 +70,14 @@ const char *ws_handshake(int fd, const char *host) {
     int length = snprintf(request, sizeof request,
                           "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, key);
-    if (send(fd, request, (size_t)length, MSG_NOSIGNAL) != length) return strerror(errno);
+    if (channel_send(channel, request, (size_t)length) != length) return channel_failure(channel);
     size_t got = 0;
     char *end = NULL;
     while (!end) { /* one byte at a time: nothing after the response may be consumed here */
         if (got + 1 >= sizeof response) return "handshake response too long";
-        ssize_t n = recv(fd, response + got, 1, 0);
-        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : strerror(errno);
+        struct reading when;
+        ssize_t n = channel_receive(channel, response + got, 1, &when);
+        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : channel_failure(channel);
         response[++got] = 0;
         end = strstr(response, "\r\n\r\n");
     }

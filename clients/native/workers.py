@@ -14,7 +14,7 @@ import numpy as np
 
 from aionetbench.errors import UsageError
 from clients import stats
-from clients.native import BINARY
+from clients.native import BINARY, built_with_tls
 from clients.spec import LoadSpec
 from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 
@@ -100,8 +100,11 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` native processes and return their windows."""
     if not BINARY.exists():
         raise UsageError("the native load generator is not built: run `make native`")
-    if spec.tls:
-        raise UsageError("the native load generator does not do TLS: use python -m clients")
+    if spec.tls and not built_with_tls():
+        raise UsageError(
+            "the native load generator was built without OpenSSL (install libssl-dev and run "
+            "`make native`): use python -m clients for TLS"
+        )
     pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     processes = [
         subprocess.Popen(worker_command(spec, *load), text=True, **pipes)

@@ -4,6 +4,7 @@
 `--stall-at S`: instead, block it once, S seconds after the first connection arrives.
 `--corrupt-after N`: flip one byte in the Nth chunk it echoes.
 `--mute`: read everything, answer nothing.
+`--tls`: serve TLS (a fresh self-signed certificate), misbehaving inside it.
 Prints `READY host:port` like the real servers; SIGTERM kills it.
 """
 
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from aionetbench.endpoints import Endpoint, listen
+from aionetbench.tls import server_context
 from servers import ServerOptions
 from servers.protocol import EchoProtocol
 from servers.transports import serve_protocol
@@ -57,7 +59,8 @@ async def main(args: argparse.Namespace) -> None:
             loop.call_later(args.stall_at, stall, False)
 
     protocol = faulty_protocol(args.corrupt_after, on_first_connection, args.mute)
-    async with serve_protocol(protocol, listener, ServerOptions()):
+    options = ServerOptions(tls=server_context() if args.tls else None)
+    async with serve_protocol(protocol, listener, options):
         if args.stall_ms and args.stall_at is None:
             loop.call_later(1.0, stall)
         print(f"READY {Endpoint.of_listener(listener)}", flush=True)
@@ -70,4 +73,5 @@ if __name__ == "__main__":
     parser.add_argument("--stall-at", type=float)
     parser.add_argument("--corrupt-after", type=int)
     parser.add_argument("--mute", action="store_true")
+    parser.add_argument("--tls", action="store_true")
     asyncio.run(main(parser.parse_args()))
