@@ -32,14 +32,14 @@ servers/native/echo: servers/native/echo.c
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
 # The worker, split by concern: the run (load.c), its command line, /proc, the WebSocket
-# handshake, a connection's stream (plain or TLS), and what they share. TLS through OpenSSL
+# handshake, opening a connection, its stream (plain or TLS), and what they share. TLS through OpenSSL
 # where its headers are (libssl-dev); without them the worker is built without TLS, said in
 # one line, and TLS loads stay with the Python load generator (`load --features` tells).
 OPENSSL := $(shell printf '\#include <openssl/ssl.h>\n' | $(CC) -E - > /dev/null 2>&1 && echo yes)
 TLS_SOURCE := clients/native/$(if $(OPENSSL),tls.c,no_tls.c)
 TLS_LIBS := $(if $(OPENSSL),-lssl -lcrypto)
 LOAD_SOURCES := $(addprefix clients/native/,load.c options.c procstat.c websocket.c histogram.c \
-	receive.c pacing.c channel.c common.c) $(TLS_SOURCE)
+	receive.c pacing.c channel.c dial.c common.c) $(TLS_SOURCE)
 clients/native/load: $(LOAD_SOURCES) $(wildcard clients/native/*.h)
 	$(if $(OPENSSL),,@echo "native: no OpenSSL headers (libssl-dev): the native load generator is built without TLS, and TLS loads use the Python one")
 	$(CC) -O2 -Wall -Wextra -o $@ $(LOAD_SOURCES) -lm $(TLS_LIBS)

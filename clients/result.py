@@ -89,6 +89,10 @@ def summarize(spec: LoadSpec, results: list[WorkerResult], generator: str = "pyt
         realtime_share=sum(r.realtime_s for r in results) / (duration * len(results))
         if duration
         else 0.0,
+        churn=spec.churn or 0,
+        connections_opened=sum(r.opened for r in results),
+        tls_resumed=sum(r.resumed for r in results),
+        cps=sum(r.opened / r.window_s for r in results if r.window_s),
     )
 
 
@@ -174,10 +178,16 @@ def per_request_us(cpu_s: float, requests: int) -> float:
 def format_table(summary: Summary) -> str:
     """A few aligned lines: what ran, throughput, latency, client CPU, and any warnings."""
     latency, schedule = summary.latency, summary.schedule
+    unit = "conn/s" if summary.churn else "msg/s"
     mode = (
-        f"open loop at {schedule.target_rate:,.0f} msg/s"
+        f"open loop at {schedule.target_rate:,.0f} {unit}"
         if schedule
         else f"closed loop, depth {summary.pipeline}"
+    )
+    if summary.churn:
+        mode += f", {summary.churn} message(s) per connection"
+    timed = (
+        "from connect to the first echo" if summary.churn else "from send to the reply's arrival"
     )
     lines = [
         f"{summary.protocol} {summary.endpoint}{' (TLS)' if summary.tls else ''}, "
@@ -187,14 +197,26 @@ def format_table(summary: Summary) -> str:
         f"{summary.duration_s:.2f} s measured",
         f"  requests   {summary.requests:,}  ({summary.errors} errors)",
         f"  throughput {summary.rps:,.0f} req/s  {summary.mib_s:,.1f} MiB/s",
+        *(
+            [
+                f"  churn      {summary.connections_opened:,} connections, {summary.cps:,.0f} conn/s"
+                + (f", {summary.tls_resumed:,} TLS sessions resumed" if summary.tls else "")
+            ]
+            if summary.churn
+            else []
+        ),
         "  latency us "
         + "  ".join(f"{k} {latency.at(k):,.1f}" for k in ("p50", "p90", "p99", "p999", "max"))
-        + f"  (from send to the reply's arrival: {timed_by(summary)})",
+        + f"  ({timed}: {timed_by(summary)})",
         f"  client CPU {summary.client_cpu:.2f} cores, {summary.client_cpu_us_per_request:.2f} us/request",
     ]
     if summary.server:
+        per_connection = (
+            f", {summary.server_cpu_us_per_connection:.1f} us/connection" if summary.churn else ""
+        )
         lines.append(
             f"  server CPU {summary.server.cpu:.2f} cores, {summary.server.cpu_us:.2f} us/request"
+            + per_connection
         )
     if schedule:
         low, high = schedule.p99_ci_us

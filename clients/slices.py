@@ -28,6 +28,8 @@ def joined(first: WorkerResult, second: WorkerResult) -> WorkerResult:
     return WorkerResult(
         connections=first.connections,
         requests=first.requests + second.requests,
+        opened=first.opened + second.opened,
+        resumed=first.resumed + second.resumed,
         window_s=first.window_s + second.window_s,
         cpu_s=first.cpu_s + second.cpu_s,
         latency=stats.joined(first.latency, second.latency),

@@ -106,6 +106,23 @@ class LoadSpec:
         choices=PRIORITIES,
         worker=True,
     )
+    churn: int | None = option(
+        None,
+        "connection churn: each connection exchanges N messages (--pipeline at a time), "
+        "closes, and a new one opens in its place; open loop: --rate is new connections per "
+        "second, at most --concurrency open at once (an arrival waits for a free one). The "
+        "latency is a connection's: from its connect (the intended one: from when it was "
+        "due) to its first echo. Native load generator only",
+        type=positive_int,
+        metavar="N",
+        worker=True,
+    )
+    tls_resume: bool = option(
+        False,
+        "with --tls: offer the session the server last gave (TLS 1.3 ticket) instead of a full "
+        "handshake on each new connection; native load generator only",
+        worker=True,
+    )
     workers: int = option(1, "processes to split connections over", type=positive_int)
     server_pid: int | None = option(
         None,
@@ -146,6 +163,10 @@ class LoadSpec:
             return "--max-duration goes with --p99-within"
         if self.requests and (self.rate or self.workers > 1):
             return "--requests goes with neither --rate nor more than one worker"
+        if self.tls_resume and not self.tls:
+            return "--tls-resume goes with --tls"
+        if self.churn and self.requests and self.requests % self.churn:
+            return "--requests must be a multiple of --churn (whole connections)"
         if self.priority == "realtime" and not self.rate:
             return "--priority realtime goes with --rate (a closed loop keeps its CPU busy)"
         return None

@@ -119,6 +119,18 @@ class Summary:
     # the rest were timed when read (Unix sockets, the Python load generator).
     kernel_timed: float = 0.0
     realtime_share: float = 0.0  # of the window, the share run at real-time priority
+    # --churn: messages per connection (0: connections stay open), and the connections that
+    # were dialed in the window and completed, per second; the latency is then a connection's.
+    churn: int = 0
+    connections_opened: int = 0
+    cps: float = 0.0
+    tls_resumed: int = 0  # of those connections, the TLS handshakes that resumed a session
+
+    @property
+    def server_cpu_us_per_connection(self) -> float:
+        """With --churn, the server's CPU per connection (its accept, handshakes, echoes and
+        close), 0 if unknown."""
+        return self.server.cpu / self.cps * 1e6 if self.server and self.cps else 0.0
 
     @property
     def first_error(self) -> str:

@@ -55,6 +55,8 @@ class WorkerResult:
 
     connections: int = 0
     requests: int = 0  # replies received in the window: the throughput count
+    opened: int = 0  # --churn: connections dialed in the window that exchanged all theirs
+    resumed: int = 0  # ...of them, those whose TLS handshake resumed a session
     window_s: float = 0.0
     cpu_s: float = 0.0
     # Every message sent in the window, from when it went out to when its reply reached the

@@ -44,6 +44,7 @@ SPECS = [
         priority="realtime",
     ),
     LoadSpec("tcp", Endpoint("localhost", 1), requests=1003, concurrency=7, size=1),
+    LoadSpec("tcp", Endpoint("127.0.0.1", 2), tls=True, tls_resume=True, churn=3, requests=999),
 ]
 
 

@@ -4,13 +4,14 @@ the same verification, flags and faults; its histograms and schedules checked ex
 import json
 import shutil
 import subprocess
+import time
 from array import array
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hdrh.histogram import HdrHistogram
-from helpers.commands import NATIVE, NEEDS_NATIVE, SHORT, client, client_json
+from helpers.commands import NATIVE, NEEDS_NATIVE, SHORT, client, client_json, start_client
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
@@ -19,6 +20,7 @@ from clients import native, stats
 from clients.native.workers import counts_of
 from clients.spec import LoadSpec
 from clients.summary import Summary
+from clients.workers import run as python_run
 
 pytestmark = NEEDS_NATIVE
 
@@ -176,3 +178,60 @@ def test_its_summary_is_typed_without_loss(start_server) -> None:
         assert summary["loop"] == "epoll" and summary["generator"] == "native"
         # CPU time is counted in 10 ms ticks: a short open-loop window may see none.
         assert summary["server_cpu_us_per_request"] > 0 or extra
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("protocol", "api", "transport"),
+    [("tcp", "native", "tcp"), ("tcp", "protocol", "tls"), ("ws", "websockets", "tcp"),
+     ("ws", "aiohttp", "tls"), ("line", "readline", "unix")],
+)  # fmt: skip
+def test_churn_counts_are_exact(start_server, protocol: str, api: str, transport: str) -> None:
+    """N whole connections of M verified echoes each, on every framing and transport."""
+    server = start_server(api, "uvloop" if api != "native" else "epoll", transport)
+    tls = ("--tls",) if transport == "tls" else ()
+    summary = client_json(server.endpoint, "--churn", "3", "--requests", "600", "--concurrency",
+                          "4", *tls, protocol=protocol, program=NATIVE)  # fmt: skip
+    assert summary["errors"] == 0
+    assert summary["requests"] == 600 and summary["connections_opened"] == 200
+    assert summary["latency_samples"] == 200  # one per connection: its connect to first echo
+
+
+@pytest.mark.live
+def test_churn_open_loop_dials_at_the_rate_and_resumes_tls_when_asked(start_server) -> None:
+    server = start_server("protocol", "uvloop", "tls")
+    for resume in ((), ("--tls-resume",)):
+        summary = client_json(server.endpoint, "--tls", *resume, "--churn", "1", "--rate", "400",
+                              "--concurrency", "50", "--duration", "1", "--warmup", "0.2",
+                              program=NATIVE)  # fmt: skip
+        assert summary["errors"] == 0 and summary["mode"] == "open"
+        assert 200 <= summary["connections_opened"] <= 600  # Poisson arrivals over 1 s
+        assert summary["intended_latency_us"]["p50"] >= summary["latency_us"]["p50"] * 0.5
+        opened, resumed = summary["connections_opened"], summary["tls_resumed"]
+        # Resumed when a ticket had come before it was dialed (most: 84% at 400 conn/s here).
+        assert (resumed > opened / 2) if resume else resumed == 0, (resume, resumed, opened)
+
+
+@pytest.mark.live
+def test_churn_against_a_server_that_dies_ends_with_an_error(server_pool) -> None:
+    """A server gone mid-run: the slots cannot connect again; one error, the run ends."""
+    server = server_pool.start_faulty()
+    process = start_client(server.endpoint, "--churn", "1", "--duration", "3", "--warmup", "0",
+                           program=NATIVE)  # fmt: skip
+    time.sleep(0.8)
+    server.kill()
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 1 and "Traceback" not in err
+    summary = json.loads(out)
+    assert summary["error_messages"][0].startswith(("cannot connect", "connection lost"))
+
+
+def test_churn_is_refused_by_the_python_client_and_goes_to_the_native_one() -> None:
+    churn = LoadSpec("tcp", Endpoint(port=1), churn=1)
+    assert clients_from("native").for_spec(churn).name == "native"
+    with pytest.raises(UsageError, match="--churn is the native load generator's"):
+        python_run(churn)
+    with pytest.raises(UsageError, match="multiple of --churn"):
+        LoadSpec("tcp", Endpoint(port=1), churn=3, requests=10)
+    with pytest.raises(UsageError, match="--tls-resume goes with --tls"):
+        LoadSpec("tcp", Endpoint(port=1), tls_resume=True)

@@ -44,6 +44,7 @@
  */
 #include "common.h"
 #include "channel.h"
+#include "dial.h"
 #include "histogram.h"
 #include "options.h"
 #include "pacing.h"
@@ -162,7 +163,9 @@ struct stamp {
 
 struct connection {
     struct channel ch;
-    int closing;
+    int closing;               /* failed or given up: this slot is done */
+    uint32_t index, generation; /* its epoll tag: events of a closed predecessor are ignored */
+    uint32_t watched;           /* the events epoll watches for it (0: its socket is not added) */
     char error[200];
     size_t next_message, offset, reply_left;
     struct stamp *sent_at; /* a ring of the messages in flight */
@@ -172,6 +175,11 @@ struct connection {
     uint64_t budget;  /* closed loop: messages it may still send by itself */
     unsigned char *out;
     size_t out_start, out_length, out_capacity; /* bytes the socket would not take yet */
+    /* --churn: each connection in this slot opens, exchanges `churn` messages and closes */
+    struct dial dial;     /* its opening, until open */
+    int64_t due, dialed;  /* when it was due (open loop; else when dialed), and dialed */
+    uint64_t left;        /* messages it has still to send */
+    int answered, idle;   /* its first echo came; the slot holds no connection */
 };
 
 enum phase { WARMUP, WINDOW, DRAIN };
@@ -186,6 +194,12 @@ static struct {
     struct histogram *blocks; /* BLOCKS of them: server latency, per slice of the window */
     struct histogram *intended; /* open loop: from each message's due time to its reply's read */
     int open_loop;
+    struct target target;
+    size_t pipeline;
+    uint64_t churn;          /* messages per connection, 0: connections stay open */
+    uint64_t opened;         /* --churn: connections that completed in the window */
+    uint64_t resumed;        /* ...of those, TLS handshakes that resumed a session */
+    size_t *idle_slots, idle_count; /* open-loop churn: the slots free for the next arrival */
     uint64_t timed;           /* replies recorded whose arrival the kernel timestamped */
     int realtime;             /* open loop: real-time priority granted (pacing.h) */
     int64_t breathers_ns;     /* ...and the time of the window it spent at normal priority */
@@ -204,10 +218,15 @@ static void heard(int64_t now) {
     run.heard_at = now;
 }
 
-static void watch_writes(struct connection *c, int on) {
-    struct epoll_event event = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
-    epoll_ctl(run.epoll_fd, EPOLL_CTL_MOD, c->ch.fd, &event);
+/* Watch its socket for `events` (one epoll_ctl, none when they are watched already). */
+static void watch(struct connection *c, uint32_t events) {
+    if (events == c->watched) return;
+    struct epoll_event event = {.events = events, .data.u64 = (uint64_t)c->generation << 32 | c->index};
+    epoll_ctl(run.epoll_fd, c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->ch.fd, &event);
+    c->watched = events;
 }
+
+static void watch_writes(struct connection *c, int on) { watch(c, EPOLLIN | (on ? EPOLLOUT : 0)); }
 
 static void fail(struct connection *c, const char *format, const char *detail) {
     if (!c->error[0]) snprintf(c->error, sizeof c->error, format, detail);
@@ -277,9 +296,16 @@ static void measured(struct stamp message, const struct reading *when) {
     run.timed += (uint64_t)when->timed;
 }
 
+static void churn_reply(struct connection *c, const struct reading *when);
+
 static void reply_completed(struct connection *c, const struct reading *when) {
     struct stamp message = c->sent_at[c->head];
     c->head = (c->head + 1) % c->ring_size, c->in_flight--, run.in_flight--;
+    if (run.churn) {
+        if (run.phase != WARMUP) c->replies++;
+        churn_reply(c, when);
+        return;
+    }
     if (run.phase != WARMUP) {
         c->replies++;
         if (c->skip)
@@ -295,6 +321,7 @@ static void reply_completed(struct connection *c, const struct reading *when) {
 
 /* One read and the replies it completes: 0 when there was nothing to read or it failed. */
 static int read_once(struct connection *c) {
+    uint32_t generation = c->generation; /* --churn: its last echo may close it */
     struct reading when;
     ssize_t got = channel_receive(&c->ch, run.buffer, READ_SIZE, &when);
     if (got <= 0) {
@@ -329,7 +356,7 @@ static int read_once(struct connection *c) {
         return 0;
     }
     while (completed--) reply_completed(c, &when);
-    return !c->closing;
+    return !c->closing && c->generation == generation;
 }
 
 /* The socket is readable: read until it is drained, and TLS has nothing buffered either. */
@@ -337,48 +364,76 @@ static void readable(struct connection *c) {
     while (read_once(c) && channel_buffered(&c->ch)) continue;
 }
 
-static int resolve_and_connect(const char *host, const char *port, const char *unix_path,
-                               const char **why) {
-    static struct sockaddr_storage address;
-    static socklen_t address_size;
-    if (!address_size) { /* looked up once for all connections; the first address */
-        if (unix_path) {
-            struct sockaddr_un *un = (struct sockaddr_un *)&address;
-            un->sun_family = AF_UNIX;
-            snprintf(un->sun_path, sizeof un->sun_path, "%s", unix_path);
-            address_size = sizeof *un;
-        } else {
-            struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found;
-            int status = getaddrinfo(host, port, &hints, &found);
-            if (status) {
-                *why = gai_strerror(status);
-                return -1;
-            }
-            memcpy(&address, found->ai_addr, found->ai_addrlen);
-            address_size = found->ai_addrlen;
-            freeaddrinfo(found);
-        }
-    }
-    int fd = socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        *why = strerror(errno);
-        return -1;
-    }
-    struct timeval timeout = {.tv_sec = CONNECT_TIMEOUT_S};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    if (connect(fd, (struct sockaddr *)&address, address_size) < 0) {
-        *why = errno == EINPROGRESS ? "timed out" : strerror(errno);
-        close(fd);
-        return -1;
-    }
-    if (!unix_path) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    ask_receive_timestamps(fd);
-    return fd;
+/* ---- connection churn ------------------------------------------------------------------ */
+
+/* A connection's latency, from when it was dialed (server) or due (intended) to its first echo:
+ * sampled when it was dialed in the window, as a message is when it was sent in it. */
+static void connection_measured(struct connection *c, const struct reading *when) {
+    if (run.phase == WARMUP || c->dialed < run.window_start) return;
+    record(block_at(when->read_at), when->arrived_at - c->dialed);
+    if (run.open_loop) record(run.intended, when->read_at - c->due);
+    run.timed += (uint64_t)when->timed;
 }
+
+static void dial_slot(struct connection *c, int64_t due);
+
+/* Its last echo came: closed, counted, and the slot dialed again or left free. */
+static void connection_done(struct connection *c, int64_t now) {
+    if (run.phase != WARMUP && c->dialed >= run.window_start)
+        run.opened++, run.resumed += c->ch.tls && tls_resumed(c->ch.tls);
+    channel_close(&c->ch);
+    c->generation++, c->watched = 0;
+    if (c->budget) {
+        c->budget--;
+        dial_slot(c, now);
+    } else {
+        c->idle = 1;
+        if (run.idle_slots) run.idle_slots[run.idle_count++] = c->index;
+    }
+}
+
+static void churn_reply(struct connection *c, const struct reading *when) {
+    if (!c->answered) c->answered = 1, connection_measured(c, when);
+    if (c->left)
+        c->left--, send_message(c, when->read_at, when->read_at);
+    else if (!c->in_flight)
+        connection_done(c, when->read_at);
+}
+
+/* Open: its first messages go out (as many as --pipeline), waiting for echoes from now on. */
+static void start_echoing(struct connection *c) {
+    int64_t now = now_ns();
+    watch(c, EPOLLIN);
+    for (size_t d = 0; d < run.pipeline && c->left; d++) c->left--, send_message(c, now, now);
+}
+
+static void dialing(struct connection *c) {
+    const char *why = NULL;
+    switch (dial_step(&c->dial, &run.target, &c->ch, &why)) {
+    case DIAL_READY: start_echoing(c); break;
+    case DIAL_WANTS_READ: watch(c, EPOLLIN); break;
+    case DIAL_WANTS_WRITE: watch(c, EPOLLOUT); break;
+    case DIAL_FAILED: fail(c, "cannot connect: %s", why); break;
+    }
+}
+
+/* A new connection in this slot, due at `due` (open loop; else now). */
+static void dial_slot(struct connection *c, int64_t due) {
+    const char *why = NULL;
+    c->idle = 0, c->answered = 0, c->left = run.churn, c->due = due, c->dialed = now_ns();
+    c->head = 0, c->in_flight = 0, c->out_start = 0, c->out_length = 0;
+    c->offset = c->next_message * run.w.reply_size, c->reply_left = run.w.reply_size;
+    if (dial_start(&c->dial, &run.target, &c->ch, &why) < 0) {
+        c->ch.fd = -1;
+        snprintf(c->error, sizeof c->error, "cannot connect: %s", why);
+        c->closing = 1;
+        return;
+    }
+    dialing(c); /* on loopback the handshake is usually done by now: no wait for it */
+}
+
+/* Whether the slot holds a connection still at work (its echoes, or its opening). */
+static int busy(const struct connection *c) { return !c->closing && (run.churn ? !c->idle : c->in_flight > 0); }
 
 /* ---- the open-loop schedule ------------------------------------------------------------ */
 
@@ -428,9 +483,13 @@ static void tick(int64_t now) {
     if (a->next > elapsed) return;
     for (int64_t sent = now; a->next <= elapsed; sent = now_ns()) {
         if (sent - now > TICK_BUDGET_NS) break; /* the rest next tick */
+        if (run.churn && !run.idle_count) break;  /* every slot busy: the arrival waits */
         int64_t due = schedule.started + a->next;
         if (schedule.measuring) record(schedule.lateness, sent - due);
-        send_message(&run.conns[schedule.sent % run.count], due, sent);
+        if (run.churn)
+            dial_slot(&run.conns[run.idle_slots[--run.idle_count]], due);
+        else
+            send_message(&run.conns[schedule.sent % run.count], due, sent);
         schedule.sent++;
         advance(a);
     }
@@ -459,6 +518,12 @@ static void set_deadline(double seconds, int status, const char *message) {
     setitimer(ITIMER_REAL, &timer, NULL);
 }
 
+static int any_error(void) {
+    for (size_t i = 0; i < run.count; i++)
+        if (run.conns[i].error[0]) return 1;
+    return 0;
+}
+
 static int all_closed(void) {
     for (size_t i = 0; i < run.count; i++)
         if (!run.conns[i].closing) return 0;
@@ -467,13 +532,13 @@ static int all_closed(void) {
 
 static int none_in_flight(void) {
     for (size_t i = 0; i < run.count; i++)
-        if (!run.conns[i].closing && run.conns[i].in_flight) return 0;
+        if (busy(&run.conns[i])) return 0;
     return 1;
 }
 
 static int counted_done(void) {
     for (size_t i = 0; i < run.count; i++)
-        if (!run.conns[i].closing && (run.conns[i].budget || run.conns[i].in_flight)) return 0;
+        if (!run.conns[i].closing && (run.conns[i].budget || busy(&run.conns[i]))) return 0;
     return 1;
 }
 
@@ -481,7 +546,7 @@ static int counted_done(void) {
 static void poll_once(int64_t deadline, int open_loop) {
     struct epoll_event events[MAX_EVENTS];
     int64_t now = now_ns(), until = deadline;
-    if (open_loop) {
+    if (open_loop && !(run.churn && !run.idle_count)) { /* every slot busy: a free one wakes it */
         int64_t wake = wake_at(now, schedule.started + schedule.arrivals.next);
         if (wake < until) until = wake;
     }
@@ -489,9 +554,14 @@ static void poll_once(int64_t deadline, int open_loop) {
     struct timespec timeout = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
     int ready = epoll_pwait2(run.epoll_fd, events, MAX_EVENTS, &timeout, NULL);
     for (int i = 0; i < ready; i++) {
-        struct connection *c = events[i].data.ptr;
+        struct connection *c = &run.conns[(uint32_t)events[i].data.u64];
         if (open_loop && run.phase != DRAIN) tick(now_ns()); /* between events: lag stays small */
-        if (c->closing) continue;
+        if (c->closing || c->generation != events[i].data.u64 >> 32) continue;
+        if (run.churn && c->idle) continue;
+        if (run.churn && c->dial.stage != DIAL_OPEN) {
+            dialing(c);
+            continue;
+        }
         if (events[i].events & EPOLLOUT) writable(c);
         if (!c->closing && events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(c);
     }
@@ -504,9 +574,10 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
     double total = 0, total_sq = 0;
     for (int b = 0; b < BLOCKS; b++)
         count += run.blocks[b].count, total += run.blocks[b].total, total_sq += run.blocks[b].total_sq;
-    printf("{\"connections\":%zu,\"requests\":%llu,\"window_ns\":%lld,\"cpu_ns\":%lld,"
+    printf("{\"connections\":%zu,\"opened\":%llu,\"resumed\":%llu,\"requests\":%llu,\"window_ns\":%lld,\"cpu_ns\":%lld,"
            "\"undelivered\":%llu,\"scheduled\":%llu,\"sent\":%llu,",
-           o->connections, (unsigned long long)requests, (long long)window_ns, (long long)cpu,
+           o->connections, (unsigned long long)run.opened, (unsigned long long)run.resumed,
+           (unsigned long long)requests, (long long)window_ns, (long long)cpu,
            (unsigned long long)undelivered, (unsigned long long)scheduled, (unsigned long long)sent);
     printf("\"own_wait_ns\":%lld,\"own_involuntary\":%lld,\"steal_ns\":%lld,\"started_ns\":%lld,"
            "\"ended_ns\":%lld,\"silent_ns\":%lld,",
@@ -537,32 +608,47 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
     printf("]}\n");
 }
 
+static void refused(const struct options *o, const char *why) {
+    if (o->unix_path)
+        fprintf(stderr, "cannot connect to %s: %s\n", o->unix_path, why);
+    else
+        fprintf(stderr, "cannot connect to %s:%s: %s\n", o->host, o->port, why);
+    exit(2);
+}
+
+/* Every connection open before the barrier; with --churn, one opened and closed to show the
+ * server answers (the slots open theirs once released). */
 static void connect_all(const struct options *o) {
+    const char *why = resolve(&run.target, o->host, o->port, o->unix_path);
+    if (why) refused(o, why);
+    run.target.tls = o->tls, run.target.ws = strcmp(o->protocol, "ws") == 0;
+    run.target.resume = o->tls_resume;
     run.conns = allocate(o->connections * sizeof *run.conns);
     run.count = o->connections;
     run.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (run.churn) {
+        struct channel probe;
+        keep_receive_timestamps_on();
+        if ((why = dial_blocking(&run.target, &probe))) refused(o, why);
+        channel_close(&probe);
+        if (o->rate > 0) run.idle_slots = allocate(o->connections * sizeof *run.idle_slots);
+    }
     for (size_t i = 0; i < o->connections; i++) {
         struct connection *c = &run.conns[i];
-        const char *why = NULL;
-        const char *host = o->host ? o->host : "localhost";
-        c->ch.fd = resolve_and_connect(o->host, o->port, o->unix_path, &why);
-        if (c->ch.fd >= 0 && o->tls) c->ch.tls = tls_connect(c->ch.fd, host, 0, &why);
-        if (!why && strcmp(o->protocol, "ws") == 0) why = ws_handshake(&c->ch, host);
-        if (why) {
-            if (o->unix_path)
-                fprintf(stderr, "cannot connect to %s: %s\n", o->unix_path, why);
-            else
-                fprintf(stderr, "cannot connect to %s:%s: %s\n", o->host, o->port, why);
-            exit(2);
-        }
-        fcntl(c->ch.fd, F_SETFL, fcntl(c->ch.fd, F_GETFL) | O_NONBLOCK);
+        c->index = (uint32_t)i;
         c->next_message = ((o->first + i) * STRIDE) % run.w.count;
         c->offset = c->next_message * run.w.reply_size;
         c->reply_left = run.w.reply_size;
         c->ring_size = 64;
         c->sent_at = allocate(c->ring_size * sizeof *c->sent_at);
-        struct epoll_event event = {.events = EPOLLIN, .data.ptr = c};
-        epoll_ctl(run.epoll_fd, EPOLL_CTL_ADD, c->ch.fd, &event);
+        if (run.churn) {
+            c->idle = 1, c->ch.fd = -1;
+            if (run.idle_slots) run.idle_slots[run.idle_count++] = o->connections - 1 - i;
+            continue;
+        }
+        if ((why = dial_blocking(&run.target, &c->ch))) refused(o, why);
+        fcntl(c->ch.fd, F_SETFL, fcntl(c->ch.fd, F_GETFL) | O_NONBLOCK);
+        watch(c, EPOLLIN);
     }
 }
 
@@ -578,14 +664,20 @@ static int run_load(const struct options *o) {
     run.phase = WARMUP;
     if (open_loop) schedule.arrivals = arrivals_for(o->rate, o->arrivals);
     int64_t start = now_ns(), warm_end = start + (int64_t)(o->warmup * 1e9);
-    for (size_t i = 0; i < run.count; i++) { /* closed loop: `pipeline` in flight each */
+    /* Closed loop: each connection's messages, or with --churn each slot's connections. */
+    uint64_t units = run.churn ? o->requests / run.churn : o->requests;
+    for (size_t i = 0; i < run.count; i++) {
         struct connection *c = &run.conns[i];
-        c->budget = open_loop ? 0 : counted ? o->requests / run.count + (i < o->requests % run.count) : UINT64_MAX;
+        c->budget = open_loop ? 0 : counted ? units / run.count + (i < units % run.count) : UINT64_MAX;
     }
     if (counted) start_window(start);
     schedule.started = start;
     for (size_t i = 0; i < run.count && !open_loop; i++)
-        for (size_t d = 0; d < o->pipeline && run.conns[i].budget; d++) run.conns[i].budget--, send_message(&run.conns[i], start, start);
+        if (run.churn && run.conns[i].budget)
+            run.conns[i].budget--, dial_slot(&run.conns[i], start);
+        else
+            for (size_t d = 0; d < o->pipeline && run.conns[i].budget && !run.churn; d++)
+                run.conns[i].budget--, send_message(&run.conns[i], start, start);
     if (!counted) {
         while (now_ns() < warm_end && !all_closed()) {
             if (open_loop) tick(now_ns()), watch_realtime(now_ns());
@@ -623,13 +715,18 @@ static int run_load(const struct options *o) {
     heard(gave_up); /* a silence still going on counts up to here */
     for (size_t i = 0; i < run.count; i++) { /* each unanswered message counts as answered now */
         struct connection *c = &run.conns[i];
+        if (run.churn) { /* a connection without its first echo counts with its wait so far */
+            if (busy(c) && !c->answered && c->dialed >= run.window_start)
+                connection_measured(c, &(struct reading){gave_up, gave_up, 0}), undelivered++;
+            continue;
+        }
         for (; !c->closing && c->in_flight; c->in_flight--, c->head = (c->head + 1) % c->ring_size)
             if (c->skip)
                 c->skip--;
             else
                 measured(c->sent_at[c->head], &(struct reading){gave_up, gave_up, 0}), undelivered++;
     }
-    if (counted && requests < o->requests && !run.conns[0].error[0]) {
+    if (counted && requests < o->requests && !run.conns[0].error[0] && !any_error()) {
         char message[120];
         snprintf(message, sizeof message, "only %llu of %llu echoes within 60 s", (unsigned long long)requests,
                  (unsigned long long)o->requests);
@@ -670,6 +767,8 @@ int main(int argc, char **argv) {
                               (long)count_arg("count", argv[4], 100000000));
     struct options o;
     parse_options(argc, argv, &o);
+    if (o.tls && !tls_built()) die(2, "load: %s", tls_failure());
+    run.churn = o.churn, run.pipeline = o.pipeline;
     run.w = build_workload(o.protocol, o.size);
     run.blocks = allocate(BLOCKS * sizeof *run.blocks);
     run.intended = allocate(sizeof *run.intended);

@@ -33,7 +33,8 @@ void parse_options(int argc, char **argv, struct options *o) {
         {"rate", required_argument, 0, 'r'},    {"requests", required_argument, 0, 'q'},
         {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'P'}, {"priority", required_argument, 0, 'R'},
-        {"tls", no_argument, 0, 'T'},
+        {"tls", no_argument, 0, 'T'},          {"tls-resume", no_argument, 0, 'S'},
+        {"churn", required_argument, 0, 'C'},
         {0, 0, 0, 0},
     };
     static char host[256], port[16];
@@ -76,6 +77,8 @@ void parse_options(int argc, char **argv, struct options *o) {
         case 'D': o->drain = seconds_arg(name, optarg, 0); break;
         case 'P': o->server_pid = (int)count_arg(name, optarg, 4194304); break;
         case 'T': o->tls = 1; break;
+        case 'S': o->tls_resume = 1; break;
+        case 'C': o->churn = count_arg(name, optarg, 1000000); break;
         case 'R':
             if (strcmp(optarg, "auto") && strcmp(optarg, "realtime") && strcmp(optarg, "normal"))
                 bad_value(name, optarg, "auto, realtime or normal");
@@ -91,4 +94,5 @@ void parse_options(int argc, char **argv, struct options *o) {
     if (strcmp(o->protocol, "tcp") && strcmp(o->protocol, "ws") && strcmp(o->protocol, "line"))
         bad_value("protocol", o->protocol, "tcp, ws or line");
     if (!o->host == !o->unix_path) die(2, "%s", "load: one of --connect and --unix is needed");
+    if (o->churn && o->requests % o->churn) die(2, "%s", "load: --requests must be a multiple of --churn");
 }

@@ -10,8 +10,8 @@ struct options {
     const char *protocol, *host, *port, *unix_path, *arrivals, *priority;
     size_t size, connections, first, pipeline;
     double duration, warmup, rate, drain;
-    uint64_t requests;
-    int server_pid, tls;
+    uint64_t requests, churn;
+    int server_pid, tls, tls_resume;
 };
 
 /* Parse argv into `o`; a bad value or option is one line on stderr and exit 2. */

@@ -13,5 +13,7 @@ struct reading {
 };
 
 void ask_receive_timestamps(int fd);
+/* Keep the kernel stamping received packets while connections come and go (see receive.c). */
+void keep_receive_timestamps_on(void);
 ssize_t receive(int fd, void *buffer, size_t size, struct reading *when);
 #endif

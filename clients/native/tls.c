@@ -76,7 +76,7 @@ static void set_up(void) {
     SSL_CTX_sess_set_new_cb(context, new_session);
 }
 
-struct tls *tls_connect(int fd, const char *host, int resume, const char **why) {
+struct tls *tls_start(int fd, const char *host, int resume) {
     if (!context) set_up();
     struct tls *t = allocate(sizeof *t);
     BIO *bio = BIO_new(method);
@@ -87,14 +87,18 @@ struct tls *tls_connect(int fd, const char *host, int resume, const char **why) 
     SSL_set_bio(t->ssl, bio, bio);
     if (host && !strchr(host, ':') && !strspn(host, "0123456789.")) SSL_set_tlsext_host_name(t->ssl, host);
     if (resume && last_session) SSL_set_session(t->ssl, last_session);
-    errno = 0;
-    if (SSL_connect(t->ssl) != 1) {
-        remember_failure("handshake");
-        *why = failure;
-        tls_free(t);
-        return NULL;
-    }
     return t;
+}
+
+enum tls_step tls_handshake(struct tls *t) {
+    errno = 0;
+    int result = SSL_connect(t->ssl);
+    if (result == 1) return TLS_DONE;
+    int error = SSL_get_error(t->ssl, result);
+    if (error == SSL_ERROR_WANT_READ) return TLS_WANTS_READ;
+    if (error == SSL_ERROR_WANT_WRITE) return TLS_WANTS_WRITE;
+    remember_failure("handshake");
+    return TLS_FAILED;
 }
 
 /* -1 with errno set from what OpenSSL said about `result`. */
@@ -132,6 +136,8 @@ int tls_buffered(struct tls *t) { return SSL_has_pending(t->ssl); }
 int tls_resumed(struct tls *t) { return SSL_session_reused(t->ssl); }
 
 void tls_free(struct tls *t) {
+    if (SSL_is_init_finished(t->ssl)) SSL_shutdown(t->ssl); /* our close_notify, not waiting for theirs */
+    ERR_clear_error();
     SSL_free(t->ssl); /* and its BIO */
     free(t);
 }

@@ -10,9 +10,14 @@
 struct tls;
 
 int tls_built(void); /* whether this build has TLS */
-/* The client handshake on a connected blocking socket (its timeouts apply): the session, or
- * NULL with why not in `why`. `resume`: offer the last session this process was given. */
-struct tls *tls_connect(int fd, const char *host, int resume, const char **why);
+enum tls_step { TLS_DONE, TLS_WANTS_READ, TLS_WANTS_WRITE, TLS_FAILED };
+
+/* A client session on a connected socket, its handshake not begun. `resume`: offer the last
+ * session this process was given (the server's newest ticket). */
+struct tls *tls_start(int fd, const char *host, int resume);
+/* The handshake, as far as the socket lets it go; TLS_FAILED: tls_failure() says why. On a
+ * blocking socket (its timeouts apply) it is done or failed in one call. */
+enum tls_step tls_handshake(struct tls *t);
 /* As send(MSG_NOSIGNAL) and receive.h's receive(): -1 with errno EAGAIN when the socket
  * would block, 0 from tls_receive at the peer's close; a TLS failure is -1 with errno EPROTO
  * and its reason in tls_failure(). The arrival stamp is the last raw read's. */
@@ -21,5 +26,5 @@ ssize_t tls_receive(struct tls *t, void *buffer, size_t size, struct reading *wh
 int tls_buffered(struct tls *t); /* bytes read from the socket that tls_receive has not returned */
 int tls_resumed(struct tls *t);  /* whether the handshake resumed a session */
 const char *tls_failure(void);
-void tls_free(struct tls *t); /* the socket stays open */
+void tls_free(struct tls *t); /* close_notify sent if it can be at once; the socket stays open */
 #endif

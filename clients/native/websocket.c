@@ -60,28 +60,21 @@ static const char *header_value(const char *headers, const char *name, size_t *l
     return NULL;
 }
 
-/* NULL when the server accepted the upgrade, else why not. */
-const char *ws_handshake(struct channel *channel, const char *host) {
-    static char why[300];
-    unsigned char nonce[16], digest[20];
-    char key[32], accept[32], request[512], response[4096], keyed[80];
+int ws_request(char *out, size_t size, const char *host, char key[32]) {
+    unsigned char nonce[16];
     random_bytes(nonce, sizeof nonce);
     base64(nonce, sizeof nonce, key);
-    int length = snprintf(request, sizeof request,
-                          "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, key);
-    if (channel_send(channel, request, (size_t)length) != length) return channel_failure(channel);
-    size_t got = 0;
-    char *end = NULL;
-    while (!end) { /* one byte at a time: nothing after the response may be consumed here */
-        if (got + 1 >= sizeof response) return "handshake response too long";
-        struct reading when;
-        ssize_t n = channel_receive(channel, response + got, 1, &when);
-        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : channel_failure(channel);
-        response[++got] = 0;
-        end = strstr(response, "\r\n\r\n");
-    }
-    end[2] = 0;
+    return snprintf(out, size,
+                    "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", host, key);
+}
+
+const char *ws_accepted(char *response, const char *key) {
+    static char why[300];
+    unsigned char digest[20];
+    char accept[32], keyed[80];
+    char *end = strstr(response, "\r\n\r\n");
+    if (end) end[2] = 0;
     if (strncmp(response, "HTTP/1.1 101 ", 13) != 0 && strncmp(response, "HTTP/1.1 101\r", 13) != 0) {
         snprintf(why, sizeof why, "upgrade refused: '%.*s'", (int)strcspn(response, "\r\n"), response);
         return why;
@@ -96,4 +89,19 @@ const char *ws_handshake(struct channel *channel, const char *host) {
     if (header_value(response, "sec-websocket-extensions", &value_length) && value_length)
         return "unrequested extensions";
     return NULL;
+}
+
+const char *ws_handshake(struct channel *channel, const char *host) {
+    char key[32], request[512], response[WS_RESPONSE_MAX];
+    int length = ws_request(request, sizeof request, host, key);
+    if (channel_send(channel, request, (size_t)length) != length) return channel_failure(channel);
+    size_t got = 0;
+    while (!got || !strstr(response, "\r\n\r\n")) { /* a byte at a time: nothing after it is read */
+        if (got + 1 >= sizeof response) return "handshake response too long";
+        struct reading when;
+        ssize_t n = channel_receive(channel, response + got, 1, &when);
+        if (n <= 0) return n == 0 ? "closed during handshake: EOF" : channel_failure(channel);
+        response[++got] = 0;
+    }
+    return ws_accepted(response, key);
 }

@@ -57,6 +57,8 @@ def window_of(raw: dict, open_loop: bool) -> WorkerResult:
     return WorkerResult(
         connections=raw["connections"],
         requests=raw["requests"],
+        opened=raw["opened"],
+        resumed=raw["resumed"],
         window_s=raw["window_ns"] / 1e9,
         cpu_s=raw["cpu_ns"] / 1e9,
         latency=stats.recorded_from(
