@@ -17,7 +17,7 @@ from bench.hosts.address import DEFAULT_DIR
 from bench.measure.netns import PATHS, check_paths
 from bench.measure.run import Pinning
 from bench.plan.cells import LOOPBACK, TRANSPORTS
-from bench.plan.profiles import AUTO, PROFILES, Plan, make_plan
+from bench.plan.profiles import AUTO, PROFILES, WORKLOADS, Plan, make_plan
 from clients.arrivals import ARRIVALS
 from clients.contract import Clients, python_generator
 from clients.native import native_generator
@@ -84,6 +84,20 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
         "--pipeline", type=list_of(positive_int), help="messages in flight per connection"
     )
     parser.add_argument("--repeats", type=positive_int, help="runs per cell")
+    parser.add_argument(
+        "--workload",
+        choices=WORKLOADS,
+        help="steady: the connections stay open (default); churn: each connection exchanges "
+        "--churn-messages messages, closes, and a new one opens (with its TLS handshake where "
+        "TLS): throughput in connections/s, the open-loop rate in new connections/s, latency "
+        "from connect to the first echo (native load generator)",
+    )
+    parser.add_argument(
+        "--churn-messages",
+        type=positive_int,
+        metavar="N",
+        help="with --workload churn: messages per connection (default 1)",
+    )
 
 
 def add_timing_options(parser: argparse.ArgumentParser) -> None:
@@ -186,6 +200,15 @@ def add_echo_count_options(parser: argparse.ArgumentParser, requests: int) -> No
     )
 
 
+def churn_of(args: argparse.Namespace) -> int | None:
+    """Messages per connection for the plan: None keeps the profile's."""
+    if args.churn_messages and args.workload != "churn":
+        raise UsageError("--churn-messages goes with --workload churn")
+    if args.workload is None:
+        return None
+    return (args.churn_messages or 1) if args.workload == "churn" else 0
+
+
 def plan_from(args: argparse.Namespace) -> Plan:
     return make_plan(
         args.profile,
@@ -197,6 +220,7 @@ def plan_from(args: argparse.Namespace) -> Plan:
         sizes=args.sizes,
         concurrency=args.concurrency,
         pipeline=args.pipeline,
+        churn=churn_of(args),
         repeats=args.repeats,
         duration=args.duration,
         warmup=args.warmup,
@@ -320,4 +344,9 @@ def checked_plan(args: argparse.Namespace) -> Plan:
         raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
     if plan.rates and plan.sweep_only and not plan.sweep_cells:
         raise UsageError(f"--sweep-only {','.join(plan.sweep_only)} names none of the plan's cells")
+    if plan.churn and (args.client == "python" or native_generator() is None):
+        raise UsageError(
+            "--workload churn is measured by the native load generator (`make native`), "
+            "not --client python"
+        )
     return plan

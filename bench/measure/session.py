@@ -175,7 +175,7 @@ def sweep_ladder(plan: Plan, sides: list[Side]) -> tuple[float, ...]:
     if plan.rates != AUTO:
         return tuple(sorted(plan.rates))
     return ladder(
-        statistics.median(run.client.rps for run in runs)
+        statistics.median(run.client.cps if plan.churn else run.client.rps for run in runs)
         for side in sides
         for runs in side.measured.values()
     )
@@ -190,7 +190,8 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
         progress.write("bench: no capacity was measured, so the sweep is skipped", file=sys.stderr)
         return
     progress.write(
-        f"open-loop sweep ({plan.arrivals} arrivals) at {', '.join(f'{r:,.0f}' for r in rates)} msg/s",
+        f"open-loop sweep ({plan.arrivals} arrivals) at {', '.join(f'{r:,.0f}' for r in rates)} "
+        + ("conn/s" if plan.churn else "msg/s"),
         file=sys.stderr,
     )
     for side in sides:

@@ -20,16 +20,25 @@ class Cell:
     pipeline: int
     python: str = ""  # the servers' Python when a run compares several, e.g. "3.12"
     network: str = LOOPBACK  # the path between client and server (bench.measure.netns.PATHS)
+    # Connection churn: messages each connection exchanges before it closes and another opens
+    # (clients.spec's --churn); 0: the connections stay open.
+    churn: int = 0
 
     @property
     def name(self) -> str:
         """pyperf benchmark name, e.g. `tcp/protocol/uvloop/1024B/c10` (`/d4` for depth 4;
         `tcp/protocol/uvloop/py3.12/1024B/c10` when the run compares Pythons,
-        `tcp/protocol/uvloop/veth/1024B/c10` off loopback)."""
+        `tcp/protocol/uvloop/veth/1024B/c10` off loopback, `.../c10/churn1` with churn)."""
         server = f"{self.api}/{self.loop}" + (f"/py{self.python}" if self.python else "")
         server += "" if self.network == LOOPBACK else f"/{self.network}"
         name = f"{self.transport}/{server}/{self.size}B/c{self.concurrency}"
-        return name if self.pipeline == 1 else f"{name}/d{self.pipeline}"
+        name += "" if self.pipeline == 1 else f"/d{self.pipeline}"
+        return name + (f"/churn{self.churn}" if self.churn else "")
+
+    @property
+    def unit(self) -> str:
+        """What its open-loop rate counts: messages, or with churn new connections, a second."""
+        return "conn/s" if self.churn else "msg/s"
 
     def point_name(self, rate: float) -> str:
         """Name of an open-loop point of this cell, e.g. `tcp/protocol/uvloop/1024B/c10/open20000`."""

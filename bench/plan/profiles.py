@@ -22,6 +22,7 @@ REMEASURED_SHARE = 0.25
 # API, under the capacity of the slowest here (websockets on asyncio, ~25,000 msg/s).
 EXPLAIN_OPEN_RATE = 10_000.0
 AUTO = "auto"
+WORKLOADS = ("steady", "churn")  # connections that stay open, or that come and go
 FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
 LADDER_POINTS = 5  # offered loads in an `auto` ladder: coarse, the knee search refines it
 KNEE_POINTS = 3  # points a cell's knee search typically adds (a 2.5x bracket, or past the top)
@@ -42,6 +43,9 @@ class Plan:
     sizes: tuple[int, ...] = (1024,)
     concurrency: tuple[int, ...] = (10,)
     pipeline: tuple[int, ...] = (1,)
+    # Connection churn: each connection exchanges this many messages, closes, and another
+    # opens (`--workload churn`); 0: connections stay open for the whole run.
+    churn: int = 0
     repeats: int = 3
     duration: float = 4.0
     warmup: float = 1.0
@@ -89,7 +93,7 @@ class Plan:
             self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
         return [
-            Cell(api, loop, transport, size, concurrency, depth, python, network)
+            Cell(api, loop, transport, size, concurrency, depth, python, network, self.churn)
             for transport, size, concurrency, depth, api in combinations
             if not (transport == "tls" and SERVERS[api].no_tls)
             for loop in self.loops_of(api)

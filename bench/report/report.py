@@ -13,6 +13,7 @@ from bench.plan.cells import LOOPBACK, version_key
 from bench.report.by_loop import loop_section
 from bench.report.by_network import network_section
 from bench.report.by_python import labels_of, python_section, reference_python, view
+from bench.report.churn import churn_section
 from bench.report.latency_load import cell_capacities, latency_section
 from bench.report.plots import matrix as plots
 from bench.report.why import why_section
@@ -20,19 +21,22 @@ from bench.store.explained import Explained
 from bench.store.reader import CellResults, Results, load_results, server_line
 from bench.store.records import EnvironmentRecord
 
-HEADLINE = {"transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK}
-GroupKey = tuple[str, int, int, int, str]
+HEADLINE = {
+    "transport": "tcp", "size": 1024, "concurrency": 10, "pipeline": 1, "network": LOOPBACK, "churn": 0
+}  # fmt: skip
+GroupKey = tuple[str, int, int, int, str, int]
 EXPECTED_ORDER = ("protocol", "streams", "sockets")  # the folklore the report checks
 
 
 def group_key(cell: CellResults) -> GroupKey:
-    return (cell.transport, cell.size, cell.concurrency, cell.pipeline, cell.network)
+    return (cell.transport, cell.size, cell.concurrency, cell.pipeline, cell.network, cell.churn)
 
 
 def describe(key: GroupKey) -> str:
-    transport, size, concurrency, pipeline, network = key
+    transport, size, concurrency, pipeline, network, churn = key
     path = "" if network == LOOPBACK else f", over {network}"
-    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}{path}"
+    churned = f", each connection {churn} message(s) then closed" if churn else ""
+    return f"{transport}, {size:,} B, {concurrency} connections, depth {pipeline}{path}{churned}"
 
 
 def groups(cells: Sequence[CellResults]) -> dict[GroupKey, list[CellResults]]:
@@ -284,6 +288,7 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
     lines += loop_section(headline, results, by_api_loop)
     lines += python_section(results.cells, base, directory)
     lines += network_section(shown)
+    lines += churn_section(results.cells, directory)
     lines += [
         "## Results (closed loop)",
         "",

@@ -39,6 +39,10 @@ class CellResults(Cell):
     histograms: list[str] = field(default_factory=list)
     percentiles_us: dict[str, list[float]] = field(default_factory=dict)
     clients: list[str] = field(default_factory=list)  # per repeat, the load generator
+    # With churn, per repeat: connections completed per second, and the server's CPU per
+    # connection (its accept, handshakes, echoes and close), in us.
+    cps: list[float] = field(default_factory=list)
+    server_us_per_connection: list[float] = field(default_factory=list)
 
     @property
     def median_rps(self) -> float:
@@ -270,6 +274,10 @@ def load_results(path: Path) -> Results:
             cell.latency_max_us.append(record.latency_max_s * 1e6)
             cell.histograms.append(record.latency_histogram_ns)
             cell.clients.append(client_of(metadata_of_run))
+            if cell.churn and record.cps:
+                cell.cps.append(record.cps)
+                if record.server_cpu:
+                    cell.server_us_per_connection.append(record.server_cpu / record.cps * 1e6)
         environment = environment or metadata
         server_environments.setdefault(cell.python, from_metadata(EnvironmentRecord, metadata))
         cells[cell.name] = cell

@@ -52,6 +52,10 @@ class MeasuredRecord:
     client: str = "python"  # files from before the native load generator name none
     client_loop: str | None = None  # the Python load generator's
     client_hosts_detail: str | None = None  # JSON: each client host's own part
+    # With churn: connections dialed in the window that completed, per second, and of those
+    # the TLS handshakes that resumed a session.
+    cps: float = 0.0
+    tls_resumed: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

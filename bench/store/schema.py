@@ -87,6 +87,7 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
         "pipeline": cell.pipeline,
         **({"server_python": cell.python} if cell.python else {}),
         "network": cell.network,
+        **({"churn": cell.churn} if cell.churn else {}),
     }
 
 
@@ -101,4 +102,5 @@ def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         "pipeline": metadata["pipeline"],
         "python": metadata.get("server_python", ""),
         "network": metadata.get("network", LOOPBACK),  # files from before paths: loopback
+        "churn": metadata.get("churn", 0),
     }

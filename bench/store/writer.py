@@ -135,6 +135,8 @@ def measured(measurement: Measurement) -> dict[str, Any]:
         "client": client.generator,
         "client_loop": client.loop if client.generator == "python" else None,
         "client_hosts_detail": json.dumps(measurement.hosts) if measurement.hosts else None,
+        "cps": client.cps,
+        "tls_resumed": client.tls_resumed,
     }
 
 

@@ -209,9 +209,11 @@ static struct {
     unsigned char buffer[READ_SIZE];
 } run;
 
-/* A byte arrived (or the worker stops waiting) at `now`: how long it was silent till then. */
+/* A byte arrived (or the worker stops waiting) at `now`: how long it was silent till then.
+ * Not with --churn: a server past its accept backlog drops SYNs, each retried a second later,
+ * and a second of silence is then its saturation, which each connection's latency carries. */
 static void heard(int64_t now) {
-    if (run.phase != WARMUP && run.in_flight) {
+    if (run.phase != WARMUP && run.in_flight && !run.churn) {
         int64_t since = run.heard_at > run.window_start ? run.heard_at : run.window_start;
         if (now - since > run.silent_ns) run.silent_ns = now - since;
     }
