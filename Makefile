@@ -39,7 +39,7 @@ OPENSSL := $(shell printf '\#include <openssl/ssl.h>\n' | $(CC) -E - > /dev/null
 TLS_SOURCE := clients/native/$(if $(OPENSSL),tls.c,no_tls.c)
 TLS_LIBS := $(if $(OPENSSL),-lssl -lcrypto)
 LOAD_SOURCES := $(addprefix clients/native/,load.c options.c procstat.c websocket.c histogram.c \
-	receive.c pacing.c channel.c dial.c common.c) $(TLS_SOURCE)
+	receive.c pacing.c channel.c dial.c workload.c slow.c common.c) $(TLS_SOURCE)
 clients/native/load: $(LOAD_SOURCES) $(wildcard clients/native/*.h)
 	$(if $(OPENSSL),,@echo "native: no OpenSSL headers (libssl-dev): the native load generator is built without TLS, and TLS loads use the Python one")
 	$(CC) -O2 -Wall -Wextra -o $@ $(LOAD_SOURCES) -lm $(TLS_LIBS)

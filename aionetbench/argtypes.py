@@ -36,6 +36,7 @@ def at_least(
 
 
 positive_int = at_least(int, 1)
+non_negative_int = at_least(int, 0)
 positive_float = at_least(float, 0.0, inclusive=False)
 non_negative_float = at_least(float, 0.0)
 

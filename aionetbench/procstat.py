@@ -63,9 +63,19 @@ def usage(pid: int) -> dict[str, float]:
 
 def peak_rss(pid: int) -> int:
     """The process's peak resident set size in bytes (Linux VmHWM), 0 if unknown."""
+    return status_bytes(pid, "VmHWM")
+
+
+def rss(pid: int) -> int:
+    """The process's resident set size now, in bytes (VmRSS), 0 if unknown."""
+    return status_bytes(pid, "VmRSS")
+
+
+def status_bytes(pid: int, field: str) -> int:
+    """A size in /proc/PID/status (given there in kB), in bytes; 0 if unknown."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass

@@ -15,13 +15,13 @@ class Generator:
     name: str
     program: tuple[str, ...]
     tls: bool = True  # whether it can load a TLS server
-    churn: bool = False  # whether it opens and closes connections as it goes (--churn)
+    workloads: bool = False  # whether it does --churn, --idle and --tls-resume
 
     def command(self, spec: LoadSpec) -> list[str]:
         return [*self.program, *spec.to_argv(), "--json"]
 
     def can(self, spec: LoadSpec) -> bool:
-        return (self.tls or not spec.tls) and (self.churn or not (spec.churn or spec.tls_resume))
+        return (self.tls or not spec.tls) and (self.workloads or not spec.native_only)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,11 @@ PROTOCOLS = FRAMINGS  # what a load generator speaks is what a server frames
 # A message's payload at most: every connection cycles through at least 16 distinct messages,
 # all built in memory before the run (load.c refuses larger ones too).
 MAX_SIZE = 16 * 1024 * 1024
+# Seconds for a load generator to open its connections, and the slowest opening of idle
+# ones allowed for (WebSocket over TLS, ~1,100 a second here): load.c's CONNECT_TIMEOUT_S and
+# IDLE_PER_S, with 5 s more for the wrapper that waits for it.
+CONNECT_S = 15.0
+IDLE_OPENED_PER_S = 500
 COUNTED_LIMIT_S = 60.0  # `--requests`: the whole count must be done within this (load.c too)
 PRIORITIES = ("auto", "realtime", "normal")  # load.c's pacing.c applies them
 
@@ -117,6 +122,24 @@ class LoadSpec:
         metavar="N",
         worker=True,
     )
+    idle: int | None = option(
+        None,
+        "closed or open loop: N more connections opened before the run (TLS handshake and "
+        "WebSocket upgrade done) and held open, silent, beside the measured ones; native load "
+        "generator only",
+        type=positive_int,
+        metavar="N",
+        worker=True,
+    )
+    slow_readers: int | None = option(
+        None,
+        "K more connections beside the measured ones that keep sending messages (up to 1 MiB/s "
+        "each) and read their echoes at 16 KiB/s with a 16 KiB receive buffer: a server that "
+        "keeps reading what it cannot write back buffers it; native load generator only",
+        type=positive_int,
+        metavar="K",
+        worker=True,
+    )
     tls_resume: bool = option(
         False,
         "with --tls: offer the session the server last gave (TLS 1.3 ticket) instead of a full "
@@ -165,11 +188,26 @@ class LoadSpec:
             return "--requests goes with neither --rate nor more than one worker"
         if self.tls_resume and not self.tls:
             return "--tls-resume goes with --tls"
+        if (self.idle or self.slow_readers) and self.churn:
+            return "--idle and --slow-readers go with connections that stay open, not --churn"
         if self.churn and self.requests and self.requests % self.churn:
             return "--requests must be a multiple of --churn (whole connections)"
         if self.priority == "realtime" and not self.rate:
             return "--priority realtime goes with --rate (a closed loop keeps its CPU busy)"
         return None
+
+    @property
+    def native_only(self) -> str | None:
+        """The first option set that only the native load generator implements, or None."""
+        flags = (("--churn", self.churn), ("--idle", self.idle),
+                 ("--slow-readers", self.slow_readers), ("--tls-resume", self.tls_resume))  # fmt: skip
+        return next((flag for flag, value in flags if value), None)
+
+    @property
+    def connect_s(self) -> float:
+        """How long the load generator may take to open its connections (load.c: the same
+        rule, less its own margin): more with many idle ones."""
+        return CONNECT_S + (self.idle or 0) / IDLE_OPENED_PER_S
 
     @property
     def run_s(self) -> float:

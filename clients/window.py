@@ -107,10 +107,11 @@ def split(total: int, parts: int) -> list[int]:
 def worker_loads(spec: LoadSpec) -> list[tuple[int, int, float | None]]:
     """Each worker's connections, the index of its first one, and its share of the rate
     (open loop), after checking that the open-file limit allows that many connections."""
-    if (limit := raise_fd_limit()) < spec.concurrency + 64:  # worker processes inherit it
+    connections = spec.concurrency + (spec.idle or 0) + (spec.slow_readers or 0)
+    if (limit := raise_fd_limit()) < connections + 64:  # worker processes inherit it
         raise UsageError(
-            f"{spec.concurrency} connections need more open files than the limit allows "
-            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency"
+            f"{connections} connections need more open files than the limit allows "
+            f"(ulimit -n is {limit}); raise the hard limit or lower --concurrency or --idle"
         )
     shares = split(spec.concurrency, spec.workers)
     return [

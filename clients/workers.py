@@ -57,8 +57,7 @@ def collect(processes: list, firsts: list[int], results, deadline: float) -> dic
 def run(spec: LoadSpec) -> list[WorkerResult]:
     """Run the load on `spec.workers` processes (in this one when 1) and return their results."""
     resolve(spec.loop)  # an unusable loop is a usage error before anything starts
-    if spec.churn or spec.tls_resume:
-        flag = "--churn" if spec.churn else "--tls-resume"
+    if flag := spec.native_only:
         raise UsageError(f"{flag} is the native load generator's (python -m clients.native)")
     if spec.priority == "realtime":  # `auto`: normal priority, as the results then say
         raise UsageError(

@@ -22,7 +22,7 @@ CELL = CellResults("protocol", "uvloop", "tcp", 1024, 10, 1, churn=1)
 def test_a_churned_cell_is_named_and_counted_in_connections() -> None:
     cell = Cell("protocol", "uvloop", "tcp", 1024, 10, 1, churn=3)
     assert cell.name == "tcp/protocol/uvloop/1024B/c10/churn3" and cell.unit == "conn/s"
-    plan = make_plan("quick", churn=1, apis=("protocol",), loops=("asyncio",))
+    plan = make_plan("quick", workloads=("churn",), apis=("protocol",), loops=("asyncio",))
     assert [c.name for c in plan.cells] == ["tcp/protocol/asyncio/1024B/c10/churn1"]
 
 
@@ -70,3 +70,36 @@ def test_a_churn_run_end_to_end(tmp_path: Path) -> None:
     assert "| `tcp/protocol/asyncio/1024B/c10/churn2` |" in text
     assert (report / "churn-tcp.png").stat().st_size > 10_000
     assert json.loads(output.read_text())["aionetbench"]["failed"] == []
+
+
+def test_workload_variants_make_each_cell_once() -> None:
+    plan = make_plan("quick", workloads=("idle", "slow"), idle_connections=(0, 100),
+                     slow_readers=3, apis=("protocol",), loops=("uvloop",))  # fmt: skip
+    assert [c.name for c in plan.cells] == [
+        "tcp/protocol/uvloop/1024B/c10/at2000",  # the same load alone, once for both
+        "tcp/protocol/uvloop/1024B/c10/idle100/at2000",
+        "tcp/protocol/uvloop/1024B/c10/slow3/at2000",
+    ]
+    assert plan.sweep_cells == []  # a fixed load is not swept
+
+
+@pytest.mark.live
+@NEEDS_NATIVE
+def test_idle_and_slow_readers_end_to_end(tmp_path: Path) -> None:
+    output, report = tmp_path / "workloads.json", tmp_path / "report"
+    result = bench("run", "--apis", "protocol", "--loops", "asyncio", "--workload", "idle,slow",
+                   "--idle-connections", "0,300", "--slow-readers", "2", "--duration", "0.6",
+                   "--warmup", "0.2", "--repeats", "1", "--quiet", "-o", str(output))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    suite = pyperf.BenchmarkSuite.load(str(output))
+    idle = suite.get_benchmark("tcp/protocol/asyncio/1024B/c10/idle300/at2000")
+    [run] = idle.get_runs()
+    # Open loop at the fixed load, and the server's memory before the run recorded.
+    assert run.get_metadata()["rps"] == pytest.approx(2000, rel=0.2)
+    assert run.get_metadata()["server_rss_before"] > 10 * 1024 * 1024
+    assert bench("report", str(output), "-o", str(report)).returncode == 0
+    text = (report / "report.md").read_text()
+    assert "## Many connections" in text and "## Slow readers" in text
+    assert "| tcp protocol / asyncio |" in text and "bounded" in text
+    assert "## Ranking" not in text  # a fixed load ranks nothing
+    assert (report / "idle.png").stat().st_size > 10_000

@@ -45,6 +45,7 @@ SPECS = [
     ),
     LoadSpec("tcp", Endpoint("localhost", 1), requests=1003, concurrency=7, size=1),
     LoadSpec("tcp", Endpoint("127.0.0.1", 2), tls=True, tls_resume=True, churn=3, requests=999),
+    LoadSpec("tcp", Endpoint("127.0.0.1", 3), idle=10_000, slow_readers=4),
 ]
 
 

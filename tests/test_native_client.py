@@ -1,6 +1,7 @@
 """The native load generator (clients/native) against real servers, beside the Python one:
 the same verification, flags and faults; its histograms and schedules checked exactly."""
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -9,13 +10,16 @@ from array import array
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 from helpers.commands import NATIVE, NEEDS_NATIVE, SHORT, client, client_json, start_client
 
 from aionetbench.endpoints import Endpoint
 from aionetbench.errors import UsageError
+from aionetbench.procstat import peak_rss, rss
 from bench.measure.options import clients_from
+from bench.report.slow import BOUND_PER_READER
 from clients import native, stats
 from clients.native.workers import counts_of
 from clients.spec import LoadSpec
@@ -235,3 +239,44 @@ def test_churn_is_refused_by_the_python_client_and_goes_to_the_native_one() -> N
         LoadSpec("tcp", Endpoint(port=1), churn=3, requests=10)
     with pytest.raises(UsageError, match="--tls-resume goes with --tls"):
         LoadSpec("tcp", Endpoint(port=1), tls_resume=True)
+
+
+@pytest.mark.live
+def test_idle_connections_are_held_open_beside_the_measured_ones(start_server) -> None:
+    server = start_server("websockets", "uvloop", "tls")
+    process = start_client(server.endpoint, "--tls", "--idle", "300", "--rate", "500",
+                           "--duration", "1.5", "--warmup", "0.2", protocol="ws", program=NATIVE)  # fmt: skip
+    held = 0
+    while process.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            held = max(held, len(psutil.Process(server.pid).net_connections()))
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert json.loads(out)["errors"] == 0
+    assert held >= 310  # the ten measured, and the 300 idle ones upgraded and echoed once
+
+
+@pytest.mark.live
+def test_more_connections_than_open_files_is_one_line(refused_endpoint: Endpoint) -> None:
+    result = client(refused_endpoint, "--idle", "1000000", program=NATIVE)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "1000010 connections need more open files than the limit allows" in line
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("faulty", "bounded"), [(False, True), (True, False)],
+                         ids=["conforming", "no-backpressure"])  # fmt: skip
+def test_slow_readers_catch_a_server_that_buffers_without_limit(
+    server_pool, start_server, faulty: bool, bounded: bool
+) -> None:
+    """Memory, not timing: what the server holds for two slow readers over 1.8 s."""
+    server = (server_pool.start_faulty("--no-backpressure") if faulty
+              else start_server("protocol", "asyncio"))  # fmt: skip
+    before = rss(server.pid)
+    summary = client_json(server.endpoint, "--slow-readers", "2", "--rate", "500", "--duration",
+                          "1.5", "--warmup", "0.3", program=NATIVE)  # fmt: skip
+    assert summary["errors"] == 0  # the slow readers' echoes verified too
+    growth = peak_rss(server.pid) - before
+    assert (growth <= 2 * BOUND_PER_READER) == bounded, growth

@@ -9,7 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aionetbench.argtypes import list_of, non_negative_float, positive_float, positive_int
+from aionetbench.argtypes import (
+    list_of,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from aionetbench.cpus import split_cpus
 from aionetbench.errors import UsageError
 from aionetbench.loops import loop_argument
@@ -86,11 +92,37 @@ def add_matrix_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, help="runs per cell")
     parser.add_argument(
         "--workload",
-        choices=WORKLOADS,
-        help="steady: the connections stay open (default); churn: each connection exchanges "
-        "--churn-messages messages, closes, and a new one opens (with its TLS handshake where "
-        "TLS): throughput in connections/s, the open-loop rate in new connections/s, latency "
-        "from connect to the first echo (native load generator)",
+        type=list_of(str, WORKLOADS),
+        metavar="LIST",
+        help="what the measured connections do, each its own cells: steady (they stay open; "
+        "default), churn (each exchanges --churn-messages messages, closes, and a new one opens, "
+        "with its TLS handshake where TLS: connections/s, open-loop rates in new connections/s, "
+        "latency from connect to the first echo), idle (--idle-connections silent connections "
+        "held open beside them, measured open loop at --fixed-rate msg/s: latency, CPU and "
+        "server memory per idle connection), slow (--slow-readers connections beside them that "
+        "send fast and read slowly, at --fixed-rate: latency against the same load alone, and "
+        "the server's memory growth). All but steady need the native load generator",
+    )
+    parser.add_argument(
+        "--idle-connections",
+        type=list_of(non_negative_int),
+        metavar="LIST",
+        help="with --workload idle: idle connection counts, each its own cells (default "
+        "0,100,1000,10000; 0 is the same load without any)",
+    )
+    parser.add_argument(
+        "--slow-readers",
+        type=positive_int,
+        metavar="K",
+        help="with --workload slow: connections that send up to 8 MiB/s each and read at "
+        "16 KiB/s, beside the measured ones (default 4)",
+    )
+    parser.add_argument(
+        "--fixed-rate",
+        type=positive_float,
+        metavar="MSG_S",
+        help="with --workload idle or slow: the open-loop load their cells are measured at "
+        "(default 2000)",
     )
     parser.add_argument(
         "--churn-messages",
@@ -200,13 +232,14 @@ def add_echo_count_options(parser: argparse.ArgumentParser, requests: int) -> No
     )
 
 
-def churn_of(args: argparse.Namespace) -> int | None:
-    """Messages per connection for the plan: None keeps the profile's."""
-    if args.churn_messages and args.workload != "churn":
-        raise UsageError("--churn-messages goes with --workload churn")
-    if args.workload is None:
-        return None
-    return (args.churn_messages or 1) if args.workload == "churn" else 0
+def check_workload_options(args: argparse.Namespace) -> None:
+    """Each workload's own options only with that workload named (a profile's own are kept)."""
+    named = args.workload or ()
+    for option, workloads in (("churn_messages", {"churn"}), ("idle_connections", {"idle"}),
+                              ("slow_readers", {"slow"}), ("fixed_rate", {"idle", "slow"})):  # fmt: skip
+        if getattr(args, option) is not None and not workloads & set(named):
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(f"{flag} goes with --workload {' or '.join(sorted(workloads))}")
 
 
 def plan_from(args: argparse.Namespace) -> Plan:
@@ -220,7 +253,11 @@ def plan_from(args: argparse.Namespace) -> Plan:
         sizes=args.sizes,
         concurrency=args.concurrency,
         pipeline=args.pipeline,
-        churn=churn_of(args),
+        workloads=args.workload,
+        churn_messages=args.churn_messages,
+        idle_connections=args.idle_connections,
+        slow_readers=args.slow_readers,
+        fixed_rate=args.fixed_rate,
         repeats=args.repeats,
         duration=args.duration,
         warmup=args.warmup,
@@ -336,6 +373,7 @@ def without_unbuilt(plan: Plan) -> Plan:
 
 def checked_plan(args: argparse.Namespace) -> Plan:
     """The plan the options ask for, after every check that can fail before a run."""
+    check_workload_options(args)
     plan = without_unbuilt(plan_from(args))
     if set(plan.transports) == {"unix"} and LOOPBACK not in plan.networks:
         raise UsageError("a Unix socket crosses no network: use --network with tcp or tls")
@@ -344,9 +382,9 @@ def checked_plan(args: argparse.Namespace) -> Plan:
         raise UsageError("the plan has no cells (is every API unsupported on this transport?)")
     if plan.rates and plan.sweep_only and not plan.sweep_cells:
         raise UsageError(f"--sweep-only {','.join(plan.sweep_only)} names none of the plan's cells")
-    if plan.churn and (args.client == "python" or native_generator() is None):
+    if set(plan.workloads) - {"steady"} and (args.client == "python" or native_generator() is None):
         raise UsageError(
-            "--workload churn is measured by the native load generator (`make native`), "
-            "not --client python"
+            "--workload churn, idle and slow are measured by the native load generator (`make "
+            "native`), not --client python"
         )
     return plan

@@ -214,7 +214,9 @@ def measure_remote(
         return Failure(str(error), server.stderr_tail())
     workers = [worker for _, _, host_workers in load for worker in host_workers]
     try:
-        release(workers)  # the barrier across every host, as across one host's workers
+        release(
+            workers, spec.connect_s
+        )  # the barrier across every host, as across one host's workers
         if watch_gc:
             server.gc_report()  # from here on
         time.sleep(spec.warmup)

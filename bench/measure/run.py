@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aionetbench.endpoints import WARM_SETTLE_S, Endpoint
 from aionetbench.endpoints import warm as warm_server
 from aionetbench.errors import UNSUPPORTED
-from aionetbench.procstat import peak_rss
+from aionetbench.procstat import peak_rss, rss
 from aionetbench.serverproc import ServerFailed, ServerProcess, server_command
 from aionetbench.threads import Thread, ran_on, snapshot
 from bench.measure.drive import LoadFailed, drive
@@ -97,7 +97,9 @@ def load_spec(
         else cell.concurrency,
         pipeline=cell.pipeline,
         churn=cell.churn or None,
-        rate=rate,
+        idle=cell.idle or None,
+        slow_readers=cell.slow or None,
+        rate=rate or cell.at_rate or None,
         arrivals=plan.arrivals,
         workers=min(workers, cell.concurrency),
         server_pid=server_pid,
@@ -182,7 +184,7 @@ def measure(
     watch_gc = SERVERS[cell.api].runs_python
     if watch_gc:
         server.gc_report()  # from here on
-    before, started = snapshot(), time.monotonic()
+    before, started, rss_before = snapshot(), time.monotonic(), rss(server.pid)
     with WakeupTrace(server.pid, pinning.server_cpus, enabled=spec.rate is not None) as trace:
         try:
             summary: Summary | LoadFailed = drive(
@@ -195,7 +197,7 @@ def measure(
         except LoadFailed as error:
             summary = error
         wakeups = trace.stop(summary.window_ns) if isinstance(summary, Summary) else None
-    rss = peak_rss(server.pid)
+    peak = peak_rss(server.pid)
     if server.process.poll() is not None:
         return Failure(f"server died (status {server.process.returncode})", server.stderr_tail())
     if isinstance(summary, LoadFailed):
@@ -205,8 +207,9 @@ def measure(
     others = others_on(pinning, before, server.pid)
     report = server.gc_report() if watch_gc else None
     gc = GcPauses.of(report, summary.window_ns) if report else None
-    return Measurement(client=summary, server_peak_rss=rss, gc=gc, others=others,
-                       others_span_s=time.monotonic() - started, wakeups=wakeups)  # fmt: skip
+    return Measurement(client=summary, server_peak_rss=peak, gc=gc, others=others,
+                       others_span_s=time.monotonic() - started, wakeups=wakeups,
+                       server_rss_before=rss_before)  # fmt: skip
 
 
 OTHERS_NAMED = 8  # at most, the longest first

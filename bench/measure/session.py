@@ -170,30 +170,38 @@ def record_failure(
         progress.write(f"FAILED {where}: {failure.reason}", file=sys.stderr)
 
 
-def sweep_ladder(plan: Plan, sides: list[Side]) -> tuple[float, ...]:
-    """The plan's rates, or for `auto` a ladder from the capacities measured so far."""
+def sweep_ladder(plan: Plan, sides: list[Side], unit: str) -> tuple[float, ...]:
+    """The plan's rates, or for `auto` a ladder from the capacities measured so far in
+    `unit` (Cell.unit: churned cells' in connections/s, the others' in messages/s)."""
     if plan.rates != AUTO:
         return tuple(sorted(plan.rates))
     return ladder(
-        statistics.median(run.client.cps if plan.churn else run.client.rps for run in runs)
+        statistics.median(run.client.cps if run.client.churn else run.client.rps for run in runs)
         for side in sides
         for runs in side.measured.values()
+        if runs and runs[0].client.schedule is None and unit_of(runs[0]) == unit  # closed loop
     )
+
+
+def unit_of(run: Measurement) -> str:
+    """What a measured cell's open-loop rate counts (Cell.unit), from its load generator."""
+    return "conn/s" if run.client.churn else "msg/s"
 
 
 def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -> None:
     """Climb the ladder cell by cell (each side in turn), each cell once per server process
     in the plan's shuffled order, recording every point."""
-    rates = sweep_ladder(plan, sides)
+    ladders = {c.unit: sweep_ladder(plan, sides, c.unit) for c in plan.sweep_cells}
     point_cost = plan.point_seconds()
-    if not rates:
+    if not any(ladders.values()):
         progress.write("bench: no capacity was measured, so the sweep is skipped", file=sys.stderr)
         return
-    progress.write(
-        f"open-loop sweep ({plan.arrivals} arrivals) at {', '.join(f'{r:,.0f}' for r in rates)} "
-        + ("conn/s" if plan.churn else "msg/s"),
-        file=sys.stderr,
-    )
+    for unit, rates in ladders.items():
+        progress.write(
+            f"open-loop sweep ({plan.arrivals} arrivals) at {', '.join(f'{r:,.0f}' for r in rates)} {unit}",
+            file=sys.stderr,
+        )
+    rates = ladders.get("msg/s") or next(iter(ladders.values()))
     for side in sides:
         side.results.ladder = list(rates)
     # The estimate up front assumed a typical ladder; correct it to this one, then after each
@@ -208,7 +216,7 @@ def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -
                 continue
             started, counted = time.monotonic(), progress.n
             with contextlib.closing(
-                sweep_cell(cell, rates, plan, pinning, side.python_for(cell))
+                sweep_cell(cell, ladders[cell.unit], plan, pinning, side.python_for(cell))
             ) as points:
                 for rate, outcome in points:
                     where = f"{cell.point_name(rate)}{f' [{side.label}]' if len(sides) > 1 else ''}"

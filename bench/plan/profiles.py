@@ -22,10 +22,22 @@ REMEASURED_SHARE = 0.25
 # API, under the capacity of the slowest here (websockets on asyncio, ~25,000 msg/s).
 EXPLAIN_OPEN_RATE = 10_000.0
 AUTO = "auto"
-WORKLOADS = ("steady", "churn")  # connections that stay open, or that come and go
+# What the measured connections do, and what runs beside them: steady (they stay open),
+# churn (they come and go), idle (N silent connections held open beside them), slow (K
+# connections beside them that send and read slowly); idle and slow at a fixed load, beside
+# the same load alone.
+WORKLOADS = ("steady", "churn", "idle", "slow")
+IDLE_COUNTS = (0, 100, 1_000, 10_000)  # idle0: the same load with none, to compare against
+# The idle cells' load: under every server's capacity here (websockets over TLS on asyncio
+# answers ~14,000 msg/s), so that what moves is what the idle connections cost.
+FIXED_RATE = 2_000.0
 FOUND = "found"  # as a plan's pythons: every Python found on the machine (bench.pythons)
 LADDER_POINTS = 5  # offered loads in an `auto` ladder: coarse, the knee search refines it
 KNEE_POINTS = 3  # points a cell's knee search typically adds (a 2.5x bracket, or past the top)
+# Idle connections the load generator typically opens a second before a run (each with one
+# echo): 10,000 plain ones took 0.6-1 s here, over TLS 5-9 s (the handshakes, on both CPUs).
+TYPICAL_OPENINGS_PER_S = 10_000.0
+TYPICAL_TLS_OPENINGS_PER_S = 1_200.0
 
 
 # The APIs of the quick profile (and the default of every profile): the five asyncio APIs
@@ -43,9 +55,13 @@ class Plan:
     sizes: tuple[int, ...] = (1024,)
     concurrency: tuple[int, ...] = (10,)
     pipeline: tuple[int, ...] = (1,)
-    # Connection churn: each connection exchanges this many messages, closes, and another
-    # opens (`--workload churn`); 0: connections stay open for the whole run.
-    churn: int = 0
+    # WORKLOADS measured, each its own cells: churn's messages per connection, and the idle
+    # connections held beside the measured ones at `fixed_rate` msg/s, one cell per count.
+    workloads: tuple[str, ...] = ("steady",)
+    churn_messages: int = 1
+    idle_connections: tuple[int, ...] = IDLE_COUNTS
+    slow_readers: int = 4
+    fixed_rate: float = FIXED_RATE
     repeats: int = 3
     duration: float = 4.0
     warmup: float = 1.0
@@ -93,13 +109,30 @@ class Plan:
             self.transports, self.sizes, self.concurrency, self.pipeline, self.apis
         )
         return [
-            Cell(api, loop, transport, size, concurrency, depth, python, network, self.churn)
+            Cell(api, loop, transport, size, concurrency, depth, python, network, **variant)
             for transport, size, concurrency, depth, api in combinations
             if not (transport == "tls" and SERVERS[api].no_tls)
             for loop in self.loops_of(api)
             for python in (("",) if SERVERS[api].reference else (self.pythons or ("",)))
             for network in self.cell_networks(transport, size)
+            for variant in self.workload_variants()
         ]
+
+    def workload_variants(self) -> list[dict[str, int | float]]:
+        """Each workload's Cell fields, once each: none for steady, one set per idle count,
+        and for slow readers the same fixed load without them too."""
+        variants: list[dict[str, int | float]] = []
+        alone = {"at_rate": self.fixed_rate}
+        for workload in self.workloads:
+            if workload == "steady":
+                variants.append({})
+            elif workload == "churn":
+                variants.append({"churn": self.churn_messages})
+            elif workload == "idle":
+                variants += [{"idle": n, **alone} if n else alone for n in self.idle_connections]
+            else:
+                variants += [alone, {"slow": self.slow_readers, **alone}]
+        return [v for i, v in enumerate(variants) if v not in variants[:i]]
 
     def loops_of(self, api: str) -> tuple[str, ...]:
         """The plan's loops, or a reference server's own label (it runs on none)."""
@@ -124,7 +157,11 @@ class Plan:
     def sweep_cells(self) -> list[Cell]:
         """The cells the sweep climbs."""
         wanted = set(self.sweep_only)
-        return [c for c in self.cells if not wanted or {c.api, f"{c.api}/{c.loop}"} & wanted]
+        return [
+            c
+            for c in self.cells
+            if not c.at_rate and (not wanted or {c.api, f"{c.api}/{c.loop}"} & wanted)
+        ]
 
     def sweep_order(self) -> list[tuple[int, Cell]]:
         """(process, cell) climbs: every swept cell once per process, the first time in the
@@ -155,7 +192,8 @@ class Plan:
         return len(self.sweep_order()) * (SWEEP_SERVER_S + points * self.point_seconds())
 
     def estimated_seconds(self) -> float:
-        closed = len(self.schedule()) * (self.warmup + self.duration + RUN_OVERHEAD_S)
+        run = self.warmup + self.duration + RUN_OVERHEAD_S
+        closed = sum(run + opening_seconds(cell) for _, cell in self.schedule())
         return closed + self.sweep_seconds()
 
 
@@ -178,12 +216,42 @@ QUICK = Plan(
     sweep_budget=12,  # 6-16 measurements a process took here; 12 keeps `make bench` near 4.5 min
 )
 
+
+def opening_seconds(cell: Cell) -> float:
+    """How long opening a cell's idle connections typically takes before its run."""
+    tls = cell.transport == "tls"
+    return cell.idle / (TYPICAL_TLS_OPENINGS_PER_S if tls else TYPICAL_OPENINGS_PER_S)
+
+
+# What servers see besides ten steady connections (issue 28): connections that come and go
+# (with their TLS handshakes), 0-10,000 idle ones and slow readers, plain and TLS, for every
+# API on asyncio and uvloop and the C server; no sweep (churn's knee: `--workload churn
+# --rates auto`). About 15 minutes here.
+WORKLOADS_PLAN = Plan(
+    apis=(
+        "sockets",
+        "streams",
+        "protocol",
+        "buffered",
+        "websockets",
+        "aiohttp",
+        "picows",
+        "native",
+    ),
+    transports=("tcp", "tls"),
+    workloads=("churn", "idle", "slow"),
+    repeats=2,
+    duration=1.5,
+    warmup=0.3,
+)
+
 PROFILES: dict[str, Plan] = {
     "quick": QUICK,
     # Every core cell swept carefully: three processes each, points up to 2 s of slices.
     "slo": replace(
         QUICK, sweep_only=(), sweep_duration=1.0, sweep_warmup=0.3, sweep_cap=2.0, sweep_budget=0
     ),
+    "workloads": WORKLOADS_PLAN,
     # For CI gates: few cells, more repeats (a t-test needs them), short runs.
     "smoke": Plan(apis=("streams", "protocol"), repeats=5, duration=2.0, warmup=0.5),
     # Everything a user chooses between, at the headline load: every API x every registered

@@ -14,8 +14,10 @@ from bench.report.by_loop import loop_section
 from bench.report.by_network import network_section
 from bench.report.by_python import labels_of, python_section, reference_python, view
 from bench.report.churn import churn_section
+from bench.report.idle import idle_section
 from bench.report.latency_load import cell_capacities, latency_section
 from bench.report.plots import matrix as plots
+from bench.report.slow import slow_section
 from bench.report.why import why_section
 from bench.store.explained import Explained
 from bench.store.reader import CellResults, Results, load_results, server_line
@@ -257,38 +259,26 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         if results.environment.orchestrator_python_version == "?"
         else results.environment.orchestrator_python_version,
     )
-    shown = view(results.cells, base)  # every cell when the run compared no Pythons
+    # Every cell when the run compared no Pythons; cells measured at a fixed load (idle
+    # connections) rank nothing, and have their own section.
+    shown = [c for c in view(results.cells, base) if not c.at_rate]
     on = (f", Python {base}" if base else "") + path_of(results.environment)
-    figures = write_figures(shown, directory)
-    headline = headline_group(shown)
     lines = [
         "# aionetbench report",
         "",
         f"From `{results_path}`. Every figure is the median of interleaved repeats with its min-max spread; "
         "a client-bound run measured the load generator, not the server.",
         "",
-        f"## Ranking ({describe(group_key(headline[0]))}{on})",
-        "",
-        *(f"- {sentence}" for sentence in ranking(headline)),
-        "",
     ]
-    for key, cells in groups(shown).items():
-        if key != group_key(headline[0]):
-            lines += [f"### {describe(key)}{on}", "", *(f"- {s}" for s in ranking(cells)), ""]
-    for python in labels_of(results.cells):
-        if python != base:
-            lines += [f"### {describe(group_key(headline[0]))}, Python {python}", ""]
-            lines += [f"- {s}" for s in ranking(headline_group(view(results.cells, python)))]
-            lines.append("")
+    figures = write_figures(shown, directory) if shown else []
     # One curve per API and loop: the reference Python's, on loopback.
     on_loopback = [p for p in results.points if p.python in (base, "") and p.network == LOOPBACK]
     swept = replace(results, points=on_loopback)
     capacities = cell_capacities(swept)
-    by_api_loop = {(p.api, p.loop): c for p, c in capacities.values()}
-    lines += loop_section(headline, results, by_api_loop)
-    lines += python_section(results.cells, base, directory)
-    lines += network_section(shown)
-    lines += churn_section(results.cells, directory)
+    if shown:
+        lines += ranking_lines(results, shown, base, on, capacities, directory)
+    lines += idle_section(results.cells, directory)
+    lines += slow_section(results.cells)
     lines += [
         "## Results (closed loop)",
         "",
@@ -321,6 +311,39 @@ def write_report(results_path: Path, directory: Path, slo_p99_ms: float | None =
         lines += [f"### {caption}", "", f"![{caption}]({name})", ""]
     lines += ["## Environment", "", *environment_table(results), ""]
     return write_lines(directory, lines)
+
+
+def ranking_lines(
+    results: Results,
+    shown: list[CellResults],
+    base: str,
+    on: str,
+    capacities: dict,
+    directory: Path,
+) -> list[str]:
+    """The rankings of the closed-loop cells, then the sections built on them."""
+    headline = headline_group(shown)
+    lines = [
+        f"## Ranking ({describe(group_key(headline[0]))}{on})",
+        "",
+        *(f"- {sentence}" for sentence in ranking(headline)),
+        "",
+    ]
+    for key, cells in groups(shown).items():
+        if key != group_key(headline[0]):
+            lines += [f"### {describe(key)}{on}", "", *(f"- {s}" for s in ranking(cells)), ""]
+    for python in labels_of(results.cells):
+        if python != base:
+            closed = [c for c in view(results.cells, python) if not c.at_rate]
+            lines += [f"### {describe(group_key(headline[0]))}, Python {python}", ""]
+            lines += [f"- {s}" for s in ranking(headline_group(closed))]
+            lines.append("")
+    by_api_loop = {(p.api, p.loop): c for p, c in capacities.values()}
+    lines += loop_section(headline, results, by_api_loop)
+    lines += python_section(results.cells, base, directory)
+    lines += network_section(shown)
+    lines += churn_section(results.cells, directory)
+    return lines
 
 
 def write_lines(directory: Path, lines: list[str]) -> Path:

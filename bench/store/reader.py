@@ -43,6 +43,10 @@ class CellResults(Cell):
     # connection (its accept, handshakes, echoes and close), in us.
     cps: list[float] = field(default_factory=list)
     server_us_per_connection: list[float] = field(default_factory=list)
+    # With idle connections, per repeat: the server's memory growth over the run per idle
+    # connection (peak less the resident memory before, / idle), in bytes.
+    bytes_per_idle: list[float] = field(default_factory=list)
+    growth_bytes: list[float] = field(default_factory=list)  # the same, whole, per repeat
 
     @property
     def median_rps(self) -> float:
@@ -274,6 +278,11 @@ def load_results(path: Path) -> Results:
             cell.latency_max_us.append(record.latency_max_s * 1e6)
             cell.histograms.append(record.latency_histogram_ns)
             cell.clients.append(client_of(metadata_of_run))
+            if record.server_rss_before:
+                growth = record.server_peak_rss - record.server_rss_before
+                cell.growth_bytes.append(growth)
+                if cell.idle:
+                    cell.bytes_per_idle.append(growth / cell.idle)
             if cell.churn and record.cps:
                 cell.cps.append(record.cps)
                 if record.server_cpu:

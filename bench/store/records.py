@@ -56,6 +56,7 @@ class MeasuredRecord:
     # the TLS handshakes that resumed a session.
     cps: float = 0.0
     tls_resumed: int = 0
+    server_rss_before: int = 0  # bytes, as the load generator started (peak - this: its growth)
 
 
 @dataclass(frozen=True, kw_only=True)

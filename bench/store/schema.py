@@ -60,6 +60,7 @@ class Measurement:
     others: list[tuple[str, str, float]] = field(default_factory=list)
     others_span_s: float = 0.0  # how long the run they were counted over lasted
     wakeups: Wakeups | None = None  # the server's, over the window (None: not traced)
+    server_rss_before: int = 0  # its resident memory as the load generator started
 
     @property
     def flags(self) -> PointFlags:
@@ -88,6 +89,9 @@ def cell_metadata(cell: Cell) -> dict[str, Any]:
         **({"server_python": cell.python} if cell.python else {}),
         "network": cell.network,
         **({"churn": cell.churn} if cell.churn else {}),
+        **({"idle": cell.idle} if cell.idle else {}),
+        **({"slow": cell.slow} if cell.slow else {}),
+        **({"at_rate": cell.at_rate} if cell.at_rate else {}),
     }
 
 
@@ -103,4 +107,7 @@ def cell_fields(metadata: dict[str, Any]) -> dict[str, Any]:
         "python": metadata.get("server_python", ""),
         "network": metadata.get("network", LOOPBACK),  # files from before paths: loopback
         "churn": metadata.get("churn", 0),
+        "idle": metadata.get("idle", 0),
+        "slow": metadata.get("slow", 0),
+        "at_rate": metadata.get("at_rate", 0.0),
     }

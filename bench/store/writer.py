@@ -136,6 +136,7 @@ def measured(measurement: Measurement) -> dict[str, Any]:
         "client_loop": client.loop if client.generator == "python" else None,
         "client_hosts_detail": json.dumps(measurement.hosts) if measurement.hosts else None,
         "cps": client.cps,
+        "server_rss_before": measurement.server_rss_before,
         "tls_resumed": client.tls_resumed,
     }
 

@@ -24,7 +24,9 @@ def native_generator(python: str = sys.executable) -> Generator | None:
     """The native load generator, or None when it is not built (no C compiler)."""
     if not os.access(BINARY, os.X_OK):
         return None
-    return Generator("native", (python, "-m", "clients.native"), tls=built_with_tls(), churn=True)
+    return Generator(
+        "native", (python, "-m", "clients.native"), tls=built_with_tls(), workloads=True
+    )
 
 
 @functools.cache

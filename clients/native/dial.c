@@ -51,6 +51,7 @@ const char *dial_blocking(const struct target *t, struct channel *ch) {
     ch->tls = NULL;
     ch->fd = socket(t->address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ch->fd < 0) return strerror(errno);
+    if (t->rcvbuf) setsockopt(ch->fd, SOL_SOCKET, SO_RCVBUF, &t->rcvbuf, sizeof t->rcvbuf);
     struct timeval timeout = {.tv_sec = CONNECT_TIMEOUT_S};
     setsockopt(ch->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     setsockopt(ch->fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -142,4 +143,77 @@ enum dial_wait dial_step(struct dial *d, const struct target *t, struct channel 
     case DIAL_OPEN: return DIAL_READY;
     }
     return DIAL_FAILED;
+}
+
+/* A connection just opened: send the greeting, or read its reply as far as it came. */
+static enum dial_wait greet(struct channel *ch, const struct greeting *hello, size_t *got, int sent,
+                            const char **why) {
+    unsigned char buffer[4096];
+    if (!sent && channel_send(ch, hello->message, hello->message_size) != (ssize_t)hello->message_size) {
+        *why = "an idle connection's greeting did not fit its socket";
+        return DIAL_FAILED;
+    }
+    for (;;) {
+        size_t want = hello->reply_size - *got;
+        struct reading when;
+        ssize_t n = channel_receive(ch, buffer, want < sizeof buffer ? want : sizeof buffer, &when);
+        if (n < 0 && errno == EAGAIN) return DIAL_WANTS_READ;
+        if (n <= 0) {
+            *why = n == 0 ? "closed before echoing an idle connection's greeting" : channel_failure(ch);
+            return DIAL_FAILED;
+        }
+        if (memcmp(buffer, hello->reply + *got, (size_t)n) != 0) {
+            *why = "an idle connection's greeting came back different";
+            return DIAL_FAILED;
+        }
+        if ((*got += (size_t)n) == hello->reply_size) return DIAL_READY;
+    }
+}
+
+const char *dial_many(const struct target *t, struct channel *out, size_t count, size_t at_once,
+                      const struct greeting *hello) {
+    struct dial *dials = allocate(at_once * sizeof *dials);
+    size_t *opening = allocate(at_once * sizeof *opening); /* its connection's index + 1; 0: free */
+    size_t *echoed = allocate(at_once * sizeof *echoed);   /* open: reply bytes back; else SIZE_MAX */
+    int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    size_t started = 0, opened = 0;
+    const char *why = NULL;
+    struct epoll_event events[64];
+    while (opened < count && !why) {
+        for (size_t d = 0; d < at_once && started < count && !why; d++) {
+            if (opening[d]) continue;
+            struct channel *ch = &out[started];
+            opening[d] = ++started, echoed[d] = SIZE_MAX;
+            if (dial_start(&dials[d], t, ch, &why) < 0) break;
+            struct epoll_event event = {.events = EPOLLOUT, .data.u64 = d}; /* connected */
+            epoll_ctl(epoll_fd, EPOLL_CTL_ADD, ch->fd, &event);
+        }
+        int ready = why ? 0 : epoll_wait(epoll_fd, events, 64, 1000);
+        for (int i = 0; i < ready && !why; i++) {
+            size_t d = events[i].data.u64;
+            struct channel *ch = &out[opening[d] - 1];
+            if (events[i].events & (EPOLLERR | EPOLLHUP)) {
+                int error = 0;
+                socklen_t size = sizeof error;
+                getsockopt(ch->fd, SOL_SOCKET, SO_ERROR, &error, &size);
+                why = strerror(error ? error : ECONNRESET);
+                break;
+            }
+            enum dial_wait wait = echoed[d] != SIZE_MAX ? greet(ch, hello, &echoed[d], 1, &why)
+                                                        : dial_step(&dials[d], t, ch, &why);
+            if (wait == DIAL_READY && echoed[d] == SIZE_MAX)
+                echoed[d] = 0, wait = greet(ch, hello, &echoed[d], 0, &why);
+            if (wait == DIAL_READY) {
+                epoll_ctl(epoll_fd, EPOLL_CTL_DEL, ch->fd, NULL);
+                opening[d] = 0, opened++;
+            } else if (wait != DIAL_FAILED) {
+                struct epoll_event event = {.events = wait == DIAL_WANTS_WRITE ? EPOLLOUT : EPOLLIN,
+                                            .data.u64 = d};
+                epoll_ctl(epoll_fd, EPOLL_CTL_MOD, ch->fd, &event);
+            }
+        }
+    }
+    close(epoll_fd);
+    free(dials), free(opening), free(echoed);
+    return why;
 }

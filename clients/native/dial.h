@@ -14,6 +14,7 @@ struct target {
     socklen_t address_size;
     const char *host; /* for SNI and the upgrade's Host: header */
     int tcp, tls, ws, resume;
+    int rcvbuf; /* SO_RCVBUF to ask before connecting (0: the kernel's) */
 };
 
 enum dial_stage { DIAL_CONNECTING, DIAL_SECURING, DIAL_UPGRADING, DIAL_OPEN, DIAL_REFUSED };
@@ -35,4 +36,16 @@ const char *dial_blocking(const struct target *t, struct channel *ch);
 int dial_start(struct dial *d, const struct target *t, struct channel *ch, const char **why);
 /* Go on once the socket is ready for what the last step waited for. */
 enum dial_wait dial_step(struct dial *d, const struct target *t, struct channel *ch, const char **why);
+/* A message and the reply it must bring back, byte for byte. */
+struct greeting {
+    const unsigned char *message, *reply;
+    size_t message_size, reply_size;
+};
+
+/* Open `count` connections into `out`, up to `at_once` opening together, each through its
+ * handshakes and one echo of `hello` (so the server has accepted and served it before the
+ * next one opens: opening ahead of its accepts overflows the listen queue, and each dropped
+ * SYN costs a second); return once all are open (NULL) or one failed (why). */
+const char *dial_many(const struct target *t, struct channel *out, size_t count, size_t at_once,
+                      const struct greeting *hello);
 #endif

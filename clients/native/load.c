@@ -35,7 +35,8 @@
  * plus this worker's first connection:
  *   load PROTOCOL (--connect HOST:PORT | --unix PATH) [--size N] [--concurrency N] [--first N]
  *        [--pipeline N] [--duration S] [--warmup S] [--rate R] [--requests N] [--arrivals KIND]
- *        [--drain S] [--server-pid PID] [--priority auto|realtime|normal] [--tls]
+ *        [--drain S] [--server-pid PID] [--priority auto|realtime|normal] [--tls] [--tls-resume]
+ *        [--churn N] [--idle N] [--slow-readers K]
  * Every value is checked here (a bad one: one line, exit 2). After connecting, the worker
  * prints `connected` and waits for a line on stdin (the barrier); refused: one line on
  * stderr, exit 2. `load --features` prints `tls` when built with it. Self-checks:
@@ -50,11 +51,11 @@
 #include "pacing.h"
 #include "procstat.h"
 #include "receive.h"
+#include "slow.h"
 #include "websocket.h"
+#include "workload.h"
 
 #define READ_SIZE (256 * 1024)    /* as asyncio and uvloop read */
-#define MIN_PERIOD (256 * 1024)   /* the expected stream spans at least one read */
-#define MIN_MESSAGES 16
 #define STRIDE 7                  /* connection i starts at message i * STRIDE */
 #define BLOCKS 20                 /* slices of the window, for the p99's confidence interval */
 /* Open loop: one tick sends for at most this long, then lets the loop look at the clock and
@@ -66,6 +67,10 @@
 #define COUNTED_TIMEOUT_NS 60000000000LL /* as clients/spec.py's COUNTED_LIMIT_S */
 #define GRACE_S 2.0                          /* beyond the run's own length, before giving up */
 #define MAX_EVENTS 256
+#define IDLE_OPENING 64        /* --idle: connections opening at once, under a listen backlog */
+#define IDLE_PER_S 500         /* --idle: the slowest opening allowed for (WebSocket over TLS) */
+#define SLOW_TAG 0xFFFFFFFFULL /* an epoll tag's upper half: a slow reader's event */
+#define SLOW_TICK_NS 10000000LL /* with slow readers, their budgets are looked at this often */
 
 /* ---- time, randomness, output ---------------------------------------------------------- */
 
@@ -86,68 +91,6 @@ static void json_string(const char *text) {
         if ((unsigned char)*text >= 0x20) putchar(*text);
     }
     putchar('"');
-}
-
-/* ---- the workload: messages on the wire and the reply stream they must produce ---------- */
-
-struct workload {
-    size_t count, message_size, reply_size, period;
-    unsigned char *messages;  /* count messages of message_size bytes, on the wire */
-    unsigned char *expected;  /* the replies, twice over: any read fits in one compare */
-};
-
-static size_t frame_header(unsigned char *out, size_t length, int masked) {
-    unsigned char mask_bit = masked ? 0x80 : 0;
-    out[0] = 0x80 | 0x2; /* FIN, binary */
-    if (length < 126) {
-        out[1] = mask_bit | (unsigned char)length;
-        return 2;
-    }
-    if (length < 65536) {
-        out[1] = mask_bit | 126, out[2] = (unsigned char)(length >> 8), out[3] = (unsigned char)length;
-        return 4;
-    }
-    out[1] = mask_bit | 127;
-    for (int i = 0; i < 8; i++) out[2 + i] = (unsigned char)(length >> (56 - 8 * i));
-    return 10;
-}
-
-static struct workload build_workload(const char *protocol, size_t size) {
-    struct workload w;
-    unsigned char header[10];
-    int ws = strcmp(protocol, "ws") == 0, line = strcmp(protocol, "line") == 0;
-    size_t header_size = ws ? frame_header(header, size, 0) : 0;
-    w.count = (MIN_PERIOD + size - 1) / size;
-    if (w.count < MIN_MESSAGES) w.count = MIN_MESSAGES;
-    w.message_size = size + (ws ? header_size + 4 : 0);
-    w.reply_size = size + header_size;
-    w.period = w.reply_size * w.count;
-    w.messages = allocate(w.message_size * w.count);
-    w.expected = allocate(2 * w.period);
-    unsigned char *payload = allocate(size);
-    for (size_t i = 0; i < w.count; i++) {
-        random_bytes(payload, size);
-        if (line) {
-            for (size_t j = 0; j + 1 < size; j++)
-                if (payload[j] == '\n') payload[j] = ' ';
-            payload[size - 1] = '\n';
-        }
-        unsigned char *message = w.messages + i * w.message_size, *reply = w.expected + i * w.reply_size;
-        if (ws) { /* masked as a client must, each with its own key; the reply is unmasked */
-            frame_header(message, size, 1);
-            random_bytes(message + header_size, 4);
-            for (size_t j = 0; j < size; j++)
-                message[header_size + 4 + j] = payload[j] ^ message[header_size + j % 4];
-            memcpy(reply, header, header_size);
-            memcpy(reply + header_size, payload, size);
-        } else {
-            memcpy(message, payload, size);
-            memcpy(reply, payload, size);
-        }
-    }
-    memcpy(w.expected + w.period, w.expected, w.period);
-    free(payload);
-    return w;
 }
 
 /* ---- connections ----------------------------------------------------------------------- */
@@ -200,6 +143,9 @@ static struct {
     uint64_t opened;         /* --churn: connections that completed in the window */
     uint64_t resumed;        /* ...of those, TLS handshakes that resumed a session */
     size_t *idle_slots, idle_count; /* open-loop churn: the slots free for the next arrival */
+    struct slow_reader *slow; /* --slow-readers */
+    size_t slow_count;
+    int64_t started;          /* released: when the run began (the slow readers' budgets) */
     uint64_t timed;           /* replies recorded whose arrival the kernel timestamped */
     int realtime;             /* open loop: real-time priority granted (pacing.h) */
     int64_t breathers_ns;     /* ...and the time of the window it spent at normal priority */
@@ -501,6 +447,16 @@ static void tick(int64_t now) {
 
 static void on_signal(int number) { _exit(128 + number); }
 
+/* As many open files as the hard limit allows (--idle, many connections): the wrapper has
+ * checked that it is enough. */
+static void raise_open_files(void) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
 /* The deadline: past it, `deadline_message` on stderr and exit `deadline_status`. */
 static char deadline_message[512];
 static int deadline_status;
@@ -552,10 +508,20 @@ static void poll_once(int64_t deadline, int open_loop) {
         int64_t wake = wake_at(now, schedule.started + schedule.arrivals.next);
         if (wake < until) until = wake;
     }
+    if (run.slow_count) {
+        double seconds = (double)(now - run.started) / 1e9;
+        for (size_t i = 0; i < run.slow_count; i++) slow_watch(&run.slow[i], run.epoll_fd, SLOW_TAG << 32 | i, seconds);
+        if (now + SLOW_TICK_NS < until) until = now + SLOW_TICK_NS;
+    }
     int64_t wait = until > now ? until - now : 0;
     struct timespec timeout = {.tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL};
     int ready = epoll_pwait2(run.epoll_fd, events, MAX_EVENTS, &timeout, NULL);
     for (int i = 0; i < ready; i++) {
+        if (events[i].data.u64 >> 32 == SLOW_TAG) {
+            slow_serve(&run.slow[(uint32_t)events[i].data.u64], &run.w, events[i].events,
+                       (double)(now_ns() - run.started) / 1e9);
+            continue;
+        }
         struct connection *c = &run.conns[(uint32_t)events[i].data.u64];
         if (open_loop && run.phase != DRAIN) tick(now_ns()); /* between events: lag stays small */
         if (c->closing || c->generation != events[i].data.u64 >> 32) continue;
@@ -607,7 +573,13 @@ static void print_result(const struct options *o, int64_t window_ns, int64_t cpu
     const char *comma = "";
     for (size_t i = 0; i < run.count; i++)
         if (run.conns[i].error[0]) printf("%s", comma), json_string(run.conns[i].error), comma = ",";
-    printf("]}\n");
+    uint64_t slow_sent = 0, slow_read = 0;
+    for (size_t i = 0; i < run.slow_count; i++) {
+        if (run.slow[i].error[0]) printf("%s", comma), json_string(run.slow[i].error), comma = ",";
+        slow_sent += run.slow[i].sent, slow_read += run.slow[i].read;
+    }
+    printf("],\"slow_sent\":%llu,\"slow_read\":%llu}\n", (unsigned long long)slow_sent,
+           (unsigned long long)slow_read);
 }
 
 static void refused(const struct options *o, const char *why) {
@@ -652,6 +624,16 @@ static void connect_all(const struct options *o) {
         fcntl(c->ch.fd, F_SETFL, fcntl(c->ch.fd, F_GETFL) | O_NONBLOCK);
         watch(c, EPOLLIN);
     }
+    run.slow = allocate((o->slow_readers + 1) * sizeof *run.slow), run.slow_count = o->slow_readers;
+    for (size_t i = 0; i < run.slow_count; i++)
+        if ((why = slow_open(&run.slow[i], &run.target, &run.w, (o->first + o->connections + i) * STRIDE,
+                             run.epoll_fd, SLOW_TAG << 32 | i)))
+            refused(o, why);
+    if (o->idle) { /* open, upgraded, one echo, then silent: the server holds them */
+        struct channel *idle = allocate(o->idle * sizeof *idle);
+        struct greeting hello = {run.w.messages, run.w.expected, run.w.message_size, run.w.reply_size};
+        if ((why = dial_many(&run.target, idle, o->idle, IDLE_OPENING, &hello))) refused(o, why);
+    }
 }
 
 static void start_window(int64_t now) {
@@ -665,7 +647,7 @@ static int run_load(const struct options *o) {
     run.duration_ns = (int64_t)(o->duration * 1e9);
     run.phase = WARMUP;
     if (open_loop) schedule.arrivals = arrivals_for(o->rate, o->arrivals);
-    int64_t start = now_ns(), warm_end = start + (int64_t)(o->warmup * 1e9);
+    int64_t start = run.started = now_ns(), warm_end = start + (int64_t)(o->warmup * 1e9);
     /* Closed loop: each connection's messages, or with --churn each slot's connections. */
     uint64_t units = run.churn ? o->requests / run.churn : o->requests;
     for (size_t i = 0; i < run.count; i++) {
@@ -770,6 +752,7 @@ int main(int argc, char **argv) {
     struct options o;
     parse_options(argc, argv, &o);
     if (o.tls && !tls_built()) die(2, "load: %s", tls_failure());
+    raise_open_files();
     run.churn = o.churn, run.pipeline = o.pipeline;
     run.w = build_workload(o.protocol, o.size);
     run.blocks = allocate(BLOCKS * sizeof *run.blocks);
@@ -779,7 +762,7 @@ int main(int argc, char **argv) {
     snprintf(message, sizeof message, "cannot connect to %.200s%s%s: timed out (%d s for all connections)",
              o.unix_path ? o.unix_path : o.host, o.unix_path ? "" : ":", o.unix_path ? "" : o.port,
              CONNECT_TIMEOUT_S);
-    set_deadline(CONNECT_TIMEOUT_S, 2, message);
+    set_deadline(CONNECT_TIMEOUT_S + (double)o.idle / IDLE_PER_S, 2, message);
     connect_all(&o);
     int asked = strcmp(o.priority, "realtime") == 0;
     if (o.rate > 0 && (asked || (strcmp(o.priority, "auto") == 0 && cpus_of_its_own(o.server_pid))))

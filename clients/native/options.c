@@ -34,7 +34,8 @@ void parse_options(int argc, char **argv, struct options *o) {
         {"arrivals", required_argument, 0, 'a'}, {"drain", required_argument, 0, 'D'},
         {"server-pid", required_argument, 0, 'P'}, {"priority", required_argument, 0, 'R'},
         {"tls", no_argument, 0, 'T'},          {"tls-resume", no_argument, 0, 'S'},
-        {"churn", required_argument, 0, 'C'},
+        {"churn", required_argument, 0, 'C'},   {"idle", required_argument, 0, 'I'},
+        {"slow-readers", required_argument, 0, 'L'},
         {0, 0, 0, 0},
     };
     static char host[256], port[16];
@@ -79,6 +80,8 @@ void parse_options(int argc, char **argv, struct options *o) {
         case 'T': o->tls = 1; break;
         case 'S': o->tls_resume = 1; break;
         case 'C': o->churn = count_arg(name, optarg, 1000000); break;
+        case 'I': o->idle = count_arg(name, optarg, 1000000); break;
+        case 'L': o->slow_readers = count_arg(name, optarg, 10000); break;
         case 'R':
             if (strcmp(optarg, "auto") && strcmp(optarg, "realtime") && strcmp(optarg, "normal"))
                 bad_value(name, optarg, "auto, realtime or normal");
@@ -95,4 +98,6 @@ void parse_options(int argc, char **argv, struct options *o) {
         bad_value("protocol", o->protocol, "tcp, ws or line");
     if (!o->host == !o->unix_path) die(2, "%s", "load: one of --connect and --unix is needed");
     if (o->churn && o->requests % o->churn) die(2, "%s", "load: --requests must be a multiple of --churn");
+    if (o->churn && (o->idle || o->slow_readers))
+        die(2, "%s", "load: --idle and --slow-readers go with connections that stay open, not --churn");
 }

@@ -8,7 +8,7 @@
 
 struct options {
     const char *protocol, *host, *port, *unix_path, *arrivals, *priority;
-    size_t size, connections, first, pipeline;
+    size_t size, connections, first, pipeline, idle, slow_readers;
     double duration, warmup, rate, drain;
     uint64_t requests, churn;
     int server_pid, tls, tls_resume;

@@ -15,13 +15,12 @@ import numpy as np
 from aionetbench.errors import UsageError
 from clients import stats
 from clients.native import BINARY, built_with_tls
-from clients.spec import LoadSpec
+from clients.spec import CONNECT_S, LoadSpec
 from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 
 # Beyond warm-up, window and drain (or the counted limit), for a worker to print its window:
 # load.c gives up by itself GRACE_S (2 s) past the same mark, so this is only a backstop.
 RESULT_GRACE_S = 5.0
-CONNECT_LIMIT_S = 15.0  # load.c gives its connections 10 s in all, then says so
 
 
 def worker_command(
@@ -35,6 +34,8 @@ def worker_command(
         workers=1,
         rate=rate,
         server_pid=spec.server_pid if first == 0 else None,
+        idle=spec.idle if first == 0 else None,  # all held by the first worker
+        slow_readers=spec.slow_readers if first == 0 else None,
     )
     return [binary, *share.to_argv(worker=True), "--first", str(first)]
 
@@ -113,7 +114,7 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
         for load in worker_loads(spec)
     ]
     try:
-        release(processes)
+        release(processes, spec.connect_s)
         return windows(spec, processes)
     finally:
         for process in processes:
@@ -122,10 +123,11 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
             process.wait()
 
 
-def release(processes: Sequence[Any]) -> None:
-    """Wait until every worker has connected, then let them all go together (`processes`:
-    `subprocess.Popen`s, or anything driven like one, such as workers on other hosts)."""
-    deadline = time.monotonic() + CONNECT_LIMIT_S
+def release(processes: Sequence[Any], connect_s: float = CONNECT_S) -> None:
+    """Wait until every worker has connected (within `connect_s`), then let them all go
+    together (`processes`: `subprocess.Popen`s, or anything driven like one, such as workers
+    on other hosts)."""
+    deadline = time.monotonic() + connect_s
     for number, process in enumerate(processes, 1):
         ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:

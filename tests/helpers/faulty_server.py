@@ -5,6 +5,7 @@
 `--corrupt-after N`: flip one byte in the Nth chunk it echoes.
 `--mute`: read everything, answer nothing.
 `--tls`: serve TLS (a fresh self-signed certificate), misbehaving inside it.
+`--no-backpressure`: keep reading a peer that does not read, buffering without limit.
 Prints `READY host:port` like the real servers; SIGTERM kills it.
 """
 
@@ -21,7 +22,10 @@ from servers.transports import serve_protocol
 
 
 def faulty_protocol(
-    corrupt_after: int | None, on_first_connection: Callable[[], None], mute: bool = False
+    corrupt_after: int | None,
+    on_first_connection: Callable[[], None],
+    mute: bool = False,
+    backpressure: bool = True,
 ) -> type[EchoProtocol]:
     chunks = 0
     connected = False
@@ -42,6 +46,14 @@ def faulty_protocol(
             if not mute:
                 self.transport.write(data)
 
+        def pause_writing(self) -> None:
+            if backpressure:
+                super().pause_writing()
+
+        def resume_writing(self) -> None:
+            if backpressure:
+                super().resume_writing()
+
     return FaultyEcho
 
 
@@ -58,7 +70,9 @@ async def main(args: argparse.Namespace) -> None:
         if args.stall_at is not None:
             loop.call_later(args.stall_at, stall, False)
 
-    protocol = faulty_protocol(args.corrupt_after, on_first_connection, args.mute)
+    protocol = faulty_protocol(
+        args.corrupt_after, on_first_connection, args.mute, not args.no_backpressure
+    )
     options = ServerOptions(tls=server_context() if args.tls else None)
     async with serve_protocol(protocol, listener, options):
         if args.stall_ms and args.stall_at is None:
@@ -74,4 +88,5 @@ if __name__ == "__main__":
     parser.add_argument("--corrupt-after", type=int)
     parser.add_argument("--mute", action="store_true")
     parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--no-backpressure", action="store_true")
     asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,121 @@
+"""The report's many-connections section: what N idle connections held open beside ten
+measured ones cost each server, at one fixed load: latency, CPU per message, and memory
+per idle connection, against N."""
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from bench.analyse.order import ordered_apis, ordered_loops
+from bench.report.plots.style import API_COLOURS, loop_line, save
+from bench.store.reader import CellResults
+
+Series = dict[tuple[str, str, str], list[CellResults]]  # (transport, api, loop): by idle count
+
+
+def series(cells: Sequence[CellResults]) -> Series:
+    """The fixed-load cells of each server, by transport, in order of idle connections."""
+    found: Series = {}
+    for cell in sorted(cells, key=lambda c: c.idle):
+        found.setdefault((cell.transport, cell.api, cell.loop), []).append(cell)
+    return found
+
+
+def p99_us(cell: CellResults) -> float:
+    return statistics.median(cell.percentiles_us["p99"])
+
+
+def kib_per_idle(cell: CellResults) -> str:
+    if not cell.bytes_per_idle:
+        return "-"
+    return f"{statistics.median(cell.bytes_per_idle) / 1024:,.1f}"
+
+
+def table(found: Series) -> list[str]:
+    counts = sorted({c.idle for cells in found.values() for c in cells})
+    rows = [
+        "| server | "
+        + " | ".join(f"{n:,} idle: p99 us / server us per msg / KiB per idle" for n in counts)
+        + " |",
+        "| --- |" + " --- |" * len(counts),
+    ]
+    for (transport, api, loop), cells in found.items():
+        by_count = {c.idle: c for c in cells}
+        parts = []
+        for n in counts:
+            cell = by_count.get(n)
+            if cell is None:
+                parts.append("-")
+                continue
+            server = f"{statistics.median(cell.server_us):.1f}" if cell.server_us else "-"
+            bound = " (client-limited)" if cell.is_client_bound else ""
+            parts.append(
+                f"{p99_us(cell):,.0f} / {server} / {kib_per_idle(cell) if n else '-'}{bound}"
+            )
+        rows.append(f"| {transport} {api} / {loop} | " + " | ".join(parts) + " |")
+    return rows
+
+
+def draw(found: Series, path: Path) -> None:
+    """p99 and memory per idle connection against the idle count (log axis), a line per
+    server; plain solid markers, TLS hollow."""
+    fig = Figure(figsize=(12, 5))
+    latency, memory = fig.subplots(1, 2)
+    for (transport, api, loop), cells in found.items():
+        style = {
+            "color": API_COLOURS[api],
+            "linestyle": loop_line(loop),
+            "marker": "o",
+            "markerfacecolor": "none" if transport == "tls" else API_COLOURS[api],
+            "label": f"{api} / {loop} ({transport})",
+        }
+        with_idle = [c for c in cells if c.idle]
+        latency.plot([max(c.idle, 1) for c in cells], [p99_us(c) for c in cells], **style)
+        kib = [
+            (c.idle, statistics.median(c.bytes_per_idle) / 1024)
+            for c in with_idle
+            if c.bytes_per_idle
+        ]
+        if kib:
+            memory.plot(*zip(*kib, strict=True), **style)
+    latency.set_xscale("log")
+    latency.set_yscale("log")
+    latency.set_xlabel("idle connections (1: none)")
+    latency.set_ylabel("p99 us at the fixed load")
+    latency.set_title("Latency of the ten measured connections")
+    memory.set_xscale("log")
+    memory.set_xlabel("idle connections")
+    memory.set_ylabel("server memory per idle connection, KiB")
+    memory.set_title("Server memory per idle connection")
+    for ax in (latency, memory):
+        ax.grid(alpha=0.3, which="both")
+    latency.legend(fontsize=7, ncol=2)
+    save(fig, path)
+
+
+def idle_section(cells: Sequence[CellResults], directory: Path) -> list[str]:
+    """The section with its figure; [] when no cell held idle connections."""
+    fixed = [c for c in cells if c.at_rate and not c.slow]
+    if not any(c.idle for c in fixed):
+        return []
+    found = series(fixed)
+    rate = fixed[0].at_rate
+    draw(found, directory / "idle.png")
+    apis, loops = ordered_apis(fixed), ordered_loops(fixed)
+    return [
+        "## Many connections",
+        "",
+        f"N connections opened before the run (with their TLS handshake and WebSocket upgrade, "
+        f"and one echo each) and then held open and silent, beside the ten measured connections, "
+        f"which run open loop at {rate:,.0f} msg/s (0 idle: the same load without them). Memory "
+        "per idle connection is the server's growth over the run (peak resident less resident "
+        "before it) divided by N; at 100 it is mostly noise. APIs: "
+        f"{', '.join(apis)}; loops: {', '.join(loops)}.",
+        "",
+        *table(found),
+        "",
+        "![Many connections](idle.png)",
+        "",
+    ]
