@@ -70,6 +70,12 @@ def test_explain_finds_what_the_apis_do(tmp_path: Path) -> None:
     rss = {row["api"]: row["rss_per_connection_bytes"] for row in rows}
     assert rss["sockets"] > 200 * 1024  # its 256 KiB receive buffer per connection
     assert rss["protocol"] < 64 * 1024
+    # Connection churn, one echo each: one accept, one close, one TCP_NODELAY per
+    # connection, the rest of the accept path by name (counted, differenced, exact).
+    churn = {row["api"]: row["per_connection"]["syscalls"] for row in rows}
+    for api, calls in churn.items():
+        assert calls["accept4"] >= 1.0 and calls["close"] == pytest.approx(1.0, abs=0.01), api
+        assert calls["setsockopt"] == pytest.approx(1.0, abs=0.01), api
     saved = json.loads((tmp_path / "why.json").read_text())["aionetbench"]["explain"]
     assert [row["api"] for row in saved] == [row["api"] for row in rows]
 

@@ -47,6 +47,34 @@ def table(rows: Sequence[Explained]) -> list[str]:
     return lines
 
 
+# The calls of a connection's life, in the order it makes them: the columns of the table.
+ACCEPT_PATH = ("accept4", "setsockopt", "getsockopt", "fcntl", "ioctl", "epoll_ctl", "close")
+
+
+def churn_table(rows: Sequence[Explained]) -> list[str]:
+    """Per connection of one echo, connect to close: the accept path's calls by name."""
+    churned = [row for row in rows if row.churn_syscalls]
+    if not churned:
+        return []
+    lines = [
+        "Per connection that connects, exchanges one echo and closes (500 and 1,000 such "
+        "connections, differenced), the server's system calls:",
+        "",
+        "| API / loop | all | " + " | ".join(ACCEPT_PATH) + " | reads | writes |",
+        "| --- |" + " --- |" * (len(ACCEPT_PATH) + 3),
+    ]
+    for row in churned:
+        calls = row.churn_syscalls or {}
+        named = [f"{calls.get(name, 0.0):.2f}" for name in ACCEPT_PATH]
+        reads = sum(calls.get(name, 0.0) for name in READS)
+        writes = sum(calls.get(name, 0.0) for name in WRITES)
+        lines.append(
+            f"| {row.api} / {row.loop} | {sum(calls.values()):.2f} | {' | '.join(named)} "
+            f"| {reads:.2f} | {writes:.2f} |"
+        )
+    return [*lines, ""]
+
+
 def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
     """Markdown for the Why section, plus syscalls.png and cpu-split.png."""
     if not rows:
@@ -73,7 +101,7 @@ def why_section(rows: Sequence[Explained], directory: Path) -> list[str]:
     if len({row.loop for row in rows if row.syscalls}) > 1:
         lines += ["", "What each loop does per request, in system calls:", ""]
         lines += [f"- {sentence}" for sentence in mechanics(rows)]
-    lines += ["", *table(rows), ""]
+    lines += ["", *table(rows), "", *churn_table(rows)]
     if any(row.syscalls for row in rows):
         syscall_kinds([(f"{r.api} / {r.loop}", by_kind(r.syscalls)) for r in rows if r.syscalls],
                             directory / "syscalls.png")  # fmt: skip

@@ -38,6 +38,9 @@ class Explained:
     # connections), where reads can batch and writes can buffer.
     open_syscalls: dict[str, float] | None = None
     open_rate: float | None = None
+    # System calls per connection that connects, exchanges one echo and closes: the accept
+    # path (accept4, epoll_ctl, setsockopt, ...) and the echo, differenced as the others.
+    churn_syscalls: dict[str, float] | None = None
 
     @property
     def loop_passes(self) -> float | None:
@@ -84,6 +87,7 @@ class Explained:
                 "syscalls": self.single_syscalls,
             },
             "open_load": {"rate": self.open_rate, "syscalls": self.open_syscalls},
+            "per_connection": {"syscalls": self.churn_syscalls},
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class Explained:
             single_syscalls=data.get("single_connection", {}).get("syscalls"),
             open_syscalls=data.get("open_load", {}).get("syscalls"),
             open_rate=data.get("open_load", {}).get("rate"),
+            churn_syscalls=data.get("per_connection", {}).get("syscalls"),
         )
 
 

@@ -23,6 +23,7 @@ from bench.store.explained import Explained, syscall_total
 from servers import SERVERS
 
 SINGLE_REQUESTS = 1000  # echoes (and twice that) for loop passes on one connection
+CHURN_CONNECTIONS = 500  # connections of one echo each (and twice that): the accept path
 OPEN_SECONDS = 0.25  # the shorter of the two open-load windows counted
 
 
@@ -45,11 +46,14 @@ def explain_cell(
         syscalls, failed = (
             traced_syscalls(driver, workdir, requests, counter) if counter else (None, None)
         )
-        single = open_calls = None
+        single = open_calls = churn = None
         if counter:
             one = Driver(replace(cell, concurrency=1), server, pinning, client_loop)
             single, _ = traced_syscalls(one, workdir, SINGLE_REQUESTS, counter, "single")
             open_calls = open_load_calls(driver, workdir, open_rate, OPEN_SECONDS, counter)
+            if pinning.clients.preferred.workloads:  # connection churn: the native generator's
+                churning = Driver(cell, server, pinning, client_loop, churn=1)
+                churn, _ = traced_syscalls(churning, workdir, CHURN_CONNECTIONS, counter, "churn")
         rss = (
             rss_per_connection(server, cell.protocol, idle_connections, pinning.client_cpus)
             if idle_connections
@@ -78,6 +82,7 @@ def explain_cell(
         single_syscalls=single,
         open_syscalls=open_calls,
         open_rate=open_rate if open_calls is not None else None,
+        churn_syscalls=churn,
     )
 
 

@@ -24,9 +24,15 @@ class Driver:
     """Runs the load generator, pinned apart, against one server."""
 
     def __init__(
-        self, cell: Cell, server: ServerProcess, pinning: Pinning, client_loop: str
+        self,
+        cell: Cell,
+        server: ServerProcess,
+        pinning: Pinning,
+        client_loop: str,
+        churn: int | None = None,
     ) -> None:
         self.cell, self.server, self.pinning, self.client_loop = cell, server, pinning, client_loop
+        self.churn = churn  # each echo on a connection of its own: accept to close, counted
 
     def run(self, **load: float | int) -> Summary:
         """One run of the load generator: the cell's load, with `load` for how much."""
@@ -38,6 +44,7 @@ class Driver:
             concurrency=self.cell.concurrency,
             pipeline=self.cell.pipeline,
             server_pid=self.server.pid,
+            churn=self.churn,
             **load,  # type: ignore[arg-type]
         )
         try:
