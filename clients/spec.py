@@ -124,16 +124,16 @@ class LoadSpec:
     )
     idle: int | None = option(
         None,
-        "closed or open loop: N more connections opened before the run (TLS handshake and "
-        "WebSocket upgrade done) and held open, silent, beside the measured ones; native load "
-        "generator only",
+        "closed or open loop: N more connections opened before the run (TLS handshake, "
+        "WebSocket upgrade and one echo done) and held open, silent, beside the measured ones; "
+        "native load generator only",
         type=positive_int,
         metavar="N",
         worker=True,
     )
     slow_readers: int | None = option(
         None,
-        "K more connections beside the measured ones that keep sending messages (up to 1 MiB/s "
+        "K more connections beside the measured ones that keep sending messages (up to 8 MiB/s "
         "each) and read their echoes at 16 KiB/s with a 16 KiB receive buffer: a server that "
         "keeps reading what it cannot write back buffers it; native load generator only",
         type=positive_int,
