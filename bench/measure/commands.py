@@ -27,7 +27,7 @@ from bench.measure.options import (
 from bench.measure.pythons import describe, found, interpreter, server_pythons
 from bench.measure.session import Side, run_session
 from bench.plan.cells import LOOPBACK
-from bench.plan.profiles import AUTO, EXPLAIN_OPEN_RATE, FOUND, PROFILES, make_plan
+from bench.plan.profiles import AUTO, EXPLAIN_OPEN_RATE, FOUND, PROFILES, Plan, make_plan
 from bench.store.files import check_writable
 from bench.store.writer import ResultsFile
 from servers import SERVERS
@@ -91,6 +91,19 @@ def list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Show each profile: its matrix, its cells and how long it takes."
 
 
+def workloads_line(plan: Plan) -> str:
+    """What each of a plan's workloads runs, for `bench list`."""
+    said = {
+        "steady": "steady",
+        "churn": f"churn ({plan.churn_messages} message(s) per connection)",
+        "idle": f"idle ({','.join(map(str, plan.idle_connections))} connections)",
+        "slow": f"slow ({plan.slow_readers} slow readers)",
+    }
+    fixed = {"idle", "slow"} & set(plan.workloads)
+    at = f"; {' and '.join(sorted(fixed))} at {plan.fixed_rate:,.0f} msg/s" if fixed else ""
+    return ", ".join(said[w] for w in plan.workloads) + at
+
+
 def command_list(args: argparse.Namespace) -> int:
     for name, plan in PROFILES.items():
         plan = replace(plan, pythons=pythons_of(plan.pythons))
@@ -109,6 +122,8 @@ def command_list(args: argparse.Namespace) -> int:
                 else ""
             )
         )
+        if plan.workloads != ("steady",):
+            print(f"  workloads {workloads_line(plan)}")
         if plan.rates:
             rates = "auto ladder" if plan.rates == AUTO else ",".join(f"{r:g}" for r in plan.rates)
             print(
