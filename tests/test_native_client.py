@@ -266,17 +266,18 @@ def test_more_connections_than_open_files_is_one_line(refused_endpoint: Endpoint
 
 
 @pytest.mark.live
-@pytest.mark.parametrize(("faulty", "bounded"), [(False, True), (True, False)],
-                         ids=["conforming", "no-backpressure"])  # fmt: skip
+@pytest.mark.parametrize(("faulty", "tls", "bounded"),
+                         [(False, (), True), (True, (), False), (True, ("--tls",), False)],
+                         ids=["conforming", "no-backpressure", "no-backpressure-tls"])  # fmt: skip
 def test_slow_readers_catch_a_server_that_buffers_without_limit(
-    server_pool, start_server, faulty: bool, bounded: bool
+    server_pool, start_server, faulty: bool, tls: tuple[str, ...], bounded: bool
 ) -> None:
     """Memory, not timing: what the server holds for two slow readers over 1.8 s."""
-    server = (server_pool.start_faulty("--no-backpressure") if faulty
+    server = (server_pool.start_faulty("--no-backpressure", *tls) if faulty
               else start_server("protocol", "asyncio"))  # fmt: skip
     before = rss(server.pid)
     summary = client_json(server.endpoint, "--slow-readers", "2", "--rate", "500", "--duration",
-                          "1.5", "--warmup", "0.3", program=NATIVE)  # fmt: skip
+                          "1.5", "--warmup", "0.3", *tls, program=NATIVE)  # fmt: skip
     assert summary["errors"] == 0  # the slow readers' echoes verified too
     growth = peak_rss(server.pid) - before
     assert (growth <= 2 * BOUND_PER_READER) == bounded, growth
