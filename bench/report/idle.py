@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.analyse.order import ordered_apis, ordered_loops
 from bench.report.plots.style import API_COLOURS, loop_line, save
@@ -59,39 +60,41 @@ def table(found: Series) -> list[str]:
 
 
 def draw(found: Series, path: Path) -> None:
-    """p99 and memory per idle connection against the idle count (log axis), a line per
-    server; plain solid markers, TLS hollow."""
-    fig = Figure(figsize=(12, 5))
-    latency, memory = fig.subplots(1, 2)
-    for (transport, api, loop), cells in found.items():
-        style = {
-            "color": API_COLOURS[api],
-            "linestyle": loop_line(loop),
-            "marker": "o",
-            "markerfacecolor": "none" if transport == "tls" else API_COLOURS[api],
-            "label": f"{api} / {loop} ({transport})",
-        }
-        with_idle = [c for c in cells if c.idle]
-        latency.plot([max(c.idle, 1) for c in cells], [p99_us(c) for c in cells], **style)
-        kib = [
-            (c.idle, statistics.median(c.bytes_per_idle) / 1024)
-            for c in with_idle
-            if c.bytes_per_idle
-        ]
-        if kib:
-            memory.plot(*zip(*kib, strict=True), **style)
-    latency.set_xscale("log")
-    latency.set_yscale("log")
-    latency.set_xlabel("idle connections (1: none)")
-    latency.set_ylabel("p99 us at the fixed load")
-    latency.set_title("Latency of the ten measured connections")
-    memory.set_xscale("log")
-    memory.set_xlabel("idle connections")
-    memory.set_ylabel("server memory per idle connection, KiB")
-    memory.set_title("Server memory per idle connection")
-    for ax in (latency, memory):
-        ax.grid(alpha=0.3, which="both")
-    latency.legend(fontsize=7, ncol=2)
+    """Per transport (columns): p99 (top) and memory per idle connection (bottom) against
+    the idle count, log axes, a line per API and loop (asyncio dashed)."""
+    transports = sorted({transport for transport, _, _ in found})
+    fig = Figure(figsize=(6 * len(transports), 9))
+    axes = fig.subplots(2, len(transports), squeeze=False)
+    for column, transport in enumerate(transports):
+        latency, memory = axes[0][column], axes[1][column]
+        for (on, api, loop), cells in found.items():
+            if on != transport:
+                continue
+            style = {"color": API_COLOURS[api], "linestyle": loop_line(loop), "marker": "o",
+                     "label": f"{api} / {loop}"}  # fmt: skip
+            latency.plot([max(c.idle, 1) for c in cells], [p99_us(c) for c in cells], **style)
+            kib = [(c.idle, statistics.median(c.bytes_per_idle) / 1024)
+                   for c in cells if c.idle and c.bytes_per_idle]  # fmt: skip
+            if kib:
+                memory.plot(*zip(*kib, strict=True), **style)
+        latency.set_title(f"{transport}: p99 of the ten measured connections")
+        latency.set_ylabel("p99 us at the fixed load")
+        memory.set_title(f"{transport}: server memory per idle connection")
+        memory.set_ylabel("KiB per idle connection")
+        memory.set_xlabel("idle connections")
+        latency.set_xlabel("idle connections (1: none)")
+        for ax in (latency, memory):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3, which="both")
+        for ax in (latency, memory):  # 1, 2, 5 of each decade, labelled as plain numbers
+            ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.yaxis.set_major_formatter(
+                FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
+            )
+            ax.yaxis.set_minor_formatter(NullFormatter())
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, bbox_to_anchor=(0.5, -0.06))
     save(fig, path)
 
 
