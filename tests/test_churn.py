@@ -51,7 +51,7 @@ def test_a_churn_run_end_to_end(tmp_path: Path) -> None:
     result = bench("run", "--apis", "protocol,native", "--loops", "asyncio", "--workload", "churn",
                    "--churn-messages", "2", "--duration", "0.4", "--warmup", "0.1", "--repeats",
                    "2", "--rates", "1000", "--sweep-duration", "0.3", "--sweep-warmup", "0.1",
-                   "--quiet", "-o", str(output))  # fmt: skip
+                   "--sweep-budget", "1", "--sweep-processes", "1", "--quiet", "-o", str(output))  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "at 1,000 conn/s" in result.stderr
     suite = pyperf.BenchmarkSuite.load(str(output))
