@@ -7,11 +7,8 @@ from pathlib import Path
 
 from bench.analyse.order import ordered_loops
 from bench.report.plots.matrix import grouped_bars
+from bench.report.text import spread
 from bench.store.reader import CellResults
-
-
-def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
-    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
 def apart(faster: CellResults, slower: CellResults) -> bool:

@@ -18,6 +18,7 @@ from bench.report.idle import idle_section
 from bench.report.latency_load import cell_capacities, latency_section
 from bench.report.plots import matrix as plots
 from bench.report.slow import slow_section
+from bench.report.text import spread
 from bench.report.why import why_section
 from bench.store.explained import Explained
 from bench.store.reader import CellResults, Results, load_results, server_line
@@ -104,10 +105,6 @@ def ranking(cells: Sequence[CellResults]) -> list[str]:
         )
         sentences.append("uvloop over asyncio, requests/s: " + ", ".join(gains) + "." + note)
     return sentences
-
-
-def spread(values: Sequence[float], fmt: str = ",.0f") -> str:
-    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
 def results_table(cells: Sequence[CellResults]) -> list[str]:

@@ -6,6 +6,7 @@ when it stops reading what it cannot write back)."""
 import statistics
 from collections.abc import Sequence
 
+from bench.report.text import spread
 from bench.store.reader import CellResults
 
 # A server that applies back-pressure holds, per slow reader, about its write buffer's
@@ -31,9 +32,8 @@ def verdict(cell: CellResults) -> str:
     return f"**buffers without limit** ({growth / cell.slow / MIB:,.1f} MiB per slow reader)"
 
 
-def p99_range(cell: CellResults) -> str:
-    values = cell.percentiles_us["p99"]
-    return f"{statistics.median(values):,.0f} ({min(values):,.0f}-{max(values):,.0f})"
+def p99s(cell: CellResults) -> str:
+    return spread(cell.percentiles_us["p99"])
 
 
 def isolation(beside: CellResults, alone: CellResults) -> str:
@@ -58,8 +58,8 @@ def rows(cells: Sequence[CellResults]) -> list[str]:
         base = alone.get((cell.transport, cell.api, cell.loop))
         growth = f"{statistics.median(cell.growth_bytes) / MIB:,.1f}" if cell.growth_bytes else "-"
         lines.append(
-            f"| {cell.transport} {cell.api} / {cell.loop} | {p99_range(base) if base else '-'} "
-            f"| {p99_range(cell)} | {isolation(cell, base) if base else '-'} | {growth} "
+            f"| {cell.transport} {cell.api} / {cell.loop} | {p99s(base) if base else '-'} "
+            f"| {p99s(cell)} | {isolation(cell, base) if base else '-'} | {growth} "
             f"| {verdict(cell)} |"
         )
     return lines
