@@ -100,6 +100,7 @@ def test_idle_and_slow_readers_end_to_end(tmp_path: Path) -> None:
     assert bench("report", str(output), "-o", str(report)).returncode == 0
     text = (report / "report.md").read_text()
     assert "## Many connections" in text and "## Slow readers" in text
+    assert "With 300 idle connections, the measured p99 against the same load alone" in text
     assert "| tcp protocol / asyncio |" in text and "bounded" in text
     assert "## Ranking" not in text  # a fixed load ranks nothing
     assert (report / "idle.png").stat().st_size > 10_000

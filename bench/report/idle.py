@@ -98,6 +98,27 @@ def draw(found: Series, path: Path) -> None:
     save(fig, path)
 
 
+def moved(found: Series) -> str:
+    """At the most idle connections, for how many servers the measured p99 was above or below
+    its p99 without them beyond the spread of the repeats: what the run can resolve."""
+    verdicts: dict[str, list[str]] = {"higher": [], "lower": [], "overlapping": []}
+    most = max(c.idle for cells in found.values() for c in cells)
+    for (transport, api, loop), cells in found.items():
+        by_count = {c.idle: c.percentiles_us["p99"] for c in cells}
+        if 0 not in by_count or most not in by_count:
+            continue
+        alone, beside = by_count[0], by_count[most]
+        verdict = ("higher" if min(beside) > max(alone)
+                   else "lower" if max(beside) < min(alone) else "overlapping")  # fmt: skip
+        verdicts[verdict].append(f"{transport} {api} / {loop}")
+    said = [f"{len(names)} {verdict}" for verdict, names in verdicts.items() if names]
+    higher = f" (higher: {', '.join(verdicts['higher'])})" if verdicts["higher"] else ""
+    return (
+        f"With {most:,} idle connections, the measured p99 against the same load alone, beyond "
+        f"the spread of the repeats: {', '.join(said)}{higher}."
+    )
+
+
 def idle_section(cells: Sequence[CellResults], directory: Path) -> list[str]:
     """The section with its figure; [] when no cell held idle connections."""
     fixed = [c for c in cells if c.at_rate and not c.slow]
@@ -116,6 +137,8 @@ def idle_section(cells: Sequence[CellResults], directory: Path) -> list[str]:
         "per idle connection is the server's growth over the run (peak resident less resident "
         "before it) divided by N; at 100 it is mostly noise. APIs: "
         f"{', '.join(apis)}; loops: {', '.join(loops)}.",
+        "",
+        f"- {moved(found)}",
         "",
         *table(found),
         "",
