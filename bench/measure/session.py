@@ -171,21 +171,17 @@ def record_failure(
 
 
 def sweep_ladder(plan: Plan, sides: list[Side], unit: str) -> tuple[float, ...]:
-    """The plan's rates, or for `auto` a ladder from the capacities measured so far in
-    `unit` (Cell.unit: churned cells' in connections/s, the others' in messages/s)."""
+    """The plan's rates, or for `auto` a ladder from the closed-loop capacities measured so far
+    of the cells whose rates count `unit` (Cell.unit: churned cells' connections/s, the
+    others' messages/s); cells at a fixed load measured no capacity."""
     if plan.rates != AUTO:
         return tuple(sorted(plan.rates))
     return ladder(
-        statistics.median(run.client.cps if run.client.churn else run.client.rps for run in runs)
+        statistics.median(run.client.cps if cell.churn else run.client.rps for run in runs)
         for side in sides
-        for runs in side.measured.values()
-        if runs and runs[0].client.schedule is None and unit_of(runs[0]) == unit  # closed loop
+        for cell in plan.cells
+        if cell.unit == unit and not cell.at_rate and (runs := side.measured.get(cell.name))
     )
-
-
-def unit_of(run: Measurement) -> str:
-    """What a measured cell's open-loop rate counts (Cell.unit), from its load generator."""
-    return "conn/s" if run.client.churn else "msg/s"
 
 
 def run_sweep(plan: Plan, pinning: Pinning, sides: list[Side], progress: tqdm) -> None:

@@ -226,7 +226,7 @@ def opening_seconds(cell: Cell) -> float:
 # What servers see besides ten steady connections (issue 28): connections that come and go
 # (with their TLS handshakes), 0-10,000 idle ones and slow readers, plain and TLS, for every
 # API on asyncio and uvloop and the C server; no sweep (churn's knee: `--workload churn
-# --rates auto`). About 15 minutes here.
+# --rates auto`). About 17 minutes here.
 WORKLOADS_PLAN = Plan(
     apis=(
         "sockets",

@@ -6,7 +6,6 @@ stack at each end, and `gbit` adds a 1 Gbit/s limit each way. What changes betwe
 what the path costs, so the table shows throughput, the p99 at saturation and the server's
 CPU per request (which now includes the kernel's work for the extra segments)."""
 
-import statistics
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -39,7 +38,7 @@ def network_section(cells: Sequence[CellResults]) -> list[str]:
 
 
 def figures(cell: CellResults) -> str:
-    p99 = statistics.median(cell.percentiles_us["p99"])
+    p99 = cell.median_p99_us
     server = f"{cell.median_server_us:.2f}" if cell.median_server_us is not None else "-"
     bound = "*" if cell.is_client_bound else ""
     return f"{cell.median_rps:,.0f}{bound} / {p99:,.0f} / {server}"

@@ -7,13 +7,8 @@ from pathlib import Path
 
 from bench.analyse.order import ordered_loops
 from bench.report.plots.matrix import grouped_bars
-from bench.report.text import spread
+from bench.report.text import above, spread
 from bench.store.reader import CellResults
-
-
-def apart(faster: CellResults, slower: CellResults) -> bool:
-    """Whether two cells' connections/s do not overlap over their repeats."""
-    return min(faster.cps) > max(slower.cps)
 
 
 def comparisons(cells: Sequence[CellResults]) -> list[str]:
@@ -33,9 +28,9 @@ def comparisons(cells: Sequence[CellResults]) -> list[str]:
             beaten = [
                 f"{statistics.median(best.cps) / statistics.median(c.cps):.2f}x {c.api}"
                 for c in rest
-                if apart(best, c)
+                if above(best.cps, c.cps)
             ]
-            close = [c.api for c in rest if not apart(best, c)]
+            close = [c.api for c in rest if not above(best.cps, c.cps)]
             sentence = (
                 f"{transport} on **{loop}**: **{best.api}** completes {spread(best.cps)} conn/s"
                 + (f": {', '.join(beaten)}" if beaten else "")
@@ -70,8 +65,9 @@ def churn_section(cells: Sequence[CellResults], directory: Path) -> list[str]:
     for c in churned:
         server = spread(c.server_us_per_connection, ",.1f") if c.server_us_per_connection else "-"
         bound = f"{sum(c.client_bound)}/{len(c.client_bound)}" if any(c.client_bound) else "no"
-        p99 = statistics.median(c.percentiles_us["p99"])
-        lines.append(f"| `{c.name}` | {spread(c.cps)} | {server} | {p99:,.0f} | {bound} |")
+        lines.append(
+            f"| `{c.name}` | {spread(c.cps)} | {server} | {c.median_p99_us:,.0f} | {bound} |"
+        )
     lines.append("")
     for transport in sorted({c.transport for c in churned}):
         name = f"churn-{transport}.png"

@@ -11,6 +11,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.analyse.order import ordered_apis, ordered_loops
 from bench.report.plots.style import API_COLOURS, loop_line, save
+from bench.report.text import above
 from bench.store.reader import CellResults
 
 Series = dict[tuple[str, str, str], list[CellResults]]  # (transport, api, loop): by idle count
@@ -22,10 +23,6 @@ def series(cells: Sequence[CellResults]) -> Series:
     for cell in sorted(cells, key=lambda c: c.idle):
         found.setdefault((cell.transport, cell.api, cell.loop), []).append(cell)
     return found
-
-
-def p99_us(cell: CellResults) -> float:
-    return statistics.median(cell.percentiles_us["p99"])
 
 
 def kib_per_idle(cell: CellResults) -> str:
@@ -50,10 +47,10 @@ def table(found: Series) -> list[str]:
             if cell is None:
                 parts.append("-")
                 continue
-            server = f"{statistics.median(cell.server_us):.1f}" if cell.server_us else "-"
+            server = f"{cell.median_server_us:.1f}" if cell.server_us else "-"
             bound = " (client-limited)" if cell.is_client_bound else ""
             parts.append(
-                f"{p99_us(cell):,.0f} / {server} / {kib_per_idle(cell) if n else '-'}{bound}"
+                f"{cell.median_p99_us:,.0f} / {server} / {kib_per_idle(cell) if n else '-'}{bound}"
             )
         rows.append(f"| {transport} {api} / {loop} | " + " | ".join(parts) + " |")
     return rows
@@ -72,7 +69,7 @@ def draw(found: Series, path: Path) -> None:
                 continue
             style = {"color": API_COLOURS[api], "linestyle": loop_line(loop), "marker": "o",
                      "label": f"{api} / {loop}"}  # fmt: skip
-            latency.plot([max(c.idle, 1) for c in cells], [p99_us(c) for c in cells], **style)
+            latency.plot([max(c.idle, 1) for c in cells], [c.median_p99_us for c in cells], **style)
             kib = [(c.idle, statistics.median(c.bytes_per_idle) / 1024)
                    for c in cells if c.idle and c.bytes_per_idle]  # fmt: skip
             if kib:
@@ -108,8 +105,8 @@ def moved(found: Series) -> str:
         if 0 not in by_count or most not in by_count:
             continue
         alone, beside = by_count[0], by_count[most]
-        verdict = ("higher" if min(beside) > max(alone)
-                   else "lower" if max(beside) < min(alone) else "overlapping")  # fmt: skip
+        verdict = ("higher" if above(beside, alone)
+                   else "lower" if above(alone, beside) else "overlapping")  # fmt: skip
         verdicts[verdict].append(f"{transport} {api} / {loop}")
     said = [f"{len(names)} {verdict}" for verdict, names in verdicts.items() if names]
     higher = f" (higher: {', '.join(verdicts['higher'])})" if verdicts["higher"] else ""

@@ -6,7 +6,7 @@ when it stops reading what it cannot write back)."""
 import statistics
 from collections.abc import Sequence
 
-from bench.report.text import spread
+from bench.report.text import above, spread
 from bench.store.reader import CellResults
 
 # A server that applies back-pressure holds, per slow reader, about its write buffer's
@@ -16,10 +16,6 @@ from bench.store.reader import CellResults
 # ~10 MiB of each connection either way, outside the server's memory).
 BOUND_PER_READER = 5 * 1024 * 1024
 MIB = 1024 * 1024
-
-
-def p99_us(cell: CellResults) -> float:
-    return statistics.median(cell.percentiles_us["p99"])
 
 
 def verdict(cell: CellResults) -> str:
@@ -40,9 +36,9 @@ def isolation(beside: CellResults, alone: CellResults) -> str:
     """The ratio of the p99s where the slow readers' repeats are all slower than those alone;
     slow readers only add work, so all faster says the runs alone were disturbed."""
     moved, still = beside.percentiles_us["p99"], alone.percentiles_us["p99"]
-    if min(moved) > max(still):
-        return f"{p99_us(beside) / p99_us(alone):.2f}"
-    if max(moved) < min(still):
+    if above(moved, still):
+        return f"{beside.median_p99_us / alone.median_p99_us:.2f}"
+    if above(still, moved):
         return "no worse (the runs alone were slower)"
     return "not told apart (repeats overlap)"
 

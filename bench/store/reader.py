@@ -58,6 +58,11 @@ class CellResults(Cell):
         return 2 * sum(self.client_bound) >= len(self.client_bound) > 0
 
     @property
+    def median_p99_us(self) -> float:
+        """The median over repeats of the p99 (closed loop: at saturation)."""
+        return statistics.median(self.percentiles_us["p99"])
+
+    @property
     def median_server_us(self) -> float | None:
         return statistics.median(self.server_us) if self.server_us else None
 

@@ -1,7 +1,7 @@
 #include "common.h"
 #include "dial.h"
 
-#define CONNECT_TIMEOUT_S 10 /* a blocking socket's send and receive timeouts */
+#define BLOCKING_TIMEOUT_S 10 /* a blocking socket's send and receive timeouts */
 /* Connections that come and go leave their ports in TIME_WAIT for a minute, and the kernel
  * searches past them for a free (source, destination) pair on every connect: at 17,000 a
  * second half the load generator's time went to that search (__inet_hash_connect). To a
@@ -27,7 +27,8 @@ const char *resolve(struct target *t, const char *host, const char *port, const 
     return NULL;
 }
 
-/* Churn to an IPv4 loopback server: the next of SOURCES source addresses (127.0.0.2 on). */
+/* Opening without blocking (churn, idle connections) to an IPv4 loopback server: the next of
+ * SOURCES source addresses (127.0.0.2 on). */
 static void spread_source(const struct target *t, int fd) {
     static unsigned next;
     const struct sockaddr_in *to = (const struct sockaddr_in *)&t->address;
@@ -52,7 +53,7 @@ const char *dial_blocking(const struct target *t, struct channel *ch) {
     ch->fd = socket(t->address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ch->fd < 0) return strerror(errno);
     if (t->rcvbuf) setsockopt(ch->fd, SOL_SOCKET, SO_RCVBUF, &t->rcvbuf, sizeof t->rcvbuf);
-    struct timeval timeout = {.tv_sec = CONNECT_TIMEOUT_S};
+    struct timeval timeout = {.tv_sec = BLOCKING_TIMEOUT_S};
     setsockopt(ch->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     setsockopt(ch->fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     if (connect(ch->fd, (const struct sockaddr *)&t->address, t->address_size) < 0)

@@ -1,7 +1,8 @@
 /*
  * The native load generator's worker: one process, one thread, epoll, non-blocking sockets
- * (this file: the run; beside it its command line, /proc, the WebSocket handshake, the
- * histograms, reading with receive timestamps, pacing, and a connection's stream: the socket
+ * (this file: the run; beside it its command line, /proc, the messages and their replies,
+ * the WebSocket handshake, the histograms, reading with receive timestamps, pacing, opening
+ * connections with or without blocking, slow readers, and a connection's stream: the socket
  * or TLS over it, channel.c and tls.c).
  * `python -m clients.native` starts one per --workers, hands each its share of the
  * connections and of the rate, releases them together, and turns what each prints (one JSON
@@ -115,7 +116,7 @@ struct connection {
     size_t ring_size, head, in_flight;
     uint64_t skip;    /* replies still due to messages sent before the window */
     uint64_t replies; /* replies since the window started: the throughput count */
-    uint64_t budget;  /* closed loop: messages it may still send by itself */
+    uint64_t budget;  /* closed loop: messages it may still send by itself (--churn: connections) */
     unsigned char *out;
     size_t out_start, out_length, out_capacity; /* bytes the socket would not take yet */
     /* --churn: each connection in this slot opens, exchanges `churn` messages and closes */
@@ -249,13 +250,12 @@ static void churn_reply(struct connection *c, const struct reading *when);
 static void reply_completed(struct connection *c, const struct reading *when) {
     struct stamp message = c->sent_at[c->head];
     c->head = (c->head + 1) % c->ring_size, c->in_flight--, run.in_flight--;
-    if (run.churn) {
-        if (run.phase != WARMUP) c->replies++;
+    if (run.phase != WARMUP) c->replies++;
+    if (run.churn) { /* the sample is the connection's, not each message's */
         churn_reply(c, when);
         return;
     }
     if (run.phase != WARMUP) {
-        c->replies++;
         if (c->skip)
             c->skip--;
         else
@@ -307,7 +307,8 @@ static int read_once(struct connection *c) {
     return !c->closing && c->generation == generation;
 }
 
-/* The socket is readable: read until it is drained, and TLS has nothing buffered either. */
+/* The socket is readable: one read, and more while TLS holds bytes it already took from the
+ * socket (what is left in the socket, level-triggered epoll reports again). */
 static void readable(struct connection *c) {
     while (read_once(c) && channel_buffered(&c->ch)) continue;
 }
@@ -524,8 +525,7 @@ static void poll_once(int64_t deadline, int open_loop) {
         }
         struct connection *c = &run.conns[(uint32_t)events[i].data.u64];
         if (open_loop && run.phase != DRAIN) tick(now_ns()); /* between events: lag stays small */
-        if (c->closing || c->generation != events[i].data.u64 >> 32) continue;
-        if (run.churn && c->idle) continue;
+        if (c->closing || c->generation != events[i].data.u64 >> 32) continue; /* closed since */
         if (run.churn && c->dial.stage != DIAL_OPEN) {
             dialing(c);
             continue;
@@ -590,8 +590,9 @@ static void refused(const struct options *o, const char *why) {
     exit(2);
 }
 
-/* Every connection open before the barrier; with --churn, one opened and closed to show the
- * server answers (the slots open theirs once released). */
+/* Every connection open before the barrier, the slow readers' and the idle ones too; with
+ * --churn, one opened and closed to show the server answers (the slots open theirs once
+ * released). */
 static void connect_all(const struct options *o) {
     const char *why = resolve(&run.target, o->host, o->port, o->unix_path);
     if (why) refused(o, why);
@@ -624,7 +625,8 @@ static void connect_all(const struct options *o) {
         fcntl(c->ch.fd, F_SETFL, fcntl(c->ch.fd, F_GETFL) | O_NONBLOCK);
         watch(c, EPOLLIN);
     }
-    run.slow = allocate((o->slow_readers + 1) * sizeof *run.slow), run.slow_count = o->slow_readers;
+    if (o->slow_readers) run.slow = allocate(o->slow_readers * sizeof *run.slow);
+    run.slow_count = o->slow_readers;
     for (size_t i = 0; i < run.slow_count; i++)
         if ((why = slow_open(&run.slow[i], &run.target, &run.w, (o->first + o->connections + i) * STRIDE,
                              run.epoll_fd, SLOW_TAG << 32 | i)))
@@ -656,12 +658,14 @@ static int run_load(const struct options *o) {
     }
     if (counted) start_window(start);
     schedule.started = start;
-    for (size_t i = 0; i < run.count && !open_loop; i++)
-        if (run.churn && run.conns[i].budget)
-            run.conns[i].budget--, dial_slot(&run.conns[i], start);
-        else
-            for (size_t d = 0; d < o->pipeline && run.conns[i].budget && !run.churn; d++)
-                run.conns[i].budget--, send_message(&run.conns[i], start, start);
+    for (size_t i = 0; i < run.count && !open_loop; i++) {
+        struct connection *c = &run.conns[i];
+        if (run.churn) {
+            if (c->budget) c->budget--, dial_slot(c, start);
+            continue;
+        }
+        for (size_t d = 0; d < o->pipeline && c->budget; d++) c->budget--, send_message(c, start, start);
+    }
     if (!counted) {
         while (now_ns() < warm_end && !all_closed()) {
             if (open_loop) tick(now_ns()), watch_realtime(now_ns());
@@ -710,7 +714,7 @@ static int run_load(const struct options *o) {
             else
                 measured(c->sent_at[c->head], &(struct reading){gave_up, gave_up, 0}), undelivered++;
     }
-    if (counted && requests < o->requests && !run.conns[0].error[0] && !any_error()) {
+    if (counted && requests < o->requests && !any_error()) {
         char message[120];
         snprintf(message, sizeof message, "only %llu of %llu echoes within 60 s", (unsigned long long)requests,
                  (unsigned long long)o->requests);
@@ -759,10 +763,11 @@ int main(int argc, char **argv) {
     run.intended = allocate(sizeof *run.intended);
     schedule.lateness = allocate(sizeof *schedule.lateness);
     char message[sizeof deadline_message - 1];
-    snprintf(message, sizeof message, "cannot connect to %.200s%s%s: timed out (%d s for all connections)",
+    double connect_s = CONNECT_TIMEOUT_S + (double)o.idle / IDLE_PER_S;
+    snprintf(message, sizeof message, "cannot connect to %.200s%s%s: timed out (%.0f s for all connections)",
              o.unix_path ? o.unix_path : o.host, o.unix_path ? "" : ":", o.unix_path ? "" : o.port,
-             CONNECT_TIMEOUT_S);
-    set_deadline(CONNECT_TIMEOUT_S + (double)o.idle / IDLE_PER_S, 2, message);
+             connect_s);
+    set_deadline(connect_s, 2, message);
     connect_all(&o);
     int asked = strcmp(o.priority, "realtime") == 0;
     if (o.rate > 0 && (asked || (strcmp(o.priority, "auto") == 0 && cpus_of_its_own(o.server_pid))))

@@ -15,7 +15,7 @@ import numpy as np
 from aionetbench.errors import UsageError
 from clients import stats
 from clients.native import BINARY, built_with_tls
-from clients.spec import CONNECT_S, LoadSpec
+from clients.spec import LoadSpec
 from clients.window import ServerUsage, WorkerFailed, WorkerResult, worker_loads
 
 # Beyond warm-up, window and drain (or the counted limit), for a worker to print its window:
@@ -123,7 +123,7 @@ def run(spec: LoadSpec) -> list[WorkerResult]:
             process.wait()
 
 
-def release(processes: Sequence[Any], connect_s: float = CONNECT_S) -> None:
+def release(processes: Sequence[Any], connect_s: float) -> None:
     """Wait until every worker has connected (within `connect_s`), then let them all go
     together (`processes`: `subprocess.Popen`s, or anything driven like one, such as workers
     on other hosts)."""
